@@ -1,0 +1,1 @@
+//! ChaosKit library.
