@@ -1,1 +1,5 @@
-fn main() {}
+//! The `chaoskit-host` command line.
+
+fn main() {
+    std::process::exit(chaoskit::cli::main());
+}
