@@ -1312,6 +1312,24 @@ mod reports {
     }
 
     #[tokio::test]
+    async fn latency_percentiles_come_from_real_iteration_times() -> Res {
+        let scenario = Scenario::builder("latency")
+            .target(chaoskit::target("t", ()))
+            .step("sleep", |ctx, _| async move {
+                let ms = if ctx.iteration() % 10 == 9 { 20 } else { 2 };
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                Ok::<_, BoxError>(())
+            })
+            .repeat(50)
+            .build()?;
+        let l = chaoskit::run(scenario).await?.latency_us;
+        assert!(l.p50 >= 2_000.0 && l.p50 < 20_000.0, "{l:?}");
+        assert!(l.max >= 20_000.0 && l.p99 >= 20_000.0, "{l:?}");
+        assert!(l.min <= l.p50 && l.p50 <= l.p90 && l.p90 <= l.max);
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn text_summary_has_counts_latency_injectors_validators_and_the_verdict() {
         let text = sample().await.to_text();
         for needle in [

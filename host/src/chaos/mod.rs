@@ -262,6 +262,30 @@ impl ChaosContext {
         ChaosContext::new(ChaosPlan::inert(), 0)
     }
 
+    /// A context for iteration `iteration` of a pretend run with `seed`, answered by
+    /// `injectors`: for unit-testing code that takes a `&ChaosContext`, and for benchmarks.
+    /// The injectors are not started; decisions are recorded but nobody reads them.
+    ///
+    /// ```
+    /// use chaoskit::{ChaosContext, inject};
+    /// let ctx = ChaosContext::detached(7, 0, [("flaky", inject::error(1.0).into_shared())]);
+    /// assert!(ctx.maybe_error().is_err());
+    /// ```
+    pub fn detached<L: Into<Arc<str>>>(
+        seed: u64,
+        iteration: u64,
+        injectors: impl IntoIterator<Item = (L, Arc<dyn Injector>)>,
+    ) -> Self {
+        let injectors = injectors
+            .into_iter()
+            .map(|(label, injector)| PlannedInjector { label: label.into(), injector, scope: None })
+            .collect();
+        let plan = ChaosPlan::new(seed, injectors, Vec::new(), vec![(Arc::from("detached"), None)]);
+        let mut ctx = ChaosContext::new(Arc::new(plan), iteration);
+        ctx.enter_step(0, None);
+        ctx
+    }
+
     pub(crate) fn enter_step(&mut self, step: u32, scope: Option<u16>) {
         self.state.step.store(step, Ordering::Relaxed);
         self.scope = scope;

@@ -90,6 +90,14 @@ pub trait Injector: Send + Sync + 'static {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// This injector behind an `Arc<dyn Injector>`.
+    fn into_shared(self) -> Arc<dyn Injector>
+    where
+        Self: Sized,
+    {
+        Arc::new(self)
+    }
 }
 
 impl<I: Injector + ?Sized> Injector for Arc<I> {

@@ -148,7 +148,7 @@ pub(crate) struct Tally {
 impl Tally {
     pub(crate) fn new(injectors: usize, validators: usize) -> Self {
         Tally {
-            latency_ns: Histogram::new(3).expect("3 significant figures is valid"),
+            latency_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("1 ns to 1 h at 3 significant figures is valid"),
             total: 0,
             failed: 0,
             panics: 0,
