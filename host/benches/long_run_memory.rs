@@ -19,7 +19,7 @@ fn main() {
         .target(chaoskit::target("t", ()))
         .step("work", |ctx, _| async move {
             ctx.maybe_delay().await;
-            let _ = ctx.maybe_error();
+            ctx.maybe_error()?;
             Ok::<_, BoxError>(())
         })
         .inject("delay", inject::delay(0.0, Duration::from_millis(1), Duration::from_millis(2)))
