@@ -1,1 +1,3 @@
 //! ChaosKit library.
+
+pub mod proxy;

@@ -1,0 +1,340 @@
+//! Moving bytes: one connection, two directions, each a plain copy loop until a toxic appears.
+//!
+//! Without toxics a direction reads into a per-thread buffer and writes straight on, so an idle
+//! connection holds no buffer at all and the hot path has no allocation and no channel. Once its
+//! direction has a toxic, it switches for good to a reader feeding a chain processor through a
+//! bounded queue (1024 chunks, like Toxiproxy's latency buffer), so delays pipeline.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::chain::{Chain, ChainSet, Item, StreamSeed, Update};
+use super::toxic::Stream;
+
+/// Size of the per-thread copy buffer of the plain path.
+const COPY_BUF: usize = 128 * 1024;
+/// Largest chunk read on the toxic path, like Toxiproxy's io.Copy buffer.
+const CHUNK: usize = 32 * 1024;
+/// Chunks queued between the reader and the chain.
+const QUEUE: usize = 1024;
+
+thread_local! {
+    static COPY: RefCell<Vec<u8>> = RefCell::new(vec![0; COPY_BUF]);
+}
+
+/// How a direction, or the whole connection, ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// This direction saw EOF and forwarded it as a half-close; the other direction goes on.
+    Eof,
+    /// Close the connection (both sockets).
+    Close,
+    /// Reset both sockets (RST).
+    Reset,
+}
+
+/// What a connection needs from its proxy.
+pub(crate) struct LinkContext {
+    pub(crate) proxy: String,
+    pub(crate) upstream: String,
+    pub(crate) seed: u64,
+    pub(crate) toxics: watch::Receiver<Arc<ChainSet>>,
+}
+
+/// Runs one accepted client connection until it ends or `cancel` fires.
+pub(crate) async fn run_connection(
+    client: TcpStream,
+    ctx: Arc<LinkContext>,
+    index: u64,
+    cancel: CancellationToken,
+) {
+    let dialled = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return,
+        r = TcpStream::connect(ctx.upstream.as_str()) => r,
+    };
+    let upstream = match dialled {
+        Ok(s) => s,
+        Err(e) => {
+            // Toxiproxy closes with a FIN, which looks like a served empty reply; a reset is the
+            // closest a proxy can get to "connection refused" once the kernel has accepted.
+            tracing::debug!(target: "chaoskit::proxy", proxy = %ctx.proxy, error = %e, "upstream dial failed");
+            set_reset_on_close(&client);
+            return;
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let seed = StreamSeed::new(ctx.seed, &ctx.proxy, index);
+
+    let end = {
+        let up = pump(
+            &client,
+            &upstream,
+            Stream::Upstream,
+            ctx.toxics.clone(),
+            seed,
+        );
+        let down = pump(
+            &upstream,
+            &client,
+            Stream::Downstream,
+            ctx.toxics.clone(),
+            seed,
+        );
+        tokio::pin!(up, down);
+        let (mut up_done, mut down_done) = (false, false);
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break End::Close,
+                e = &mut up, if !up_done => {
+                    up_done = true;
+                    if e != End::Eof || down_done { break e; }
+                }
+                e = &mut down, if !down_done => {
+                    down_done = true;
+                    if e != End::Eof || up_done { break e; }
+                }
+            }
+        }
+    };
+    if end == End::Reset {
+        set_reset_on_close(&client);
+        set_reset_on_close(&upstream);
+    }
+    // Dropping both sockets closes them.
+}
+
+/// `SO_LINGER` 0: the close sends an RST.
+fn set_reset_on_close(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+}
+
+fn shutdown_write(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).shutdown(Shutdown::Write);
+}
+
+fn read_error(e: &io::Error) -> End {
+    if e.kind() == io::ErrorKind::ConnectionReset {
+        End::Reset
+    } else {
+        End::Close
+    }
+}
+
+/// Copies `src` to `dst` through this direction's toxics.
+async fn pump(
+    src: &TcpStream,
+    dst: &TcpStream,
+    stream: Stream,
+    mut toxics: watch::Receiver<Arc<ChainSet>>,
+    seed: StreamSeed,
+) -> End {
+    let empty = toxics.borrow_and_update().get(stream).is_empty();
+    if empty && let Some(end) = plain(src, dst, stream, &mut toxics).await {
+        return end;
+    }
+    toxic(src, dst, stream, toxics, seed).await
+}
+
+enum Step {
+    Wrote,
+    Partial,
+    WouldBlock,
+    Eof,
+    ReadFailed(End),
+    WriteFailed,
+}
+
+/// The plain copy loop. Returns `None` when a toxic appeared on this direction.
+async fn plain(
+    src: &TcpStream,
+    dst: &TcpStream,
+    stream: Stream,
+    toxics: &mut watch::Receiver<Arc<ChainSet>>,
+) -> Option<End> {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut watching = true;
+    loop {
+        if watching
+            && toxics.has_changed().unwrap_or(false)
+            && !toxics.borrow_and_update().get(stream).is_empty()
+        {
+            return None;
+        }
+        let step = COPY.with_borrow_mut(|buf| match src.try_read(buf) {
+            Ok(0) => Step::Eof,
+            Ok(n) => {
+                let mut off = 0;
+                while off < n {
+                    match dst.try_write(&buf[off..n]) {
+                        Ok(m) => off += m,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            pending.extend_from_slice(&buf[off..n]);
+                            return Step::Partial;
+                        }
+                        Err(_) => return Step::WriteFailed,
+                    }
+                }
+                Step::Wrote
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+            Err(e) => Step::ReadFailed(read_error(&e)),
+        });
+        match step {
+            Step::Wrote => tokio::task::consume_budget().await,
+            Step::Partial => {
+                if write_all(dst, &pending).await.is_err() {
+                    return Some(End::Close);
+                }
+                pending = Vec::new();
+            }
+            Step::WouldBlock => {
+                tokio::select! {
+                    biased;
+                    r = src.readable() => if r.is_err() { return Some(End::Close) },
+                    r = toxics.changed(), if watching => if r.is_err() { watching = false },
+                }
+            }
+            Step::Eof => {
+                shutdown_write(dst);
+                return Some(End::Eof);
+            }
+            Step::ReadFailed(end) => return Some(end),
+            Step::WriteFailed => return Some(End::Close),
+        }
+    }
+}
+
+async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match dst.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+enum Input {
+    Data(Instant, Vec<u8>),
+    Eof(Instant),
+    Failed(End),
+}
+
+/// The toxic path: a reader queues timestamped chunks, the processor runs them through the chain
+/// and writes each output item when its time comes.
+async fn toxic(
+    src: &TcpStream,
+    dst: &TcpStream,
+    stream: Stream,
+    mut toxics: watch::Receiver<Arc<ChainSet>>,
+    seed: StreamSeed,
+) -> End {
+    let (tx, mut rx) = mpsc::channel::<Input>(QUEUE);
+    let reader = async move {
+        loop {
+            if let Err(e) = src.readable().await {
+                let _ = tx.send(Input::Failed(read_error(&e))).await;
+                break;
+            }
+            let mut chunk = Vec::with_capacity(CHUNK);
+            match src.try_read_buf(&mut chunk) {
+                Ok(0) => {
+                    let _ = tx.send(Input::Eof(Instant::now())).await;
+                    break;
+                }
+                Ok(n) => {
+                    if n < CHUNK / 8 {
+                        chunk.shrink_to_fit();
+                    }
+                    if tx.send(Input::Data(Instant::now(), chunk)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    let _ = tx.send(Input::Failed(read_error(&e))).await;
+                    break;
+                }
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    let processor = async move {
+        let mut chain = Chain::new(seed);
+        let current = toxics.borrow_and_update().get(stream).clone();
+        chain.update(&current, Instant::now());
+        let mut watching = true;
+        loop {
+            let deadline = chain.deadline();
+            tokio::select! {
+                biased;
+                r = toxics.changed(), if watching => {
+                    if r.is_err() {
+                        watching = false;
+                        continue;
+                    }
+                    let current = toxics.borrow_and_update().get(stream).clone();
+                    if chain.update(&current, Instant::now()) == Update::Close {
+                        return End::Close;
+                    }
+                }
+                () = sleep_until(deadline), if deadline.is_some() => return End::Close,
+                input = rx.recv() => {
+                    let item = match input {
+                        Some(Input::Data(at, data)) => Item::Data(at, data),
+                        Some(Input::Eof(at)) => Item::Eof(at),
+                        Some(Input::Failed(end)) => return end,
+                        None => return End::Close,
+                    };
+                    for out in chain.process(item, Instant::now()) {
+                        match out {
+                            Item::Data(at, data) => {
+                                sleep_until(Some(at)).await;
+                                if write_all(dst, &data).await.is_err() {
+                                    return End::Close;
+                                }
+                            }
+                            Item::Eof(at) => {
+                                sleep_until(Some(at)).await;
+                                shutdown_write(dst);
+                                return End::Eof;
+                            }
+                            Item::Close(at) => {
+                                sleep_until(Some(at)).await;
+                                return End::Close;
+                            }
+                            Item::Reset(at) => {
+                                sleep_until(Some(at)).await;
+                                return End::Reset;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        biased;
+        end = processor => end,
+        () = reader => unreachable!("the reader parks forever once done"),
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at
+        && at > Instant::now()
+    {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
