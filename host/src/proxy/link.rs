@@ -201,7 +201,14 @@ async fn plain(
                 tokio::select! {
                     biased;
                     r = src.readable() => if r.is_err() { return Some(End::Close) },
-                    r = toxics.changed(), if watching => if r.is_err() { watching = false },
+                    r = toxics.changed(), if watching => {
+                        // `changed` marks the version seen, so look at the chain here.
+                        if r.is_err() {
+                            watching = false;
+                        } else if !toxics.borrow_and_update().get(stream).is_empty() {
+                            return None;
+                        }
+                    }
                 }
             }
             Step::Eof => {
