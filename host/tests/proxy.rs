@@ -655,3 +655,676 @@ mod integrity {
         assert_eq!(received, sent);
     }
 }
+
+mod api {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    struct Reply {
+        status: u16,
+        content_type: String,
+        body: String,
+    }
+
+    impl Reply {
+        fn json(&self) -> Value {
+            serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+        }
+    }
+
+    async fn call(app: &axum::Router, method: &str, path: &str, body: &str) -> Reply {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            content_type,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    fn app() -> (axum::Router, ProxyRegistry) {
+        let reg = ProxyRegistry::new();
+        (chaoskit::proxy::api::router(reg.clone()), reg)
+    }
+
+    fn assert_error(r: &Reply, status: u16, message: &str) {
+        assert_eq!(r.status, status, "{}", r.body);
+        assert_eq!(
+            r.body,
+            format!("{{\"error\":\"{message}\",\"status\":{status}}}\n")
+        );
+        assert_eq!(r.content_type, "text/plain; charset=utf-8");
+    }
+
+    #[tokio::test]
+    async fn version_is_hand_written_json_with_a_newline() {
+        let (app, _) = app();
+        let r = call(&app, "GET", "/version", "").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_type, "application/json;charset=utf-8");
+        assert_eq!(
+            r.body,
+            format!("{{\"version\": \"{}\"}}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[tokio::test]
+    async fn creating_a_proxy_answers_201_with_the_bound_address() {
+        let (app, _) = app();
+        let r = call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"Name":"echo","LISTEN":"127.0.0.1:0","upstream":"127.0.0.1:9","unknown":1}"#,
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.content_type, "application/json");
+        let v = r.json();
+        let listen = v["listen"].as_str().unwrap();
+        assert!(
+            listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"),
+            "{listen}"
+        );
+        assert_eq!(
+            v,
+            json!({"name":"echo","listen":listen,"upstream":"127.0.0.1:9","enabled":true,"toxics":[]})
+        );
+        let r = call(&app, "GET", "/proxies", "").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["echo"]["listen"], listen);
+        let dup = call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"echo","upstream":"127.0.0.1:9"}"#,
+        )
+        .await;
+        assert_error(&dup, 409, "proxy already exists");
+    }
+
+    #[tokio::test]
+    async fn an_empty_listen_binds_loopback() {
+        let (app, _) = app();
+        let r = call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"a","upstream":"127.0.0.1:9"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 201);
+        assert!(
+            r.json()["listen"]
+                .as_str()
+                .unwrap()
+                .starts_with("127.0.0.1:")
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_proxy_bodies_are_refused_with_toxiproxy_messages() {
+        let (app, _) = app();
+        assert_error(
+            &call(&app, "POST", "/proxies", "").await,
+            400,
+            "bad request body: EOF",
+        );
+        assert_error(
+            &call(&app, "POST", "/proxies", r#"{"name":"","upstream":"x:1"}"#).await,
+            400,
+            "missing required field: name",
+        );
+        assert_error(
+            &call(&app, "POST", "/proxies", r#"{"name":"a"}"#).await,
+            400,
+            "missing required field: upstream",
+        );
+        let bogus = call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"a","listen":"bogus","upstream":"x:1"}"#,
+        )
+        .await;
+        assert_eq!(bogus.status, 500);
+        assert!(
+            bogus.body.starts_with("{\"error\":\"address bogus: "),
+            "{}",
+            bogus.body
+        );
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let r = call(
+            &app,
+            "POST",
+            "/proxies",
+            &format!(r#"{{"name":"b","listen":"{addr}","upstream":"x:1"}}"#),
+        )
+        .await;
+        assert_eq!(r.status, 500);
+        assert!(
+            r.body
+                .starts_with(&format!("{{\"error\":\"listen tcp {addr}: ")),
+            "{}",
+            r.body
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_proxies_and_toxics_are_404() {
+        let (app, _) = app();
+        assert_error(
+            &call(&app, "GET", "/proxies/nope", "").await,
+            404,
+            "proxy not found",
+        );
+        assert_error(
+            &call(&app, "DELETE", "/proxies/nope", "").await,
+            404,
+            "proxy not found",
+        );
+        assert_error(
+            &call(&app, "GET", "/proxies/nope/toxics", "").await,
+            404,
+            "proxy not found",
+        );
+        call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
+        )
+        .await;
+        assert_error(
+            &call(&app, "GET", "/proxies/p/toxics/t", "").await,
+            404,
+            "toxic not found",
+        );
+        assert_error(
+            &call(&app, "PATCH", "/proxies/p/toxics/t", "{}").await,
+            404,
+            "toxic not found",
+        );
+        assert_error(
+            &call(&app, "DELETE", "/proxies/p/toxics/t", "").await,
+            404,
+            "toxic not found",
+        );
+    }
+
+    #[tokio::test]
+    async fn router_level_errors_match_go() {
+        let (app, _) = app();
+        let r = call(&app, "GET", "/nowhere", "").await;
+        assert_eq!((r.status, r.body.as_str()), (404, "404 page not found\n"));
+        assert_eq!(call(&app, "PUT", "/proxies", "").await.status, 405);
+        assert_eq!(call(&app, "GET", "/reset", "").await.status, 405);
+        let req = Request::builder()
+            .uri("/proxies")
+            .header("user-agent", "Mozilla/5.0 (X11)")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 403);
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"User agent not allowed");
+    }
+
+    #[tokio::test]
+    async fn proxies_update_by_post_and_patch_and_delete_with_204() {
+        let (app, _) = app();
+        let created = call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
+        )
+        .await
+        .json();
+        let listen = created["listen"].as_str().unwrap().to_owned();
+        let r = call(
+            &app,
+            "PATCH",
+            "/proxies/p",
+            r#"{"Enabled":false,"name":"renamed"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        assert_eq!(
+            (v["name"].as_str(), v["enabled"].as_bool()),
+            (Some("p"), Some(false))
+        );
+        assert_eq!(v["listen"], listen.as_str());
+        let r = call(
+            &app,
+            "POST",
+            "/proxies/p",
+            r#"{"enabled":true,"upstream":"127.0.0.1:10"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["upstream"], "127.0.0.1:10");
+        assert_eq!(r.json()["enabled"], true);
+        let r = call(&app, "DELETE", "/proxies/p", "").await;
+        assert_eq!((r.status, r.body.as_str()), (204, ""));
+        assert_eq!(call(&app, "GET", "/proxies", "").await.body, "{}");
+    }
+
+    #[tokio::test]
+    async fn toxics_get_toxiproxy_defaults_and_shapes() {
+        let (app, _) = app();
+        call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
+        )
+        .await;
+        let r = call(
+            &app,
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"Type":"latency","Stream":"UpStream","attributes":{"Latency":100}}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.body,
+            r#"{"attributes":{"jitter":0,"latency":100},"name":"latency_UpStream","type":"latency","stream":"UpStream","toxicity":1}"#
+        );
+        let r = call(
+            &app,
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"type":"bandwidth","toxicity":0.5,"attributes":{"rate":1000}}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.json(),
+            json!({"attributes":{"rate":1000},"name":"bandwidth_downstream","type":"bandwidth","stream":"downstream","toxicity":0.5})
+        );
+        let r = call(
+            &app,
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"name":"latency_UpStream","type":"noop"}"#,
+        )
+        .await;
+        assert_error(&r, 409, "toxic already exists");
+        call(
+            &app,
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"type":"slow_close","stream":"upstream","attributes":{"delay":5}}"#,
+        )
+        .await;
+        // Upstream toxics first, then downstream, each in insertion order.
+        let names: Vec<String> = call(&app, "GET", "/proxies/p/toxics", "")
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "latency_UpStream",
+                "slow_close_upstream",
+                "bandwidth_downstream"
+            ]
+        );
+        let p = call(&app, "GET", "/proxies/p", "").await.json();
+        assert_eq!(p["toxics"].as_array().unwrap().len(), 3);
+        let t = call(&app, "GET", "/proxies/p/toxics/bandwidth_downstream", "").await;
+        assert_eq!(t.json()["attributes"]["rate"], 1000);
+    }
+
+    #[tokio::test]
+    async fn invalid_toxics_are_refused_with_400_and_a_reason() {
+        let (app, _) = app();
+        call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
+        )
+        .await;
+        let post = |body: &'static str| {
+            let app = app.clone();
+            async move { call(&app, "POST", "/proxies/p/toxics", body).await }
+        };
+        assert_error(
+            &post(r#"{"type":"explode"}"#).await,
+            400,
+            "invalid toxic type",
+        );
+        assert_error(
+            &post(r#"{"type":"latency","stream":"sideways"}"#).await,
+            400,
+            "stream was invalid, can be either upstream or downstream",
+        );
+        assert_error(
+            &post(r#"{"type":"bandwidth"}"#).await,
+            400,
+            "invalid attribute `rate` of toxic type `bandwidth`: must be greater than 0 (KB/s), got 0",
+        );
+        assert_error(
+            &post(r#"{"type":"bandwidth","attributes":{"rate":-5}}"#).await,
+            400,
+            "invalid attribute `rate` of toxic type `bandwidth`: must be greater than 0 (KB/s), got -5",
+        );
+        assert_error(
+            &post(r#"{"type":"slicer","attributes":{"average_size":0}}"#).await,
+            400,
+            "invalid attribute `average_size` of toxic type `slicer`: must be greater than 0 (bytes), got 0",
+        );
+        assert_error(
+            &post(r#"{"type":"latency","attributes":{"latency":-1}}"#).await,
+            400,
+            "invalid attribute `latency` of toxic type `latency`: must be 0 or more (milliseconds), got -1",
+        );
+        assert_error(
+            &post(r#"{"type":"latency","toxicity":1.5}"#).await,
+            400,
+            "invalid toxicity `1.5`: must be a number between 0 and 1",
+        );
+        let r = post(r#"{"type":"latency","attributes":{"latency":1.5}}"#).await;
+        assert_eq!(r.status, 400);
+        assert!(
+            r.body.starts_with("{\"error\":\"bad request body: "),
+            "{}",
+            r.body
+        );
+        let r = post(r#"{"type":"latency","attributes":{"latency":"100"}}"#).await;
+        assert_eq!(r.status, 400);
+        assert_eq!(call(&app, "GET", "/proxies/p/toxics", "").await.body, "[]");
+    }
+
+    #[tokio::test]
+    async fn toxic_updates_merge_attributes_by_post_and_patch() {
+        let (app, _) = app();
+        call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
+        )
+        .await;
+        call(
+            &app,
+            "POST",
+            "/proxies/p/toxics",
+            r#"{"name":"l","type":"latency","toxicity":0.25,"attributes":{"latency":100,"jitter":10}}"#,
+        )
+        .await;
+        let r = call(
+            &app,
+            "PATCH",
+            "/proxies/p/toxics/l",
+            r#"{"attributes":{"latency":7},"type":"slicer"}"#,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            r.json(),
+            json!({"attributes":{"latency":7,"jitter":10},"name":"l","type":"latency","stream":"downstream","toxicity":0.25})
+        );
+        let r = call(&app, "POST", "/proxies/p/toxics/l", r#"{"toxicity":1}"#).await;
+        assert_eq!(r.json()["toxicity"], 1);
+        assert_eq!(r.json()["attributes"]["latency"], 7);
+        let r = call(
+            &app,
+            "POST",
+            "/proxies/p/toxics/l",
+            r#"{"attributes":{"jitter":-3}}"#,
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        let r = call(&app, "DELETE", "/proxies/p/toxics/l", "").await;
+        assert_eq!((r.status, r.body.as_str()), (204, ""));
+    }
+
+    #[tokio::test]
+    async fn populate_creates_keeps_identical_proxies_and_replaces_changed_ones() {
+        let (app, reg) = app();
+        let body = r#"[{"name":"a","listen":"127.0.0.1:0","upstream":"127.0.0.1:9"},
+                       {"name":"b","upstream":"127.0.0.1:9","enabled":false}]"#;
+        let r = call(&app, "POST", "/populate", body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let created = r.json();
+        assert_eq!(created["proxies"].as_array().unwrap().len(), 2);
+        let a_listen = created["proxies"][0]["listen"].as_str().unwrap().to_owned();
+        call(&app, "POST", "/proxies/a/toxics", r#"{"type":"noop"}"#).await;
+        // Same listen and upstream: untouched, toxics kept, `enabled` ignored.
+        let again = format!(
+            r#"[{{"name":"a","listen":"{a_listen}","upstream":"127.0.0.1:9","enabled":false}},
+                {{"name":"b","upstream":"127.0.0.1:10"}}]"#
+        );
+        let r = call(&app, "POST", "/populate", &again).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let a = reg.get("a").await.unwrap();
+        assert!(a.enabled);
+        assert_eq!(a.toxics.len(), 1);
+        let b = reg.get("b").await.unwrap();
+        assert_eq!((b.upstream.as_str(), b.enabled), ("127.0.0.1:10", true));
+
+        assert_eq!(
+            call(&app, "POST", "/populate", "[]").await.body,
+            r#"{"proxies":null}"#
+        );
+        let r = call(&app, "POST", "/populate", r#"{"name":"x"}"#).await;
+        assert_eq!(r.status, 400);
+        assert_eq!(r.content_type, "application/json");
+        assert_eq!(r.json()["proxies"], Value::Null);
+        let r = call(
+            &app,
+            "POST",
+            "/populate",
+            r#"[{"name":"c","upstream":"x:1"},{"name":"d"}]"#,
+        )
+        .await;
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.json()["error"],
+            "missing required field: upstream at proxy 2"
+        );
+        assert!(
+            reg.get("c").await.is_err(),
+            "validation happens before anything is applied"
+        );
+    }
+
+    #[tokio::test]
+    async fn populate_reports_the_proxies_created_before_a_failure() {
+        let (app, reg) = app();
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let body = format!(
+            r#"[{{"name":"ok","upstream":"x:1"}},{{"name":"bad","listen":"{}","upstream":"x:1"}}]"#,
+            taken.local_addr().unwrap()
+        );
+        let r = call(&app, "POST", "/populate", &body).await;
+        assert_eq!(r.status, 500);
+        let v = r.json();
+        assert!(v["error"].as_str().unwrap().ends_with("at proxy 2"), "{v}");
+        assert_eq!(v["status"], 500);
+        assert_eq!(v["proxies"][0]["name"], "ok");
+        assert!(reg.get("ok").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn reset_enables_every_proxy_and_removes_every_toxic() {
+        let (app, reg) = app();
+        call(
+            &app,
+            "POST",
+            "/proxies",
+            r#"{"name":"p","upstream":"127.0.0.1:9","enabled":false}"#,
+        )
+        .await;
+        call(&app, "POST", "/proxies/p/toxics", r#"{"type":"latency"}"#).await;
+        let r = call(&app, "POST", "/reset", "ignored").await;
+        assert_eq!((r.status, r.body.as_str()), (204, ""));
+        let p = reg.get("p").await.unwrap();
+        assert!(p.enabled);
+        assert!(p.toxics.is_empty());
+        assert!(!p.listen.ends_with(":0"));
+    }
+}
+
+mod client {
+    use super::*;
+    use chaoskit::proxy::{Client, ProxyServer, ToxicUpdate};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_client_drives_every_endpoint_of_our_server() {
+        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::builder().seed(3).build())
+            .await
+            .unwrap();
+        let client = Client::new(&server.url()).unwrap();
+        assert_eq!(client.version().await.unwrap(), env!("CARGO_PKG_VERSION"));
+
+        let upstream = echo_upstream().await;
+        let p = client
+            .create_proxy(&Proxy::new("echo", "127.0.0.1:0", upstream.to_string()))
+            .await
+            .unwrap();
+        assert!(p.enabled && !p.listen.ends_with(":0"));
+        let err = client
+            .create_proxy(&Proxy::new("echo", "", upstream.to_string()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(409));
+        assert_eq!(err.to_string(), "server answered 409: proxy already exists");
+
+        let lag = Toxic::new(
+            "lag",
+            Stream::Downstream,
+            ToxicKind::Latency {
+                latency: 50,
+                jitter: 0,
+            },
+        );
+        assert_eq!(client.add_toxic("echo", &lag).await.unwrap(), lag);
+        let mut s = TcpStream::connect(p.listen.as_str()).await.unwrap();
+        assert!(round_trip(&mut s, b"hi").await >= Duration::from_millis(45));
+
+        let updated = client
+            .update_toxic(
+                "echo",
+                "lag",
+                &ToxicUpdate::new().attribute("jitter", 5).toxicity(0.5),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            updated.kind,
+            ToxicKind::Latency {
+                latency: 50,
+                jitter: 5
+            }
+        );
+        assert_eq!(updated.toxicity, 0.5);
+        assert_eq!(client.toxic("echo", "lag").await.unwrap(), updated);
+        assert_eq!(client.toxics("echo").await.unwrap(), vec![updated.clone()]);
+        assert_eq!(client.proxy("echo").await.unwrap().toxics, vec![updated]);
+        let bad = client
+            .add_toxic(
+                "echo",
+                &Toxic::new("bw", Stream::Upstream, ToxicKind::Bandwidth { rate: 0 }),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(bad.status(), Some(400));
+        client.remove_toxic("echo", "lag").await.unwrap();
+        assert_eq!(
+            client
+                .remove_toxic("echo", "lag")
+                .await
+                .unwrap_err()
+                .status(),
+            Some(404)
+        );
+
+        let off = client.disable("echo").await.unwrap();
+        assert!(!off.enabled);
+        assert!(TcpStream::connect(p.listen.as_str()).await.is_err());
+        assert!(client.enable("echo").await.unwrap().enabled);
+        let moved = client
+            .update_proxy("echo", &ProxyUpdate::new().upstream("127.0.0.1:9"))
+            .await
+            .unwrap();
+        assert_eq!(moved.upstream, "127.0.0.1:9");
+
+        let populated = client
+            .populate(&[
+                Proxy::new("one", "", upstream.to_string()),
+                Proxy::new("two", "", upstream.to_string()).with_enabled(false),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(populated.len(), 2);
+        assert!(client.populate(&[]).await.unwrap().is_empty());
+        let all = client.proxies().await.unwrap();
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["echo", "one", "two"]);
+
+        client.reset().await.unwrap();
+        assert!(client.proxy("two").await.unwrap().enabled);
+        client.delete_proxy("two").await.unwrap();
+        let gone = client.proxy("two").await.unwrap_err();
+        assert_eq!(gone.to_string(), "server answered 404: proxy not found");
+
+        server.shutdown().await.unwrap();
+        assert!(client.version().await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serve_loads_a_populate_file_and_stops_everything_on_shutdown() {
+        let upstream = echo_upstream().await;
+        let registry = ProxyRegistry::new();
+        let config = format!(r#"[{{"name":"db","listen":"127.0.0.1:0","upstream":"{upstream}"}}]"#);
+        let loaded = registry.populate_json(config.as_bytes()).await.unwrap();
+        let listen = loaded[0].listen.clone();
+        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", api.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(chaoskit::proxy::serve(api, registry.clone(), async move {
+            let _ = stopped.await;
+        }));
+        let client = Client::new(&url).unwrap();
+        assert_eq!(client.proxy("db").await.unwrap().listen, listen);
+        let mut s = TcpStream::connect(listen.as_str()).await.unwrap();
+        round_trip(&mut s, b"ok").await;
+        stop.send(()).unwrap();
+        tokio::time::timeout(SLACK, served)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let (_, end) = read_all(&mut s, SLACK).await;
+        assert!(!matches!(end, Err(ref e) if e.kind() == std::io::ErrorKind::TimedOut));
+        assert!(TcpStream::connect(listen.as_str()).await.is_err());
+    }
+}
