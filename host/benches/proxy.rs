@@ -21,7 +21,10 @@ use chaoskit::proxy::{Client, Proxy, ProxyRegistry, ProxyServer};
 use hdrhistogram::Histogram;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -35,7 +38,10 @@ fn main() {
     let connections = env_or("CHAOSKIT_BENCH_CONNECTIONS", 2000);
 
     let child = ChildProxy::spawn();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let client = Client::new(&child.url).unwrap();
     let create = |name: &str, upstream: SocketAddr| -> SocketAddr {
         let p = rt
@@ -58,8 +64,14 @@ fn main() {
     let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
     let (direct, proxied) = (best(&direct_runs), best(&proxy_runs));
     println!("throughput, {} MiB upload, best of 3:", bytes >> 20);
-    println!("  direct  {direct:8.0} MB/s   runs {}", fmt_runs(&direct_runs));
-    println!("  proxy   {proxied:8.0} MB/s   runs {}", fmt_runs(&proxy_runs));
+    println!(
+        "  direct  {direct:8.0} MB/s   runs {}",
+        fmt_runs(&direct_runs)
+    );
+    println!(
+        "  proxy   {proxied:8.0} MB/s   runs {}",
+        fmt_runs(&proxy_runs)
+    );
     println!("  ratio   {:8.1} %", proxied / direct * 100.0);
 
     // Round trips.
@@ -119,7 +131,10 @@ fn main() {
 }
 
 fn fmt_runs(v: &[f64]) -> String {
-    v.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" / ")
+    v.iter()
+        .map(|r| format!("{r:.0}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// The proxy under test, in a child process running our API server.
@@ -137,7 +152,9 @@ impl ChildProxy {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         ChildProxy {
             child,
             url: line.trim().to_owned(),
@@ -145,7 +162,8 @@ impl ChildProxy {
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -170,7 +188,9 @@ fn proxy_child() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::new()).await.unwrap();
+        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::new())
+            .await
+            .unwrap();
         println!("{}", server.url());
         tokio::task::spawn_blocking(|| {
             let mut sink = Vec::new();
@@ -313,7 +333,9 @@ struct Digest {
 
 impl Digest {
     fn word(&mut self, w: u64) {
-        self.h = (self.h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+        self.h = (self.h ^ w)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(31);
     }
 
     fn update(&mut self, mut data: &[u8]) {

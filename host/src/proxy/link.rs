@@ -146,7 +146,7 @@ async fn pump(
 }
 
 enum Step {
-    Wrote,
+    Wrote(usize),
     Partial,
     WouldBlock,
     Eof,
@@ -163,6 +163,8 @@ async fn plain(
 ) -> Option<End> {
     let mut pending: Vec<u8> = Vec::new();
     let mut watching = true;
+    #[cfg(target_os = "linux")]
+    let mut pipe: Option<splice::Pipe> = None;
     loop {
         if watching
             && toxics.has_changed().unwrap_or(false)
@@ -170,27 +172,22 @@ async fn plain(
         {
             return None;
         }
-        let step = COPY.with_borrow_mut(|buf| match src.try_read(buf) {
-            Ok(0) => Step::Eof,
-            Ok(n) => {
-                let mut off = 0;
-                while off < n {
-                    match dst.try_write(&buf[off..n]) {
-                        Ok(m) => off += m,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            pending.extend_from_slice(&buf[off..n]);
-                            return Step::Partial;
-                        }
-                        Err(_) => return Step::WriteFailed,
-                    }
+        #[cfg(target_os = "linux")]
+        let step = match pipe.as_mut() {
+            Some(pipe) => pipe.transfer(src, dst).await,
+            None => {
+                let step = copy_once(src, dst, &mut pending);
+                if matches!(step, Step::Wrote(COPY_BUF)) {
+                    // A full buffer means a bulk transfer: move pages with splice from now on.
+                    pipe = splice::Pipe::new().ok();
                 }
-                Step::Wrote
+                step
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
-            Err(e) => Step::ReadFailed(read_error(&e)),
-        });
+        };
+        #[cfg(not(target_os = "linux"))]
+        let step = copy_once(src, dst, &mut pending);
         match step {
-            Step::Wrote => tokio::task::consume_budget().await,
+            Step::Wrote(_) => tokio::task::consume_budget().await,
             Step::Partial => {
                 if write_all(dst, &pending).await.is_err() {
                     return Some(End::Close);
@@ -217,6 +214,94 @@ async fn plain(
             }
             Step::ReadFailed(end) => return Some(end),
             Step::WriteFailed => return Some(End::Close),
+        }
+    }
+}
+
+/// One non-blocking read into the thread's buffer, written on at once; what the destination does
+/// not take now goes to `pending`.
+fn copy_once(src: &TcpStream, dst: &TcpStream, pending: &mut Vec<u8>) -> Step {
+    COPY.with_borrow_mut(|buf| match src.try_read(buf) {
+        Ok(0) => Step::Eof,
+        Ok(n) => {
+            let mut off = 0;
+            while off < n {
+                match dst.try_write(&buf[off..n]) {
+                    Ok(m) => off += m,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        pending.extend_from_slice(&buf[off..n]);
+                        return Step::Partial;
+                    }
+                    Err(_) => return Step::WriteFailed,
+                }
+            }
+            Step::Wrote(n)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
+        Err(e) => Step::ReadFailed(read_error(&e)),
+    })
+}
+
+/// Zero-copy forwarding for bulk transfers: socket → pipe → socket with `splice(2)`, so the proxy
+/// moves page references instead of copying every byte through user space twice.
+#[cfg(target_os = "linux")]
+mod splice {
+    use std::io;
+    use std::os::fd::OwnedFd;
+
+    use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
+    use tokio::io::Interest;
+    use tokio::net::TcpStream;
+
+    use super::{Step, read_error};
+
+    /// Pipe capacity asked for; the kernel may grant less (`fs.pipe-max-size`).
+    const PIPE_SIZE: usize = 512 * 1024;
+
+    pub(super) struct Pipe {
+        read: OwnedFd,
+        write: OwnedFd,
+        size: usize,
+    }
+
+    impl Pipe {
+        pub(super) fn new() -> io::Result<Pipe> {
+            let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+            let size = fcntl(&write, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32))
+                .map(|s| s as usize)
+                .unwrap_or(64 * 1024);
+            Ok(Pipe { read, write, size })
+        }
+
+        /// Moves what `src` has now into the pipe, then all of it on to `dst`.
+        pub(super) async fn transfer(&mut self, src: &TcpStream, dst: &TcpStream) -> Step {
+            let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+            // The pipe is always drained before the next fill, so EAGAIN here means `src` is empty.
+            let filled = src.try_io(Interest::READABLE, || {
+                splice(src, None, &self.write, None, self.size, flags).map_err(io::Error::from)
+            });
+            let mut held = match filled {
+                Ok(0) => return Step::Eof,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
+                Err(e) => return Step::ReadFailed(read_error(&e)),
+            };
+            let moved = held;
+            while held > 0 {
+                let drained = dst.try_io(Interest::WRITABLE, || {
+                    splice(&self.read, None, dst, None, held, flags).map_err(io::Error::from)
+                });
+                match drained {
+                    Ok(n) => held -= n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if dst.writable().await.is_err() {
+                            return Step::WriteFailed;
+                        }
+                    }
+                    Err(_) => return Step::WriteFailed,
+                }
+            }
+            Step::Wrote(moved)
         }
     }
 }
