@@ -182,11 +182,17 @@ impl Drop for ChildProxy {
 
 /// Child side: serve the API on loopback, print its URL, stop when stdin closes.
 fn proxy_child() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    // CHAOSKIT_BENCH_PROXY_THREADS: tokio worker threads of the proxy; 0 runs a current-thread runtime.
+    let rt = match env_or("CHAOSKIT_BENCH_PROXY_THREADS", 2) {
+        0 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n as usize)
+            .enable_all()
+            .build(),
+    }
+    .unwrap();
     rt.block_on(async {
         let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::new())
             .await

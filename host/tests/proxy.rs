@@ -474,6 +474,33 @@ mod toxics {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timeout_added_to_an_idle_connection_starts_its_clock_at_once() {
+        let (reg, addr) = proxy_to(echo_upstream().await).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        round_trip(&mut s, b"idle from now on").await;
+        let start = Instant::now();
+        add(
+            &reg,
+            "t",
+            Stream::Downstream,
+            ToxicKind::Timeout { timeout: 300 },
+        )
+        .await;
+        // No byte flows after the insert, yet the connection closes after the timeout.
+        let (got, end) = read_all(&mut s, SLACK * 2).await;
+        assert!(got.is_empty());
+        assert!(
+            !matches!(end, Err(ref e) if e.kind() == std::io::ErrorKind::TimedOut),
+            "{end:?}"
+        );
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(250),
+            "closed after {elapsed:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn disabling_a_proxy_closes_its_connections_and_refuses_new_ones() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
         let mut s = TcpStream::connect(addr).await.unwrap();

@@ -8,7 +8,10 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
+
+use futures_util::task::AtomicWaker;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
@@ -46,6 +49,40 @@ pub(crate) struct LinkContext {
     pub(crate) upstream: String,
     pub(crate) seed: u64,
     pub(crate) toxics: watch::Receiver<Arc<ChainSet>>,
+    pub(crate) wakers: Arc<WakerList>,
+}
+
+/// Wakes idle plain-path directions when the toxics change, so a toxic added to a live connection
+/// starts at once (a `timeout` starts its clock) instead of at the next chunk. Registering a waker
+/// is one atomic swap, cheaper per wait than a `watch::Receiver::changed` future.
+#[derive(Debug, Default)]
+pub(crate) struct WakerList {
+    wakers: Mutex<Vec<Weak<AtomicWaker>>>,
+}
+
+impl WakerList {
+    fn add(&self) -> Arc<AtomicWaker> {
+        let waker = Arc::new(AtomicWaker::new());
+        let mut list = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        // Drop the entries of closed connections now and then; amortised O(1) per connection.
+        if list.len() >= 64 && list.len().is_power_of_two() {
+            list.retain(|w| w.strong_count() > 0);
+        }
+        list.push(Arc::downgrade(&waker));
+        waker
+    }
+
+    /// Wakes every live registered direction.
+    pub(crate) fn wake_all(&self) {
+        let mut list = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| match w.upgrade() {
+            Some(waker) => {
+                waker.wake();
+                true
+            }
+            None => false,
+        });
+    }
 }
 
 /// Runs one accepted client connection until it ends or `cancel` fires.
@@ -75,20 +112,8 @@ pub(crate) async fn run_connection(
     let seed = StreamSeed::new(ctx.seed, &ctx.proxy, index);
 
     let end = {
-        let up = pump(
-            &client,
-            &upstream,
-            Stream::Upstream,
-            ctx.toxics.clone(),
-            seed,
-        );
-        let down = pump(
-            &upstream,
-            &client,
-            Stream::Downstream,
-            ctx.toxics.clone(),
-            seed,
-        );
+        let up = pump(&client, &upstream, Stream::Upstream, &ctx, seed);
+        let down = pump(&upstream, &client, Stream::Downstream, &ctx, seed);
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         loop {
@@ -135,11 +160,12 @@ async fn pump(
     src: &TcpStream,
     dst: &TcpStream,
     stream: Stream,
-    mut toxics: watch::Receiver<Arc<ChainSet>>,
+    ctx: &LinkContext,
     seed: StreamSeed,
 ) -> End {
+    let mut toxics = ctx.toxics.clone();
     let empty = toxics.borrow_and_update().get(stream).is_empty();
-    if empty && let Some(end) = plain(src, dst, stream, &mut toxics).await {
+    if empty && let Some(end) = plain(src, dst, stream, &mut toxics, &ctx.wakers).await {
         return end;
     }
     toxic(src, dst, stream, toxics, seed).await
@@ -160,14 +186,14 @@ async fn plain(
     dst: &TcpStream,
     stream: Stream,
     toxics: &mut watch::Receiver<Arc<ChainSet>>,
+    wakers: &WakerList,
 ) -> Option<End> {
     let mut pending: Vec<u8> = Vec::new();
-    let mut watching = true;
+    let waker = wakers.add();
     #[cfg(target_os = "linux")]
     let mut pipe: Option<splice::Pipe> = None;
     loop {
-        if watching
-            && toxics.has_changed().unwrap_or(false)
+        if toxics.has_changed().unwrap_or(false)
             && !toxics.borrow_and_update().get(stream).is_empty()
         {
             return None;
@@ -195,17 +221,17 @@ async fn plain(
                 pending = Vec::new();
             }
             Step::WouldBlock => {
-                tokio::select! {
-                    biased;
-                    r = src.readable() => if r.is_err() { return Some(End::Close) },
-                    r = toxics.changed(), if watching => {
-                        // `changed` marks the version seen, so look at the chain here.
-                        if r.is_err() {
-                            watching = false;
-                        } else if !toxics.borrow_and_update().get(stream).is_empty() {
-                            return None;
-                        }
+                let ready = std::future::poll_fn(|cx| {
+                    // Register before looking, so a change published in between still wakes us.
+                    waker.register(cx.waker());
+                    if toxics.has_changed().unwrap_or(false) {
+                        return Poll::Ready(Ok(()));
                     }
+                    src.poll_read_ready(cx)
+                })
+                .await;
+                if ready.is_err() {
+                    return Some(End::Close);
                 }
             }
             Step::Eof => {

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::chain::ChainSet;
 use super::config::{Proxy, ProxyJson, ProxyUpdate};
 use super::error::{PopulateError, ProxyError};
-use super::link::{LinkContext, run_connection};
+use super::link::{LinkContext, WakerList, run_connection};
 use super::toxic::{Stream, Toxic, ToxicJson, ToxicUpdate};
 
 /// Where an empty `listen` binds. Toxiproxy binds all interfaces; we stay on loopback.
@@ -157,6 +157,7 @@ struct Entry {
     /// Both directions in insertion order; each direction's chain is its toxics in this order.
     toxics: Vec<ToxicView>,
     chains: watch::Sender<Arc<ChainSet>>,
+    wakers: Arc<WakerList>,
     connections: Arc<AtomicU64>,
     running: Option<Running>,
 }
@@ -182,6 +183,7 @@ impl Entry {
             enabled: false,
             toxics: Vec::new(),
             chains: watch::channel(Arc::new(ChainSet::default())).0,
+            wakers: Arc::default(),
             connections: Arc::new(AtomicU64::new(0)),
             running: None,
         }
@@ -220,6 +222,7 @@ impl Entry {
             upstream: of(Stream::Upstream),
             downstream: of(Stream::Downstream),
         }));
+        self.wakers.wake_all();
     }
 
     fn start(&mut self, seed: u64) -> Result<(), ProxyError> {
@@ -237,6 +240,7 @@ impl Entry {
             upstream: self.upstream.clone(),
             seed,
             toxics: self.chains.subscribe(),
+            wakers: self.wakers.clone(),
         });
         let task = tokio::spawn(accept_loop(
             listener,
