@@ -11,6 +11,8 @@
 //!
 //! Sizes can be lowered for a quick look: `CHAOSKIT_BENCH_BYTES` (default 1 GiB),
 //! `CHAOSKIT_BENCH_ROUND_TRIPS` (default 50 000), `CHAOSKIT_BENCH_CONNECTIONS` (default 2000).
+//! `CHAOSKIT_BENCH_PROXY_THREADS` sets the proxy's tokio worker threads (default 0: a current-thread
+//! runtime, the fastest on small machines).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -50,7 +52,13 @@ fn main() {
         p.listen.parse().unwrap()
     };
 
-    println!("## chaos proxy benchmark (no toxics; proxy in a child process)\n");
+    println!(
+        "## chaos proxy benchmark (no toxics; proxy in a child process, {} runtime)\n",
+        match env_or("CHAOSKIT_BENCH_PROXY_THREADS", 0) {
+            0 => "current-thread".to_owned(),
+            n => format!("{n}-worker multi-thread"),
+        }
+    );
 
     // Throughput.
     let sink = sink_server(false);
@@ -183,7 +191,7 @@ impl Drop for ChildProxy {
 /// Child side: serve the API on loopback, print its URL, stop when stdin closes.
 fn proxy_child() {
     // CHAOSKIT_BENCH_PROXY_THREADS: tokio worker threads of the proxy; 0 runs a current-thread runtime.
-    let rt = match env_or("CHAOSKIT_BENCH_PROXY_THREADS", 2) {
+    let rt = match env_or("CHAOSKIT_BENCH_PROXY_THREADS", 0) {
         0 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),

@@ -8,13 +8,15 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
-use std::task::Poll;
-
-use futures_util::task::AtomicWaker;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::net::tcp::ReadHalf;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -111,9 +113,24 @@ pub(crate) async fn run_connection(
     let _ = upstream.set_nodelay(true);
     let seed = StreamSeed::new(ctx.seed, &ctx.proxy, index);
 
+    let (mut client, mut upstream) = (client, upstream);
     let end = {
-        let up = pump(&client, &upstream, Stream::Upstream, &ctx, seed);
-        let down = pump(&upstream, &client, Stream::Downstream, &ctx, seed);
+        let (client_read, client_write) = client.split();
+        let (upstream_read, upstream_write) = upstream.split();
+        let up = pump(
+            client_read,
+            upstream_write.as_ref(),
+            Stream::Upstream,
+            &ctx,
+            seed,
+        );
+        let down = pump(
+            upstream_read,
+            client_write.as_ref(),
+            Stream::Downstream,
+            &ctx,
+            seed,
+        );
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         loop {
@@ -157,7 +174,7 @@ fn read_error(e: &io::Error) -> End {
 
 /// Copies `src` to `dst` through this direction's toxics.
 async fn pump(
-    src: &TcpStream,
+    mut src: ReadHalf<'_>,
     dst: &TcpStream,
     stream: Stream,
     ctx: &LinkContext,
@@ -165,14 +182,15 @@ async fn pump(
 ) -> End {
     let mut toxics = ctx.toxics.clone();
     let empty = toxics.borrow_and_update().get(stream).is_empty();
-    if empty && let Some(end) = plain(src, dst, stream, &mut toxics, &ctx.wakers).await {
+    if empty && let Some(end) = plain(&mut src, dst, stream, &mut toxics, &ctx.wakers).await {
         return end;
     }
-    toxic(src, dst, stream, toxics, seed).await
+    toxic(src.as_ref(), dst, stream, toxics, seed).await
 }
 
 enum Step {
     Wrote(usize),
+    Changed,
     Partial,
     WouldBlock,
     Eof,
@@ -182,7 +200,7 @@ enum Step {
 
 /// The plain copy loop. Returns `None` when a toxic appeared on this direction.
 async fn plain(
-    src: &TcpStream,
+    src: &mut ReadHalf<'_>,
     dst: &TcpStream,
     stream: Stream,
     toxics: &mut watch::Receiver<Arc<ChainSet>>,
@@ -198,11 +216,19 @@ async fn plain(
         {
             return None;
         }
+        let copy = std::future::poll_fn(|cx| {
+            // Register before looking, so a change published in between still wakes us.
+            waker.register(cx.waker());
+            if toxics.has_changed().unwrap_or(false) {
+                return Poll::Ready(Step::Changed);
+            }
+            copy_once(cx, src, dst, &mut pending)
+        });
         #[cfg(target_os = "linux")]
         let step = match pipe.as_mut() {
-            Some(pipe) => pipe.transfer(src, dst).await,
+            Some(pipe) => pipe.transfer(src.as_ref(), dst).await,
             None => {
-                let step = copy_once(src, dst, &mut pending);
+                let step = copy.await;
                 if matches!(step, Step::Wrote(COPY_BUF)) {
                     // A full buffer means a bulk transfer: move pages with splice from now on.
                     pipe = splice::Pipe::new().ok();
@@ -211,9 +237,9 @@ async fn plain(
             }
         };
         #[cfg(not(target_os = "linux"))]
-        let step = copy_once(src, dst, &mut pending);
+        let step = copy.await;
         match step {
-            Step::Wrote(_) => tokio::task::consume_budget().await,
+            Step::Wrote(_) | Step::Changed => {}
             Step::Partial => {
                 if write_all(dst, &pending).await.is_err() {
                     return Some(End::Close);
@@ -227,7 +253,7 @@ async fn plain(
                     if toxics.has_changed().unwrap_or(false) {
                         return Poll::Ready(Ok(()));
                     }
-                    src.poll_read_ready(cx)
+                    src.as_ref().poll_read_ready(cx)
                 })
                 .await;
                 if ready.is_err() {
@@ -244,27 +270,39 @@ async fn plain(
     }
 }
 
-/// One non-blocking read into the thread's buffer, written on at once; what the destination does
-/// not take now goes to `pending`.
-fn copy_once(src: &TcpStream, dst: &TcpStream, pending: &mut Vec<u8>) -> Step {
-    COPY.with_borrow_mut(|buf| match src.try_read(buf) {
-        Ok(0) => Step::Eof,
-        Ok(n) => {
-            let mut off = 0;
-            while off < n {
-                match dst.try_write(&buf[off..n]) {
-                    Ok(m) => off += m,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        pending.extend_from_slice(&buf[off..n]);
-                        return Step::Partial;
-                    }
-                    Err(_) => return Step::WriteFailed,
+/// One read into the thread's buffer, written on at once; what the destination does not take now
+/// goes to `pending`. Reading through `poll_read` lets tokio skip the extra `read` that would only
+/// return `EAGAIN` after a short read, and charges tokio's cooperative budget.
+fn copy_once(
+    cx: &mut Context<'_>,
+    src: &mut ReadHalf<'_>,
+    dst: &TcpStream,
+    pending: &mut Vec<u8>,
+) -> Poll<Step> {
+    COPY.with_borrow_mut(|buf| {
+        let mut read = ReadBuf::new(buf);
+        match Pin::new(&mut *src).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Step::ReadFailed(read_error(&e))),
+            Poll::Ready(Ok(())) => {
+                let data = read.filled();
+                if data.is_empty() {
+                    return Poll::Ready(Step::Eof);
                 }
+                let mut off = 0;
+                while off < data.len() {
+                    match dst.try_write(&data[off..]) {
+                        Ok(m) => off += m,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            pending.extend_from_slice(&data[off..]);
+                            return Poll::Ready(Step::Partial);
+                        }
+                        Err(_) => return Poll::Ready(Step::WriteFailed),
+                    }
+                }
+                Poll::Ready(Step::Wrote(data.len()))
             }
-            Step::Wrote(n)
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::WouldBlock,
-        Err(e) => Step::ReadFailed(read_error(&e)),
     })
 }
 
