@@ -85,9 +85,10 @@ fn main() {
     // Round trips.
     let echo = echo_server();
     let via = create("echo", echo);
-    let d = round_trip_histogram(echo, round_trips);
-    let p = round_trip_histogram(via, round_trips);
-    println!("\n64-byte round trips ({round_trips} sequential, one connection), µs:");
+    let (d, p) = round_trip_histograms(echo, via, round_trips);
+    println!(
+        "\n64-byte round trips ({round_trips} sequential each, one connection each, interleaved in blocks of 1000), µs:"
+    );
     for (name, h) in [("direct", &d), ("proxy", &p)] {
         println!(
             "  {name:7} p50 {:6.1}  p99 {:6.1}  p99.9 {:6.1}  max {:8.1}",
@@ -320,22 +321,41 @@ fn ping(s: &mut TcpStream) {
     s.read_exact(&mut b).unwrap();
 }
 
-fn round_trip_histogram(to: SocketAddr, n: u64) -> Histogram<u64> {
-    let mut s = TcpStream::connect(to).unwrap();
-    s.set_nodelay(true).unwrap();
+/// Round trips on one direct and one proxied connection, alternating blocks of 1000 so that both
+/// see the same background load.
+fn round_trip_histograms(
+    direct: SocketAddr,
+    proxied: SocketAddr,
+    n: u64,
+) -> (Histogram<u64>, Histogram<u64>) {
+    let connect = |to| {
+        let s = TcpStream::connect(to).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    };
+    let mut conns = [connect(direct), connect(proxied)];
+    let mut hists = [
+        Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap(),
+        Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap(),
+    ];
     let msg = [0x5au8; 64];
     let mut back = [0u8; 64];
-    let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
-    for i in 0..n + 1000 {
-        let start = Instant::now();
-        s.write_all(&msg).unwrap();
-        s.read_exact(&mut back).unwrap();
-        // The first thousand warm caches and the allocator up.
-        if i >= 1000 {
-            h.record(start.elapsed().as_nanos() as u64).unwrap();
+    // One warm-up block each, unrecorded.
+    for block in 0..(n / 1000 + 1) * 2 {
+        let which = (block % 2) as usize;
+        for _ in 0..1000 {
+            let start = Instant::now();
+            conns[which].write_all(&msg).unwrap();
+            conns[which].read_exact(&mut back).unwrap();
+            if block >= 2 {
+                hists[which]
+                    .record(start.elapsed().as_nanos() as u64)
+                    .unwrap();
+            }
         }
     }
-    h
+    let [d, p] = hists;
+    (d, p)
 }
 
 /// Running hash over a byte stream, independent of chunking (same as the integration test's).
