@@ -9,6 +9,7 @@
 //! - [`inject`]: the [`Injector`] trait and built-in injectors.
 //! - [`validate`]: the [`Validator`] trait and built-in validators.
 //! - [`points`]: chaos points on the current context, for code deep in a call stack.
+//! - [`proxy`]: a TCP chaos proxy with Toxiproxy-compatible toxics, API server and client.
 //!
 //! ```
 //! use chaoskit::{inject, validate, Scenario, Verdict};
@@ -43,6 +44,7 @@
 pub mod chaos;
 pub mod inject;
 pub mod journal;
+pub mod proxy;
 pub mod report;
 mod run;
 mod scenario;
