@@ -23,10 +23,7 @@ use chaoskit::proxy::{Client, Proxy, ProxyRegistry, ProxyServer};
 use hdrhistogram::Histogram;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn main() {
@@ -40,15 +37,10 @@ fn main() {
     let connections = env_or("CHAOSKIT_BENCH_CONNECTIONS", 2000);
 
     let child = ChildProxy::spawn();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let client = Client::new(&child.url).unwrap();
     let create = |name: &str, upstream: SocketAddr| -> SocketAddr {
-        let p = rt
-            .block_on(client.create_proxy(&Proxy::new(name, "127.0.0.1:0", upstream.to_string())))
-            .unwrap();
+        let p = rt.block_on(client.create_proxy(&Proxy::new(name, "127.0.0.1:0", upstream.to_string()))).unwrap();
         p.listen.parse().unwrap()
     };
 
@@ -72,14 +64,8 @@ fn main() {
     let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
     let (direct, proxied) = (best(&direct_runs), best(&proxy_runs));
     println!("throughput, {} MiB upload, best of 3:", bytes >> 20);
-    println!(
-        "  direct  {direct:8.0} MB/s   runs {}",
-        fmt_runs(&direct_runs)
-    );
-    println!(
-        "  proxy   {proxied:8.0} MB/s   runs {}",
-        fmt_runs(&proxy_runs)
-    );
+    println!("  direct  {direct:8.0} MB/s   runs {}", fmt_runs(&direct_runs));
+    println!("  proxy   {proxied:8.0} MB/s   runs {}", fmt_runs(&proxy_runs));
     println!("  ratio   {:8.1} %", proxied / direct * 100.0);
 
     // Round trips.
@@ -98,10 +84,7 @@ fn main() {
             h.max() as f64 / 1000.0
         );
     }
-    println!(
-        "  p50 ratio proxy/direct {:.2}x",
-        p.value_at_quantile(0.5) as f64 / d.value_at_quantile(0.5) as f64
-    );
+    println!("  p50 ratio proxy/direct {:.2}x", p.value_at_quantile(0.5) as f64 / d.value_at_quantile(0.5) as f64);
 
     // Memory per idle connection.
     let idle = child.rss_kib();
@@ -140,10 +123,7 @@ fn main() {
 }
 
 fn fmt_runs(v: &[f64]) -> String {
-    v.iter()
-        .map(|r| format!("{r:.0}"))
-        .collect::<Vec<_>>()
-        .join(" / ")
+    v.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(" / ")
 }
 
 /// The proxy under test, in a child process running our API server.
@@ -161,18 +141,12 @@ impl ChildProxy {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        ChildProxy {
-            child,
-            url: line.trim().to_owned(),
-        }
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        ChildProxy { child, url: line.trim().to_owned() }
     }
 
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -193,19 +167,12 @@ impl Drop for ChildProxy {
 fn proxy_child() {
     // CHAOSKIT_BENCH_PROXY_THREADS: tokio worker threads of the proxy; 0 runs a current-thread runtime.
     let rt = match env_or("CHAOSKIT_BENCH_PROXY_THREADS", 0) {
-        0 => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        n => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n as usize)
-            .enable_all()
-            .build(),
+        0 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n as usize).enable_all().build(),
     }
     .unwrap();
     rt.block_on(async {
-        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::new())
-            .await
-            .unwrap();
+        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::new()).await.unwrap();
         println!("{}", server.url());
         tokio::task::spawn_blocking(|| {
             let mut sink = Vec::new();
@@ -230,11 +197,7 @@ fn spawn_listener(handler: fn(TcpStream)) -> SocketAddr {
 
 /// Reads everything; answers with 8 bytes of hash (or zeros) and the byte count, then closes.
 fn sink_server(hash: bool) -> SocketAddr {
-    if hash {
-        spawn_listener(|s| sink(s, true))
-    } else {
-        spawn_listener(|s| sink(s, false))
-    }
+    if hash { spawn_listener(|s| sink(s, true)) } else { spawn_listener(|s| sink(s, false)) }
 }
 
 fn sink(mut s: TcpStream, hash: bool) {
@@ -323,11 +286,7 @@ fn ping(s: &mut TcpStream) {
 
 /// Round trips on one direct and one proxied connection, alternating blocks of 1000 so that both
 /// see the same background load.
-fn round_trip_histograms(
-    direct: SocketAddr,
-    proxied: SocketAddr,
-    n: u64,
-) -> (Histogram<u64>, Histogram<u64>) {
+fn round_trip_histograms(direct: SocketAddr, proxied: SocketAddr, n: u64) -> (Histogram<u64>, Histogram<u64>) {
     let connect = |to| {
         let s = TcpStream::connect(to).unwrap();
         s.set_nodelay(true).unwrap();
@@ -348,9 +307,7 @@ fn round_trip_histograms(
             conns[which].write_all(&msg).unwrap();
             conns[which].read_exact(&mut back).unwrap();
             if block >= 2 {
-                hists[which]
-                    .record(start.elapsed().as_nanos() as u64)
-                    .unwrap();
+                hists[which].record(start.elapsed().as_nanos() as u64).unwrap();
             }
         }
     }
@@ -367,9 +324,7 @@ struct Digest {
 
 impl Digest {
     fn word(&mut self, w: u64) {
-        self.h = (self.h ^ w)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(31);
+        self.h = (self.h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
     }
 
     fn update(&mut self, mut data: &[u8]) {

@@ -42,18 +42,12 @@ async fn proxy_to(upstream: SocketAddr) -> (ProxyRegistry, SocketAddr) {
 
 async fn proxy_to_seeded(upstream: SocketAddr, seed: u64) -> (ProxyRegistry, SocketAddr) {
     let registry = ProxyRegistry::builder().seed(seed).build();
-    let p = registry
-        .create(Proxy::new("p", "127.0.0.1:0", upstream.to_string()))
-        .await
-        .unwrap();
+    let p = registry.create(Proxy::new("p", "127.0.0.1:0", upstream.to_string())).await.unwrap();
     (registry, p.listen.parse().unwrap())
 }
 
 async fn add(registry: &ProxyRegistry, name: &str, stream: Stream, kind: ToxicKind) {
-    registry
-        .add_toxic("p", Toxic::new(name, stream, kind))
-        .await
-        .unwrap();
+    registry.add_toxic("p", Toxic::new(name, stream, kind)).await.unwrap();
 }
 
 /// Reads until EOF or error, within `limit`; returns the bytes and how the stream ended.
@@ -75,10 +69,7 @@ async fn round_trip(s: &mut TcpStream, msg: &[u8]) -> Duration {
     let start = Instant::now();
     s.write_all(msg).await.unwrap();
     let mut back = vec![0u8; msg.len()];
-    tokio::time::timeout(SLACK * 2, s.read_exact(&mut back))
-        .await
-        .expect("echo timed out")
-        .unwrap();
+    tokio::time::timeout(SLACK * 2, s.read_exact(&mut back)).await.expect("echo timed out").unwrap();
     assert_eq!(back, msg);
     start.elapsed()
 }
@@ -99,9 +90,7 @@ mod toxics {
         let upstream = serve_upstream(|mut s| async move {
             let mut got = Vec::new();
             s.read_to_end(&mut got).await.unwrap();
-            s.write_all(format!("REPLY:{}", got.len()).as_bytes())
-                .await
-                .unwrap();
+            s.write_all(format!("REPLY:{}", got.len()).as_bytes()).await.unwrap();
         })
         .await;
         let (_reg, addr) = proxy_to(upstream).await;
@@ -116,43 +105,19 @@ mod toxics {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn latency_delays_each_round_trip_within_bounds() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
-        add(
-            &reg,
-            "lag",
-            Stream::Downstream,
-            ToxicKind::Latency {
-                latency: 100,
-                jitter: 20,
-            },
-        )
-        .await;
+        add(&reg, "lag", Stream::Downstream, ToxicKind::Latency { latency: 100, jitter: 20 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         for _ in 0..5 {
             let rtt = round_trip(&mut s, b"ping").await;
-            assert!(
-                rtt >= Duration::from_millis(80),
-                "round trip {rtt:?} under latency - jitter"
-            );
-            assert!(
-                rtt < Duration::from_millis(100) + SLACK,
-                "round trip {rtt:?}"
-            );
+            assert!(rtt >= Duration::from_millis(80), "round trip {rtt:?} under latency - jitter");
+            assert!(rtt < Duration::from_millis(100) + SLACK, "round trip {rtt:?}");
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn latency_pipelines_back_to_back_chunks() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
-        add(
-            &reg,
-            "lag",
-            Stream::Upstream,
-            ToxicKind::Latency {
-                latency: 300,
-                jitter: 0,
-            },
-        )
-        .await;
+        add(&reg, "lag", Stream::Upstream, ToxicKind::Latency { latency: 300, jitter: 0 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let start = Instant::now();
         for _ in 0..10 {
@@ -176,13 +141,7 @@ mod toxics {
         .await;
         let (reg, addr) = proxy_to(upstream).await;
         // 200 KB/s: 300 kB take 1.5 s.
-        add(
-            &reg,
-            "bw",
-            Stream::Downstream,
-            ToxicKind::Bandwidth { rate: 200 },
-        )
-        .await;
+        add(&reg, "bw", Stream::Downstream, ToxicKind::Bandwidth { rate: 200 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let start = Instant::now();
         let (got, end) = read_all(&mut s, Duration::from_secs(20)).await;
@@ -190,10 +149,7 @@ mod toxics {
         let elapsed = start.elapsed();
         assert_eq!(got.len(), BYTES);
         let rate = BYTES as f64 / elapsed.as_secs_f64() / 1000.0;
-        assert!(
-            (120.0..=220.0).contains(&rate),
-            "measured {rate:.1} KB/s for 200 KB/s ({elapsed:?})"
-        );
+        assert!((120.0..=220.0).contains(&rate), "measured {rate:.1} KB/s for 200 KB/s ({elapsed:?})");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,13 +168,7 @@ mod toxics {
         })
         .await;
         let (reg, addr) = proxy_to(upstream).await;
-        add(
-            &reg,
-            "cap",
-            Stream::Upstream,
-            ToxicKind::LimitData { bytes: 10 },
-        )
-        .await;
+        add(&reg, "cap", Stream::Upstream, ToxicKind::LimitData { bytes: 10 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(b"0123456789abcdef").await.unwrap();
         let (got, clean) = tokio::time::timeout(SLACK, rx).await.unwrap().unwrap();
@@ -234,13 +184,7 @@ mod toxics {
         })
         .await;
         let (reg, addr) = proxy_to(upstream).await;
-        add(
-            &reg,
-            "cap",
-            Stream::Downstream,
-            ToxicKind::LimitData { bytes: 12_345 },
-        )
-        .await;
+        add(&reg, "cap", Stream::Downstream, ToxicKind::LimitData { bytes: 12_345 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let (got, end) = read_all(&mut s, SLACK).await;
         end.unwrap();
@@ -250,51 +194,27 @@ mod toxics {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn timeout_swallows_data_and_closes_after_the_timeout() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
-        add(
-            &reg,
-            "t",
-            Stream::Downstream,
-            ToxicKind::Timeout { timeout: 500 },
-        )
-        .await;
+        add(&reg, "t", Stream::Downstream, ToxicKind::Timeout { timeout: 500 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let start = Instant::now();
         s.write_all(b"anyone there?").await.unwrap();
         let (got, end) = read_all(&mut s, SLACK * 2).await;
         let elapsed = start.elapsed();
         assert!(got.is_empty(), "timeout must drop data, got {got:?}");
-        assert!(
-            end.is_ok() || end.as_ref().unwrap_err().kind() != std::io::ErrorKind::TimedOut,
-            "{end:?}"
-        );
-        assert!(
-            elapsed >= Duration::from_millis(450),
-            "closed after {elapsed:?}"
-        );
-        assert!(
-            elapsed < Duration::from_millis(500) + SLACK,
-            "closed after {elapsed:?}"
-        );
+        assert!(end.is_ok() || end.as_ref().unwrap_err().kind() != std::io::ErrorKind::TimedOut, "{end:?}");
+        assert!(elapsed >= Duration::from_millis(450), "closed after {elapsed:?}");
+        assert!(elapsed < Duration::from_millis(500) + SLACK, "closed after {elapsed:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn timeout_zero_holds_the_connection_until_the_toxic_is_removed() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
-        add(
-            &reg,
-            "t",
-            Stream::Downstream,
-            ToxicKind::Timeout { timeout: 0 },
-        )
-        .await;
+        add(&reg, "t", Stream::Downstream, ToxicKind::Timeout { timeout: 0 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(b"hello").await.unwrap();
         let mut buf = [0u8; 16];
         let held = tokio::time::timeout(Duration::from_millis(800), s.read(&mut buf)).await;
-        assert!(
-            held.is_err(),
-            "the connection should stay silent and open, got {held:?}"
-        );
+        assert!(held.is_err(), "the connection should stay silent and open, got {held:?}");
         // Like Toxiproxy, removing the timeout closes the connection rather than resuming with a hole.
         reg.remove_toxic("p", "t").await.unwrap();
         s.write_all(b"more").await.unwrap();
@@ -306,13 +226,7 @@ mod toxics {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reset_peer_resets_the_client_connection() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
-        add(
-            &reg,
-            "rst",
-            Stream::Upstream,
-            ToxicKind::ResetPeer { timeout: 0 },
-        )
-        .await;
+        add(&reg, "rst", Stream::Upstream, ToxicKind::ResetPeer { timeout: 0 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(b"hello").await.unwrap();
         let (got, end) = read_all(&mut s, SLACK).await;
@@ -323,23 +237,13 @@ mod toxics {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reset_peer_waits_its_timeout() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
-        add(
-            &reg,
-            "rst",
-            Stream::Upstream,
-            ToxicKind::ResetPeer { timeout: 400 },
-        )
-        .await;
+        add(&reg, "rst", Stream::Upstream, ToxicKind::ResetPeer { timeout: 400 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let start = Instant::now();
         s.write_all(b"hello").await.unwrap();
         let (_, end) = read_all(&mut s, SLACK).await;
         assert_eq!(end.unwrap_err().kind(), std::io::ErrorKind::ConnectionReset);
-        assert!(
-            start.elapsed() >= Duration::from_millis(350),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() >= Duration::from_millis(350), "{:?}", start.elapsed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,11 +272,7 @@ mod toxics {
             &reg,
             "slices",
             Stream::Upstream,
-            ToxicKind::Slicer {
-                average_size: 100,
-                size_variation: 20,
-                delay: 50_000,
-            },
+            ToxicKind::Slicer { average_size: 100, size_variation: 20, delay: 50_000 },
         )
         .await;
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -381,38 +281,23 @@ mod toxics {
         let sizes = tokio::time::timeout(SLACK * 2, rx).await.unwrap().unwrap();
         assert_eq!(sizes.iter().sum::<usize>(), 1000);
         assert!(sizes.len() >= 8, "expected about 10 slices, got {sizes:?}");
-        assert!(
-            sizes.iter().all(|&n| n <= 120),
-            "a slice exceeded 100 + 20 bytes: {sizes:?}"
-        );
+        assert!(sizes.iter().all(|&n| n <= 120), "a slice exceeded 100 + 20 bytes: {sizes:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slow_close_delays_the_eof_but_not_the_data() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
-        add(
-            &reg,
-            "sc",
-            Stream::Downstream,
-            ToxicKind::SlowClose { delay: 400 },
-        )
-        .await;
+        add(&reg, "sc", Stream::Downstream, ToxicKind::SlowClose { delay: 400 }).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let rtt = round_trip(&mut s, b"data").await;
-        assert!(
-            rtt < Duration::from_millis(400),
-            "data must not wait for the close delay: {rtt:?}"
-        );
+        assert!(rtt < Duration::from_millis(400), "data must not wait for the close delay: {rtt:?}");
         let start = Instant::now();
         s.shutdown().await.unwrap();
         let (got, end) = read_all(&mut s, SLACK).await;
         end.unwrap();
         assert!(got.is_empty());
         let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(380),
-            "EOF after {elapsed:?}"
-        );
+        assert!(elapsed >= Duration::from_millis(380), "EOF after {elapsed:?}");
     }
 
     /// Whether `limit_data` of 3 bytes (with the given toxicity) cut a 10-byte echo, per connection.
@@ -420,8 +305,7 @@ mod toxics {
         let (reg, addr) = proxy_to_seeded(echo_upstream().await, seed).await;
         reg.add_toxic(
             "p",
-            Toxic::new("cap", Stream::Downstream, ToxicKind::LimitData { bytes: 3 })
-                .with_toxicity(toxicity),
+            Toxic::new("cap", Stream::Downstream, ToxicKind::LimitData { bytes: 3 }).with_toxicity(toxicity),
         )
         .await
         .unwrap();
@@ -449,10 +333,7 @@ mod toxics {
         let a = truncations(7, 0.5, 24).await;
         let b = truncations(7, 0.5, 24).await;
         assert_eq!(a, b);
-        assert!(
-            a.contains(&true) && a.contains(&false),
-            "toxicity 0.5 should mix: {a:?}"
-        );
+        assert!(a.contains(&true) && a.contains(&false), "toxicity 0.5 should mix: {a:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,13 +341,7 @@ mod toxics {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         round_trip(&mut s, b"before").await;
-        add(
-            &reg,
-            "cap",
-            Stream::Downstream,
-            ToxicKind::LimitData { bytes: 2 },
-        )
-        .await;
+        add(&reg, "cap", Stream::Downstream, ToxicKind::LimitData { bytes: 2 }).await;
         s.write_all(b"after").await.unwrap();
         let (got, end) = read_all(&mut s, SLACK).await;
         end.unwrap();
@@ -479,25 +354,13 @@ mod toxics {
         let mut s = TcpStream::connect(addr).await.unwrap();
         round_trip(&mut s, b"idle from now on").await;
         let start = Instant::now();
-        add(
-            &reg,
-            "t",
-            Stream::Downstream,
-            ToxicKind::Timeout { timeout: 300 },
-        )
-        .await;
+        add(&reg, "t", Stream::Downstream, ToxicKind::Timeout { timeout: 300 }).await;
         // No byte flows after the insert, yet the connection closes after the timeout.
         let (got, end) = read_all(&mut s, SLACK * 2).await;
         assert!(got.is_empty());
-        assert!(
-            !matches!(end, Err(ref e) if e.kind() == std::io::ErrorKind::TimedOut),
-            "{end:?}"
-        );
+        assert!(!matches!(end, Err(ref e) if e.kind() == std::io::ErrorKind::TimedOut), "{end:?}");
         let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(250),
-            "closed after {elapsed:?}"
-        );
+        assert!(elapsed >= Duration::from_millis(250), "closed after {elapsed:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,10 +368,7 @@ mod toxics {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
         round_trip(&mut s, b"up").await;
-        let p = reg
-            .update("p", ProxyUpdate::new().enabled(false))
-            .await
-            .unwrap();
+        let p = reg.update("p", ProxyUpdate::new().enabled(false)).await.unwrap();
         assert!(!p.enabled);
         assert_eq!(p.listen, addr.to_string());
         let (got, end) = read_all(&mut s, SLACK).await;
@@ -516,9 +376,7 @@ mod toxics {
         assert!(!matches!(end, Err(ref e) if e.kind() == std::io::ErrorKind::TimedOut));
         let refused = TcpStream::connect(addr).await.unwrap_err();
         assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
-        reg.update("p", ProxyUpdate::new().enabled(true))
-            .await
-            .unwrap();
+        reg.update("p", ProxyUpdate::new().enabled(true)).await.unwrap();
         let mut again = TcpStream::connect(addr).await.unwrap();
         round_trip(&mut again, b"back").await;
     }
@@ -590,9 +448,7 @@ mod integrity {
 
     impl Digest {
         fn word(&mut self, w: u64) {
-            self.h = (self.h ^ w)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .rotate_left(31);
+            self.h = (self.h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
         }
 
         fn update(&mut self, mut data: &[u8]) {
@@ -631,11 +487,7 @@ mod integrity {
         std::env::var("CHAOSKIT_PROXY_INTEGRITY_BYTES")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(if cfg!(debug_assertions) {
-                64 << 20
-            } else {
-                1 << 30
-            })
+            .unwrap_or(if cfg!(debug_assertions) { 64 << 20 } else { 1 << 30 })
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -703,26 +555,13 @@ mod api {
     }
 
     async fn call(app: &axum::Router, method: &str, path: &str, body: &str) -> Reply {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .body(Body::from(body.to_owned()))
-            .unwrap();
+        let req = Request::builder().method(method).uri(path).body(Body::from(body.to_owned())).unwrap();
         let resp = app.clone().oneshot(req).await.unwrap();
         let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            content_type,
-            body: String::from_utf8(bytes.to_vec()).unwrap(),
-        }
+        let content_type =
+            resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        Reply { status, content_type, body: String::from_utf8(bytes.to_vec()).unwrap() }
     }
 
     fn app() -> (axum::Router, ProxyRegistry) {
@@ -732,10 +571,7 @@ mod api {
 
     fn assert_error(r: &Reply, status: u16, message: &str) {
         assert_eq!(r.status, status, "{}", r.body);
-        assert_eq!(
-            r.body,
-            format!("{{\"error\":\"{message}\",\"status\":{status}}}\n")
-        );
+        assert_eq!(r.body, format!("{{\"error\":\"{message}\",\"status\":{status}}}\n"));
         assert_eq!(r.content_type, "text/plain; charset=utf-8");
     }
 
@@ -745,10 +581,7 @@ mod api {
         let r = call(&app, "GET", "/version", "").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.content_type, "application/json;charset=utf-8");
-        assert_eq!(
-            r.body,
-            format!("{{\"version\": \"{}\"}}\n", env!("CARGO_PKG_VERSION"))
-        );
+        assert_eq!(r.body, format!("{{\"version\": \"{}\"}}\n", env!("CARGO_PKG_VERSION")));
     }
 
     #[tokio::test]
@@ -765,135 +598,53 @@ mod api {
         assert_eq!(r.content_type, "application/json");
         let v = r.json();
         let listen = v["listen"].as_str().unwrap();
-        assert!(
-            listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"),
-            "{listen}"
-        );
-        assert_eq!(
-            v,
-            json!({"name":"echo","listen":listen,"upstream":"127.0.0.1:9","enabled":true,"toxics":[]})
-        );
+        assert!(listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"), "{listen}");
+        assert_eq!(v, json!({"name":"echo","listen":listen,"upstream":"127.0.0.1:9","enabled":true,"toxics":[]}));
         let r = call(&app, "GET", "/proxies", "").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.json()["echo"]["listen"], listen);
-        let dup = call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"echo","upstream":"127.0.0.1:9"}"#,
-        )
-        .await;
+        let dup = call(&app, "POST", "/proxies", r#"{"name":"echo","upstream":"127.0.0.1:9"}"#).await;
         assert_error(&dup, 409, "proxy already exists");
     }
 
     #[tokio::test]
     async fn an_empty_listen_binds_loopback() {
         let (app, _) = app();
-        let r = call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"a","upstream":"127.0.0.1:9"}"#,
-        )
-        .await;
+        let r = call(&app, "POST", "/proxies", r#"{"name":"a","upstream":"127.0.0.1:9"}"#).await;
         assert_eq!(r.status, 201);
-        assert!(
-            r.json()["listen"]
-                .as_str()
-                .unwrap()
-                .starts_with("127.0.0.1:")
-        );
+        assert!(r.json()["listen"].as_str().unwrap().starts_with("127.0.0.1:"));
     }
 
     #[tokio::test]
     async fn bad_proxy_bodies_are_refused_with_toxiproxy_messages() {
         let (app, _) = app();
-        assert_error(
-            &call(&app, "POST", "/proxies", "").await,
-            400,
-            "bad request body: EOF",
-        );
+        assert_error(&call(&app, "POST", "/proxies", "").await, 400, "bad request body: EOF");
         assert_error(
             &call(&app, "POST", "/proxies", r#"{"name":"","upstream":"x:1"}"#).await,
             400,
             "missing required field: name",
         );
-        assert_error(
-            &call(&app, "POST", "/proxies", r#"{"name":"a"}"#).await,
-            400,
-            "missing required field: upstream",
-        );
-        let bogus = call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"a","listen":"bogus","upstream":"x:1"}"#,
-        )
-        .await;
+        assert_error(&call(&app, "POST", "/proxies", r#"{"name":"a"}"#).await, 400, "missing required field: upstream");
+        let bogus = call(&app, "POST", "/proxies", r#"{"name":"a","listen":"bogus","upstream":"x:1"}"#).await;
         assert_eq!(bogus.status, 500);
-        assert!(
-            bogus.body.starts_with("{\"error\":\"address bogus: "),
-            "{}",
-            bogus.body
-        );
+        assert!(bogus.body.starts_with("{\"error\":\"address bogus: "), "{}", bogus.body);
         let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = taken.local_addr().unwrap();
-        let r = call(
-            &app,
-            "POST",
-            "/proxies",
-            &format!(r#"{{"name":"b","listen":"{addr}","upstream":"x:1"}}"#),
-        )
-        .await;
+        let r = call(&app, "POST", "/proxies", &format!(r#"{{"name":"b","listen":"{addr}","upstream":"x:1"}}"#)).await;
         assert_eq!(r.status, 500);
-        assert!(
-            r.body
-                .starts_with(&format!("{{\"error\":\"listen tcp {addr}: ")),
-            "{}",
-            r.body
-        );
+        assert!(r.body.starts_with(&format!("{{\"error\":\"listen tcp {addr}: ")), "{}", r.body);
     }
 
     #[tokio::test]
     async fn unknown_proxies_and_toxics_are_404() {
         let (app, _) = app();
-        assert_error(
-            &call(&app, "GET", "/proxies/nope", "").await,
-            404,
-            "proxy not found",
-        );
-        assert_error(
-            &call(&app, "DELETE", "/proxies/nope", "").await,
-            404,
-            "proxy not found",
-        );
-        assert_error(
-            &call(&app, "GET", "/proxies/nope/toxics", "").await,
-            404,
-            "proxy not found",
-        );
-        call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
-        )
-        .await;
-        assert_error(
-            &call(&app, "GET", "/proxies/p/toxics/t", "").await,
-            404,
-            "toxic not found",
-        );
-        assert_error(
-            &call(&app, "PATCH", "/proxies/p/toxics/t", "{}").await,
-            404,
-            "toxic not found",
-        );
-        assert_error(
-            &call(&app, "DELETE", "/proxies/p/toxics/t", "").await,
-            404,
-            "toxic not found",
-        );
+        assert_error(&call(&app, "GET", "/proxies/nope", "").await, 404, "proxy not found");
+        assert_error(&call(&app, "DELETE", "/proxies/nope", "").await, 404, "proxy not found");
+        assert_error(&call(&app, "GET", "/proxies/nope/toxics", "").await, 404, "proxy not found");
+        call(&app, "POST", "/proxies", r#"{"name":"p","upstream":"127.0.0.1:9"}"#).await;
+        assert_error(&call(&app, "GET", "/proxies/p/toxics/t", "").await, 404, "toxic not found");
+        assert_error(&call(&app, "PATCH", "/proxies/p/toxics/t", "{}").await, 404, "toxic not found");
+        assert_error(&call(&app, "DELETE", "/proxies/p/toxics/t", "").await, 404, "toxic not found");
     }
 
     #[tokio::test]
@@ -903,52 +654,25 @@ mod api {
         assert_eq!((r.status, r.body.as_str()), (404, "404 page not found\n"));
         assert_eq!(call(&app, "PUT", "/proxies", "").await.status, 405);
         assert_eq!(call(&app, "GET", "/reset", "").await.status, 405);
-        let req = Request::builder()
-            .uri("/proxies")
-            .header("user-agent", "Mozilla/5.0 (X11)")
-            .body(Body::empty())
-            .unwrap();
+        let req =
+            Request::builder().uri("/proxies").header("user-agent", "Mozilla/5.0 (X11)").body(Body::empty()).unwrap();
         let resp = app.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status().as_u16(), 403);
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
         assert_eq!(&body[..], b"User agent not allowed");
     }
 
     #[tokio::test]
     async fn proxies_update_by_post_and_patch_and_delete_with_204() {
         let (app, _) = app();
-        let created = call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
-        )
-        .await
-        .json();
+        let created = call(&app, "POST", "/proxies", r#"{"name":"p","upstream":"127.0.0.1:9"}"#).await.json();
         let listen = created["listen"].as_str().unwrap().to_owned();
-        let r = call(
-            &app,
-            "PATCH",
-            "/proxies/p",
-            r#"{"Enabled":false,"name":"renamed"}"#,
-        )
-        .await;
+        let r = call(&app, "PATCH", "/proxies/p", r#"{"Enabled":false,"name":"renamed"}"#).await;
         assert_eq!(r.status, 200);
         let v = r.json();
-        assert_eq!(
-            (v["name"].as_str(), v["enabled"].as_bool()),
-            (Some("p"), Some(false))
-        );
+        assert_eq!((v["name"].as_str(), v["enabled"].as_bool()), (Some("p"), Some(false)));
         assert_eq!(v["listen"], listen.as_str());
-        let r = call(
-            &app,
-            "POST",
-            "/proxies/p",
-            r#"{"enabled":true,"upstream":"127.0.0.1:10"}"#,
-        )
-        .await;
+        let r = call(&app, "POST", "/proxies/p", r#"{"enabled":true,"upstream":"127.0.0.1:10"}"#).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.json()["upstream"], "127.0.0.1:10");
         assert_eq!(r.json()["enabled"], true);
@@ -960,13 +684,7 @@ mod api {
     #[tokio::test]
     async fn toxics_get_toxiproxy_defaults_and_shapes() {
         let (app, _) = app();
-        call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
-        )
-        .await;
+        call(&app, "POST", "/proxies", r#"{"name":"p","upstream":"127.0.0.1:9"}"#).await;
         let r = call(
             &app,
             "POST",
@@ -991,13 +709,7 @@ mod api {
             r.json(),
             json!({"attributes":{"rate":1000},"name":"bandwidth_downstream","type":"bandwidth","stream":"downstream","toxicity":0.5})
         );
-        let r = call(
-            &app,
-            "POST",
-            "/proxies/p/toxics",
-            r#"{"name":"latency_UpStream","type":"noop"}"#,
-        )
-        .await;
+        let r = call(&app, "POST", "/proxies/p/toxics", r#"{"name":"latency_UpStream","type":"noop"}"#).await;
         assert_error(&r, 409, "toxic already exists");
         call(
             &app,
@@ -1015,14 +727,7 @@ mod api {
             .iter()
             .map(|t| t["name"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(
-            names,
-            [
-                "latency_UpStream",
-                "slow_close_upstream",
-                "bandwidth_downstream"
-            ]
-        );
+        assert_eq!(names, ["latency_UpStream", "slow_close_upstream", "bandwidth_downstream"]);
         let p = call(&app, "GET", "/proxies/p", "").await.json();
         assert_eq!(p["toxics"].as_array().unwrap().len(), 3);
         let t = call(&app, "GET", "/proxies/p/toxics/bandwidth_downstream", "").await;
@@ -1032,22 +737,12 @@ mod api {
     #[tokio::test]
     async fn invalid_toxics_are_refused_with_400_and_a_reason() {
         let (app, _) = app();
-        call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
-        )
-        .await;
+        call(&app, "POST", "/proxies", r#"{"name":"p","upstream":"127.0.0.1:9"}"#).await;
         let post = |body: &'static str| {
             let app = app.clone();
             async move { call(&app, "POST", "/proxies/p/toxics", body).await }
         };
-        assert_error(
-            &post(r#"{"type":"explode"}"#).await,
-            400,
-            "invalid toxic type",
-        );
+        assert_error(&post(r#"{"type":"explode"}"#).await, 400, "invalid toxic type");
         assert_error(
             &post(r#"{"type":"latency","stream":"sideways"}"#).await,
             400,
@@ -1080,11 +775,7 @@ mod api {
         );
         let r = post(r#"{"type":"latency","attributes":{"latency":1.5}}"#).await;
         assert_eq!(r.status, 400);
-        assert!(
-            r.body.starts_with("{\"error\":\"bad request body: "),
-            "{}",
-            r.body
-        );
+        assert!(r.body.starts_with("{\"error\":\"bad request body: "), "{}", r.body);
         let r = post(r#"{"type":"latency","attributes":{"latency":"100"}}"#).await;
         assert_eq!(r.status, 400);
         assert_eq!(call(&app, "GET", "/proxies/p/toxics", "").await.body, "[]");
@@ -1093,13 +784,7 @@ mod api {
     #[tokio::test]
     async fn toxic_updates_merge_attributes_by_post_and_patch() {
         let (app, _) = app();
-        call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"p","upstream":"127.0.0.1:9"}"#,
-        )
-        .await;
+        call(&app, "POST", "/proxies", r#"{"name":"p","upstream":"127.0.0.1:9"}"#).await;
         call(
             &app,
             "POST",
@@ -1107,13 +792,7 @@ mod api {
             r#"{"name":"l","type":"latency","toxicity":0.25,"attributes":{"latency":100,"jitter":10}}"#,
         )
         .await;
-        let r = call(
-            &app,
-            "PATCH",
-            "/proxies/p/toxics/l",
-            r#"{"attributes":{"latency":7},"type":"slicer"}"#,
-        )
-        .await;
+        let r = call(&app, "PATCH", "/proxies/p/toxics/l", r#"{"attributes":{"latency":7},"type":"slicer"}"#).await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(
             r.json(),
@@ -1122,13 +801,7 @@ mod api {
         let r = call(&app, "POST", "/proxies/p/toxics/l", r#"{"toxicity":1}"#).await;
         assert_eq!(r.json()["toxicity"], 1);
         assert_eq!(r.json()["attributes"]["latency"], 7);
-        let r = call(
-            &app,
-            "POST",
-            "/proxies/p/toxics/l",
-            r#"{"attributes":{"jitter":-3}}"#,
-        )
-        .await;
+        let r = call(&app, "POST", "/proxies/p/toxics/l", r#"{"attributes":{"jitter":-3}}"#).await;
         assert_eq!(r.status, 400);
         let r = call(&app, "DELETE", "/proxies/p/toxics/l", "").await;
         assert_eq!((r.status, r.body.as_str()), (204, ""));
@@ -1158,30 +831,15 @@ mod api {
         let b = reg.get("b").await.unwrap();
         assert_eq!((b.upstream.as_str(), b.enabled), ("127.0.0.1:10", true));
 
-        assert_eq!(
-            call(&app, "POST", "/populate", "[]").await.body,
-            r#"{"proxies":null}"#
-        );
+        assert_eq!(call(&app, "POST", "/populate", "[]").await.body, r#"{"proxies":null}"#);
         let r = call(&app, "POST", "/populate", r#"{"name":"x"}"#).await;
         assert_eq!(r.status, 400);
         assert_eq!(r.content_type, "application/json");
         assert_eq!(r.json()["proxies"], Value::Null);
-        let r = call(
-            &app,
-            "POST",
-            "/populate",
-            r#"[{"name":"c","upstream":"x:1"},{"name":"d"}]"#,
-        )
-        .await;
+        let r = call(&app, "POST", "/populate", r#"[{"name":"c","upstream":"x:1"},{"name":"d"}]"#).await;
         assert_eq!(r.status, 400);
-        assert_eq!(
-            r.json()["error"],
-            "missing required field: upstream at proxy 2"
-        );
-        assert!(
-            reg.get("c").await.is_err(),
-            "validation happens before anything is applied"
-        );
+        assert_eq!(r.json()["error"], "missing required field: upstream at proxy 2");
+        assert!(reg.get("c").await.is_err(), "validation happens before anything is applied");
     }
 
     #[tokio::test]
@@ -1204,13 +862,7 @@ mod api {
     #[tokio::test]
     async fn reset_enables_every_proxy_and_removes_every_toxic() {
         let (app, reg) = app();
-        call(
-            &app,
-            "POST",
-            "/proxies",
-            r#"{"name":"p","upstream":"127.0.0.1:9","enabled":false}"#,
-        )
-        .await;
+        call(&app, "POST", "/proxies", r#"{"name":"p","upstream":"127.0.0.1:9","enabled":false}"#).await;
         call(&app, "POST", "/proxies/p/toxics", r#"{"type":"latency"}"#).await;
         let r = call(&app, "POST", "/reset", "ignored").await;
         assert_eq!((r.status, r.body.as_str()), (204, ""));
@@ -1227,82 +879,42 @@ mod client {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_client_drives_every_endpoint_of_our_server() {
-        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::builder().seed(3).build())
-            .await
-            .unwrap();
+        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::builder().seed(3).build()).await.unwrap();
         let client = Client::new(&server.url()).unwrap();
         assert_eq!(client.version().await.unwrap(), env!("CARGO_PKG_VERSION"));
 
         let upstream = echo_upstream().await;
-        let p = client
-            .create_proxy(&Proxy::new("echo", "127.0.0.1:0", upstream.to_string()))
-            .await
-            .unwrap();
+        let p = client.create_proxy(&Proxy::new("echo", "127.0.0.1:0", upstream.to_string())).await.unwrap();
         assert!(p.enabled && !p.listen.ends_with(":0"));
-        let err = client
-            .create_proxy(&Proxy::new("echo", "", upstream.to_string()))
-            .await
-            .unwrap_err();
+        let err = client.create_proxy(&Proxy::new("echo", "", upstream.to_string())).await.unwrap_err();
         assert_eq!(err.status(), Some(409));
         assert_eq!(err.to_string(), "server answered 409: proxy already exists");
 
-        let lag = Toxic::new(
-            "lag",
-            Stream::Downstream,
-            ToxicKind::Latency {
-                latency: 50,
-                jitter: 0,
-            },
-        );
+        let lag = Toxic::new("lag", Stream::Downstream, ToxicKind::Latency { latency: 50, jitter: 0 });
         assert_eq!(client.add_toxic("echo", &lag).await.unwrap(), lag);
         let mut s = TcpStream::connect(p.listen.as_str()).await.unwrap();
         assert!(round_trip(&mut s, b"hi").await >= Duration::from_millis(45));
 
-        let updated = client
-            .update_toxic(
-                "echo",
-                "lag",
-                &ToxicUpdate::new().attribute("jitter", 5).toxicity(0.5),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            updated.kind,
-            ToxicKind::Latency {
-                latency: 50,
-                jitter: 5
-            }
-        );
+        let updated =
+            client.update_toxic("echo", "lag", &ToxicUpdate::new().attribute("jitter", 5).toxicity(0.5)).await.unwrap();
+        assert_eq!(updated.kind, ToxicKind::Latency { latency: 50, jitter: 5 });
         assert_eq!(updated.toxicity, 0.5);
         assert_eq!(client.toxic("echo", "lag").await.unwrap(), updated);
         assert_eq!(client.toxics("echo").await.unwrap(), vec![updated.clone()]);
         assert_eq!(client.proxy("echo").await.unwrap().toxics, vec![updated]);
         let bad = client
-            .add_toxic(
-                "echo",
-                &Toxic::new("bw", Stream::Upstream, ToxicKind::Bandwidth { rate: 0 }),
-            )
+            .add_toxic("echo", &Toxic::new("bw", Stream::Upstream, ToxicKind::Bandwidth { rate: 0 }))
             .await
             .unwrap_err();
         assert_eq!(bad.status(), Some(400));
         client.remove_toxic("echo", "lag").await.unwrap();
-        assert_eq!(
-            client
-                .remove_toxic("echo", "lag")
-                .await
-                .unwrap_err()
-                .status(),
-            Some(404)
-        );
+        assert_eq!(client.remove_toxic("echo", "lag").await.unwrap_err().status(), Some(404));
 
         let off = client.disable("echo").await.unwrap();
         assert!(!off.enabled);
         assert!(TcpStream::connect(p.listen.as_str()).await.is_err());
         assert!(client.enable("echo").await.unwrap().enabled);
-        let moved = client
-            .update_proxy("echo", &ProxyUpdate::new().upstream("127.0.0.1:9"))
-            .await
-            .unwrap();
+        let moved = client.update_proxy("echo", &ProxyUpdate::new().upstream("127.0.0.1:9")).await.unwrap();
         assert_eq!(moved.upstream, "127.0.0.1:9");
 
         let populated = client
@@ -1345,11 +957,7 @@ mod client {
         let mut s = TcpStream::connect(listen.as_str()).await.unwrap();
         round_trip(&mut s, b"ok").await;
         stop.send(()).unwrap();
-        tokio::time::timeout(SLACK, served)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(SLACK, served).await.unwrap().unwrap().unwrap();
         let (_, end) = read_all(&mut s, SLACK).await;
         assert!(!matches!(end, Err(ref e) if e.kind() == std::io::ErrorKind::TimedOut));
         assert!(TcpStream::connect(listen.as_str()).await.is_err());

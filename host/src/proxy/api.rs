@@ -37,23 +37,11 @@ pub fn router(registry: ProxyRegistry) -> Router {
         .route("/version", get(version))
         .route("/proxies", get(list_proxies).post(create_proxy))
         .route("/populate", post(populate))
-        .route(
-            "/proxies/{proxy}",
-            get(show_proxy)
-                .post(update_proxy)
-                .patch(update_proxy)
-                .delete(delete_proxy),
-        )
-        .route(
-            "/proxies/{proxy}/toxics",
-            get(list_toxics).post(create_toxic),
-        )
+        .route("/proxies/{proxy}", get(show_proxy).post(update_proxy).patch(update_proxy).delete(delete_proxy))
+        .route("/proxies/{proxy}/toxics", get(list_toxics).post(create_toxic))
         .route(
             "/proxies/{proxy}/toxics/{toxic}",
-            get(show_toxic)
-                .post(update_toxic)
-                .patch(update_toxic)
-                .delete(delete_toxic),
+            get(show_toxic).post(update_toxic).patch(update_toxic).delete(delete_toxic),
         )
         .route("/reset", post(reset))
         .fallback(not_found)
@@ -67,17 +55,11 @@ pub fn router(registry: ProxyRegistry) -> Router {
 /// This is what `chaoskit-host proxy --listen 127.0.0.1:8474 [--config proxies.json]` runs: bind
 /// the listener, build the registry (seeded at the edge), `populate_json` the config file, then
 /// `serve(listener, registry, ctrl_c)`.
-pub async fn serve<F>(
-    listener: tokio::net::TcpListener,
-    registry: ProxyRegistry,
-    shutdown: F,
-) -> io::Result<()>
+pub async fn serve<F>(listener: tokio::net::TcpListener, registry: ProxyRegistry, shutdown: F) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let result = axum::serve(listener, router(registry.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(listener, router(registry.clone())).with_graceful_shutdown(shutdown).await;
     registry.shutdown().await;
     result
 }
@@ -105,32 +87,16 @@ pub struct ProxyServer {
 impl ProxyServer {
     /// Binds the API on `listen` (`host:port`; empty means `127.0.0.1:0`) and starts serving.
     pub async fn start(listen: &str, registry: ProxyRegistry) -> Result<ProxyServer, ProxyError> {
-        let address = if listen.is_empty() {
-            "127.0.0.1:0"
-        } else {
-            listen
-        };
+        let address = if listen.is_empty() { "127.0.0.1:0" } else { listen };
         let listener = tokio::net::TcpListener::bind(address)
             .await
-            .map_err(|source| ProxyError::Listen {
-                address: address.to_owned(),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| ProxyError::Listen {
-            address: address.to_owned(),
-            source,
-        })?;
+            .map_err(|source| ProxyError::Listen { address: address.to_owned(), source })?;
+        let addr =
+            listener.local_addr().map_err(|source| ProxyError::Listen { address: address.to_owned(), source })?;
         let stop = CancellationToken::new();
         let signal = stop.clone();
-        let task = tokio::spawn(serve(listener, registry.clone(), async move {
-            signal.cancelled().await
-        }));
-        Ok(ProxyServer {
-            addr,
-            registry,
-            stop,
-            task: Some(task),
-        })
+        let task = tokio::spawn(serve(listener, registry.clone(), async move { signal.cancelled().await }));
+        Ok(ProxyServer { addr, registry, stop, task: Some(task) })
     }
 
     /// The bound API address.
@@ -182,23 +148,13 @@ struct ErrorBody<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        let mut body = serde_json::to_vec(&ErrorBody {
-            error: &self.0.to_string(),
-            status,
-        })
-        .unwrap_or_default();
+        let mut body = serde_json::to_vec(&ErrorBody { error: &self.0.to_string(), status }).unwrap_or_default();
         body.push(b'\n');
         let mut resp = (status_code(status), body).into_response();
         // Go's http.Error sets these, overriding the JSON content type.
         let headers = resp.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         resp
     }
 }
@@ -234,11 +190,7 @@ async fn block_browsers(req: Request, next: Next) -> Response {
 }
 
 async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "404 page not found\n",
-    )
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "404 page not found\n")
         .into_response()
 }
 
@@ -257,10 +209,7 @@ async fn list_proxies(State(reg): State<ProxyRegistry>) -> ApiResult {
 
 async fn create_proxy(State(reg): State<ProxyRegistry>, body: Bytes) -> ApiResult {
     let proxy = Proxy::from_json(&first_value(&body)?)?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &reg.create_view(proxy).await?,
-    ))
+    Ok(json_response(StatusCode::CREATED, &reg.create_view(proxy).await?))
 }
 
 #[derive(Serialize)]
@@ -283,12 +232,7 @@ async fn populate(State(reg): State<ProxyRegistry>, body: Bytes) -> Response {
         })
         .unwrap_or_default();
         body.push(b'\n');
-        (
-            status_code(status),
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
+        (status_code(status), [(header::CONTENT_TYPE, "application/json")], body).into_response()
     };
     let proxies = match parse_populate(&body) {
         Ok(p) => p,
@@ -297,11 +241,7 @@ async fn populate(State(reg): State<ProxyRegistry>, body: Bytes) -> Response {
     match reg.populate_views(proxies).await {
         Ok(done) => json_response(
             StatusCode::CREATED,
-            &PopulateBody {
-                error: None,
-                status: None,
-                proxies: (!done.is_empty()).then_some(&done),
-            },
+            &PopulateBody { error: None, status: None, proxies: (!done.is_empty()).then_some(&done) },
         ),
         Err((e, done)) => failed(e, &done),
     }
@@ -311,18 +251,11 @@ async fn show_proxy(State(reg): State<ProxyRegistry>, Path(name): Path<String>) 
     Ok(json_response(StatusCode::OK, &reg.get_view(&name).await?))
 }
 
-async fn update_proxy(
-    State(reg): State<ProxyRegistry>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> ApiResult {
+async fn update_proxy(State(reg): State<ProxyRegistry>, Path(name): Path<String>, body: Bytes) -> ApiResult {
     // Toxiproxy looks the proxy up before decoding the body.
     reg.get_view(&name).await?;
     let update = ProxyUpdate::from_json(&first_value(&body)?)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &reg.update_view(&name, update).await?,
-    ))
+    Ok(json_response(StatusCode::OK, &reg.update_view(&name, update).await?))
 }
 
 async fn delete_proxy(State(reg): State<ProxyRegistry>, Path(name): Path<String>) -> ApiResult {
@@ -331,17 +264,10 @@ async fn delete_proxy(State(reg): State<ProxyRegistry>, Path(name): Path<String>
 }
 
 async fn list_toxics(State(reg): State<ProxyRegistry>, Path(name): Path<String>) -> ApiResult {
-    Ok(json_response(
-        StatusCode::OK,
-        &reg.toxic_views(&name).await?,
-    ))
+    Ok(json_response(StatusCode::OK, &reg.toxic_views(&name).await?))
 }
 
-async fn create_toxic(
-    State(reg): State<ProxyRegistry>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> ApiResult {
+async fn create_toxic(State(reg): State<ProxyRegistry>, Path(name): Path<String>, body: Bytes) -> ApiResult {
     reg.get_view(&name).await?;
     let (toxic, label) = Toxic::from_json(&first_value(&body)?)?;
     if let super::ToxicKind::Other { type_name, .. } = &toxic.kind {
@@ -351,14 +277,8 @@ async fn create_toxic(
     Ok(json_response(StatusCode::OK, &view))
 }
 
-async fn show_toxic(
-    State(reg): State<ProxyRegistry>,
-    Path((proxy, toxic)): Path<(String, String)>,
-) -> ApiResult {
-    Ok(json_response(
-        StatusCode::OK,
-        &reg.toxic_view(&proxy, &toxic).await?,
-    ))
+async fn show_toxic(State(reg): State<ProxyRegistry>, Path((proxy, toxic)): Path<(String, String)>) -> ApiResult {
+    Ok(json_response(StatusCode::OK, &reg.toxic_view(&proxy, &toxic).await?))
 }
 
 async fn update_toxic(
@@ -368,16 +288,10 @@ async fn update_toxic(
 ) -> ApiResult {
     reg.toxic_view(&proxy, &toxic).await?;
     let update = ToxicUpdate::from_json(&first_value(&body)?)?;
-    Ok(json_response(
-        StatusCode::OK,
-        &reg.update_toxic_view(&proxy, &toxic, update).await?,
-    ))
+    Ok(json_response(StatusCode::OK, &reg.update_toxic_view(&proxy, &toxic, update).await?))
 }
 
-async fn delete_toxic(
-    State(reg): State<ProxyRegistry>,
-    Path((proxy, toxic)): Path<(String, String)>,
-) -> ApiResult {
+async fn delete_toxic(State(reg): State<ProxyRegistry>, Path((proxy, toxic)): Path<(String, String)>) -> ApiResult {
     reg.remove_toxic(&proxy, &toxic).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -41,11 +41,7 @@ pub(crate) struct StreamSeed {
 
 impl StreamSeed {
     pub(crate) fn new(seed: u64, proxy_name: &str, connection: u64) -> Self {
-        StreamSeed {
-            seed,
-            proxy: fnv1a(proxy_name.as_bytes()),
-            connection,
-        }
+        StreamSeed { seed, proxy: fnv1a(proxy_name.as_bytes()), connection }
     }
 
     pub(crate) fn rng_for(&self, toxic_name: &str) -> ChaCha8Rng {
@@ -60,9 +56,7 @@ impl StreamSeed {
 
 /// FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// One unit flowing through a chain.
@@ -113,20 +107,13 @@ impl Stage {
             ToxicKind::Latency { .. } => State::Latency { last: None },
             ToxicKind::Bandwidth { .. } => State::Bandwidth { free_at: None },
             ToxicKind::SlowClose { .. } => State::SlowClose,
-            ToxicKind::Timeout { timeout } => State::Timeout {
-                deadline: (timeout > 0).then(|| now + ms(timeout)),
-            },
+            ToxicKind::Timeout { timeout } => State::Timeout { deadline: (timeout > 0).then(|| now + ms(timeout)) },
             ToxicKind::ResetPeer { .. } => State::ResetPeer,
             ToxicKind::Slicer { .. } => State::Slicer { free_at: None },
             ToxicKind::LimitData { .. } => State::LimitData { sent: 0 },
             ToxicKind::Noop | ToxicKind::Other { .. } => State::Pass,
         };
-        Stage {
-            toxic: toxic.clone(),
-            active,
-            rng,
-            state,
-        }
+        Stage { toxic: toxic.clone(), active, rng, state }
     }
 
     fn apply(&mut self, item: Item, now: Instant, out: &mut Vec<Item>) {
@@ -136,11 +123,7 @@ impl Stage {
                 let ToxicKind::Latency { latency, jitter } = self.toxic.kind else {
                     unreachable!("latency state without latency toxic")
                 };
-                let offset = if jitter > 0 {
-                    self.rng.random_range(-jitter..jitter)
-                } else {
-                    0
-                };
+                let offset = if jitter > 0 { self.rng.random_range(-jitter..jitter) } else { 0 };
                 let delay = ms((latency + offset).max(0));
                 let mut release = at + delay;
                 if let Some(prev) = *last {
@@ -149,9 +132,7 @@ impl Stage {
                 *last = Some(release);
                 out.push(Item::Data(release, data));
             }
-            (State::Latency { last }, Item::Eof(at)) => {
-                out.push(Item::Eof(last.map_or(at, |l| l.max(at))))
-            }
+            (State::Latency { last }, Item::Eof(at)) => out.push(Item::Eof(last.map_or(at, |l| l.max(at)))),
             (State::Bandwidth { free_at }, Item::Data(at, data)) => {
                 let ToxicKind::Bandwidth { rate } = self.toxic.kind else {
                     unreachable!("bandwidth state without bandwidth toxic")
@@ -176,9 +157,7 @@ impl Stage {
                 }
                 *free_at = Some(t);
             }
-            (State::Bandwidth { free_at }, Item::Eof(at)) => {
-                out.push(Item::Eof(free_at.map_or(at, |f| f.max(at))))
-            }
+            (State::Bandwidth { free_at }, Item::Eof(at)) => out.push(Item::Eof(free_at.map_or(at, |f| f.max(at)))),
             (State::SlowClose, Item::Eof(at)) => {
                 let ToxicKind::SlowClose { delay } = self.toxic.kind else {
                     unreachable!("slow_close state without slow_close toxic")
@@ -199,12 +178,7 @@ impl Stage {
                 out.push(Item::Reset(at + ms(timeout)));
             }
             (State::Slicer { free_at }, Item::Data(at, data)) => {
-                let ToxicKind::Slicer {
-                    average_size,
-                    size_variation,
-                    delay,
-                } = self.toxic.kind
-                else {
+                let ToxicKind::Slicer { average_size, size_variation, delay } = self.toxic.kind else {
                     unreachable!("slicer state without slicer toxic")
                 };
                 let cuts = slice_points(data.len(), average_size, size_variation, &mut self.rng);
@@ -255,13 +229,8 @@ fn slice_points(len: usize, average: i64, variation: i64, rng: &mut ChaCha8Rng) 
             ends.push(end);
             continue;
         }
-        let offset = if variation > 0 {
-            rng.random_range(0..2 * variation) as isize - variation as isize
-        } else {
-            0
-        };
-        let mid = ((start + size / 2) as isize + offset).clamp(start as isize + 1, end as isize - 1)
-            as usize;
+        let offset = if variation > 0 { rng.random_range(0..2 * variation) as isize - variation as isize } else { 0 };
+        let mid = ((start + size / 2) as isize + offset).clamp(start as isize + 1, end as isize - 1) as usize;
         stack.push((mid, end));
         stack.push((start, mid));
     }
@@ -287,10 +256,7 @@ pub(crate) struct Chain {
 
 impl Chain {
     pub(crate) fn new(seed: StreamSeed) -> Self {
-        Chain {
-            seed,
-            stages: Vec::new(),
-        }
+        Chain { seed, stages: Vec::new() }
     }
 
     /// Brings the chain in line with the proxy's current toxics for this direction. Unchanged toxics
@@ -311,8 +277,7 @@ impl Chain {
                             _ => None,
                         };
                         let mut fresh = Stage::new(toxic, stage.rng, now);
-                        if let (State::LimitData { sent: s }, Some(sent)) = (&mut fresh.state, sent)
-                        {
+                        if let (State::LimitData { sent: s }, Some(sent)) = (&mut fresh.state, sent) {
                             *s = sent;
                         }
                         stages.push(fresh);
@@ -322,14 +287,8 @@ impl Chain {
             }
         }
         self.stages = stages;
-        let removed_timeout = old
-            .iter()
-            .any(|s| s.active && matches!(s.toxic.kind, ToxicKind::Timeout { .. }));
-        if removed_timeout {
-            Update::Close
-        } else {
-            Update::Continue
-        }
+        let removed_timeout = old.iter().any(|s| s.active && matches!(s.toxic.kind, ToxicKind::Timeout { .. }));
+        if removed_timeout { Update::Close } else { Update::Continue }
     }
 
     /// The earliest instant at which a `timeout` stage closes the connection, if any.
@@ -366,10 +325,7 @@ impl Chain {
     /// Whether each stage's toxicity draw made it apply, by toxic name (for tests).
     #[cfg(test)]
     fn draws(&self) -> Vec<(String, bool)> {
-        self.stages
-            .iter()
-            .map(|s| (s.toxic.name.clone(), s.active))
-            .collect()
+        self.stages.iter().map(|s| (s.toxic.name.clone(), s.active)).collect()
     }
 }
 
@@ -387,9 +343,7 @@ mod tests {
 
     #[test]
     fn same_seed_gives_same_draws_and_other_seeds_differ() {
-        let toxics: Vec<Toxic> = (0..32)
-            .map(|i| toxic(&format!("t{i}"), ToxicKind::Noop).with_toxicity(0.5))
-            .collect();
+        let toxics: Vec<Toxic> = (0..32).map(|i| toxic(&format!("t{i}"), ToxicKind::Noop).with_toxicity(0.5)).collect();
         let draws = |seed: u64, conn: u64| {
             let mut c = Chain::new(StreamSeed::new(seed, "p", conn));
             c.update(&toxics, Instant::now());
@@ -419,31 +373,16 @@ mod tests {
         let now = Instant::now();
         let mut c = Chain::new(StreamSeed::new(0, "p", 0));
         c.update(&[toxic("l", ToxicKind::LimitData { bytes: 10 })], now);
-        assert_eq!(
-            c.process(Item::Data(now, vec![1; 6]), now),
-            vec![Item::Data(now, vec![1; 6])]
-        );
+        assert_eq!(c.process(Item::Data(now, vec![1; 6]), now), vec![Item::Data(now, vec![1; 6])]);
         c.update(&[toxic("l", ToxicKind::LimitData { bytes: 12 })], now);
-        assert_eq!(
-            c.process(Item::Data(now, vec![2; 16]), now),
-            vec![Item::Data(now, vec![2; 6]), Item::Close(now)]
-        );
+        assert_eq!(c.process(Item::Data(now, vec![2; 16]), now), vec![Item::Data(now, vec![2; 6]), Item::Close(now)]);
     }
 
     #[test]
     fn latency_keeps_order_and_pipelines() {
         let now = Instant::now();
         let mut c = Chain::new(StreamSeed::new(0, "p", 0));
-        c.update(
-            &[toxic(
-                "l",
-                ToxicKind::Latency {
-                    latency: 100,
-                    jitter: 0,
-                },
-            )],
-            now,
-        );
+        c.update(&[toxic("l", ToxicKind::Latency { latency: 100, jitter: 0 })], now);
         let a = c.process(Item::Data(now, vec![1]), now);
         let b = c.process(Item::Data(now + ms(1), vec![2]), now);
         assert_eq!(a, vec![Item::Data(now + ms(100), vec![1])]);

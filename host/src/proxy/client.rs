@@ -37,38 +37,24 @@ pub struct Client {
 impl Client {
     /// A client for the server at `url`, e.g. `http://127.0.0.1:8474` (http only; no path).
     pub fn new(url: &str) -> Result<Client, ClientError> {
-        let invalid = |reason| ClientError::InvalidUrl {
-            url: url.to_owned(),
-            reason,
-        };
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| invalid("only `http://host:port` urls are supported"))?;
+        let invalid = |reason| ClientError::InvalidUrl { url: url.to_owned(), reason };
+        let rest = url.strip_prefix("http://").ok_or_else(|| invalid("only `http://host:port` urls are supported"))?;
         let authority = rest.trim_end_matches('/');
         if authority.is_empty() || authority.contains('/') {
             return Err(invalid("expected `http://host:port` without a path"));
         }
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
+        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
             authority.to_owned()
         } else {
             format!("{authority}:80")
         };
-        Ok(Client {
-            base: format!("http://{authority}"),
-            authority,
-        })
+        Ok(Client { base: format!("http://{authority}"), authority })
     }
 
     /// The server's version string.
     pub async fn version(&self) -> Result<String, ClientError> {
         let v: Value = self.call(Method::GET, "/version", None).await?;
-        Ok(v.get("version")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned())
+        Ok(v.get("version").and_then(Value::as_str).unwrap_or_default().to_owned())
     }
 
     /// Every proxy, by name.
@@ -85,42 +71,30 @@ impl Client {
             upstream: &'a str,
             enabled: bool,
         }
-        let body = Create {
-            name: &proxy.name,
-            listen: &proxy.listen,
-            upstream: &proxy.upstream,
-            enabled: proxy.enabled,
-        };
-        self.call(Method::POST, "/proxies", Some(to_json(&body)))
-            .await
+        let body =
+            Create { name: &proxy.name, listen: &proxy.listen, upstream: &proxy.upstream, enabled: proxy.enabled };
+        self.call(Method::POST, "/proxies", Some(to_json(&body))).await
     }
 
     /// One proxy.
     pub async fn proxy(&self, name: &str) -> Result<Proxy, ClientError> {
-        self.call(Method::GET, &format!("/proxies/{}", escape(name)), None)
-            .await
+        self.call(Method::GET, &format!("/proxies/{}", escape(name)), None).await
     }
 
     /// Changes a proxy's listen, upstream or enabled state.
-    pub async fn update_proxy(
-        &self,
-        name: &str,
-        update: &ProxyUpdate,
-    ) -> Result<Proxy, ClientError> {
+    pub async fn update_proxy(&self, name: &str, update: &ProxyUpdate) -> Result<Proxy, ClientError> {
         let path = format!("/proxies/{}", escape(name));
         self.call(Method::POST, &path, Some(to_json(update))).await
     }
 
     /// Enables a proxy (it listens again).
     pub async fn enable(&self, name: &str) -> Result<Proxy, ClientError> {
-        self.update_proxy(name, &ProxyUpdate::new().enabled(true))
-            .await
+        self.update_proxy(name, &ProxyUpdate::new().enabled(true)).await
     }
 
     /// Disables a proxy: its listener closes and so do all its connections.
     pub async fn disable(&self, name: &str) -> Result<Proxy, ClientError> {
-        self.update_proxy(name, &ProxyUpdate::new().enabled(false))
-            .await
+        self.update_proxy(name, &ProxyUpdate::new().enabled(false)).await
     }
 
     /// Deletes a proxy.
@@ -135,20 +109,13 @@ impl Client {
         struct Populated {
             proxies: Option<Vec<Proxy>>,
         }
-        let p: Populated = self
-            .call(Method::POST, "/populate", Some(to_json(&proxies)))
-            .await?;
+        let p: Populated = self.call(Method::POST, "/populate", Some(to_json(&proxies))).await?;
         Ok(p.proxies.unwrap_or_default())
     }
 
     /// A proxy's toxics.
     pub async fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>, ClientError> {
-        self.call(
-            Method::GET,
-            &format!("/proxies/{}/toxics", escape(proxy)),
-            None,
-        )
-        .await
+        self.call(Method::GET, &format!("/proxies/{}/toxics", escape(proxy)), None).await
     }
 
     /// Adds a toxic to a proxy.
@@ -164,12 +131,7 @@ impl Client {
     }
 
     /// Changes a toxic's toxicity or attributes (merged into the current ones).
-    pub async fn update_toxic(
-        &self,
-        proxy: &str,
-        name: &str,
-        update: &ToxicUpdate,
-    ) -> Result<Toxic, ClientError> {
+    pub async fn update_toxic(&self, proxy: &str, name: &str, update: &ToxicUpdate) -> Result<Toxic, ClientError> {
         let path = format!("/proxies/{}/toxics/{}", escape(proxy), escape(name));
         self.call(Method::POST, &path, Some(to_json(update))).await
     }
@@ -182,8 +144,7 @@ impl Client {
 
     /// Enables every proxy and removes every toxic.
     pub async fn reset(&self) -> Result<(), ClientError> {
-        self.call_empty(Method::POST, "/reset", Some(b"{}".to_vec()))
-            .await
+        self.call_empty(Method::POST, "/reset", Some(b"{}".to_vec())).await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -193,18 +154,10 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<T, ClientError> {
         let (url, bytes) = self.exchange(method, path, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
-            url,
-            message: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, message: e.to_string() })
     }
 
-    async fn call_empty(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<(), ClientError> {
+    async fn call_empty(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<(), ClientError> {
         self.exchange(method, path, body).await.map(drop)
     }
 
@@ -216,37 +169,23 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<(String, Bytes), ClientError> {
         let url = format!("{}{}", self.base, path);
-        let http = |e: hyper::Error| ClientError::Http {
-            url: url.clone(),
-            message: e.to_string(),
-        };
+        let http = |e: hyper::Error| ClientError::Http { url: url.clone(), message: e.to_string() };
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
-            .map_err(|source| ClientError::Io {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::Io { url: url.clone(), source })?;
         let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(http)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
             .header(header::HOST, &self.authority)
-            .header(
-                header::USER_AGENT,
-                concat!("chaoskit/", env!("CARGO_PKG_VERSION")),
-            );
+            .header(header::USER_AGENT, concat!("chaoskit/", env!("CARGO_PKG_VERSION")));
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
         }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| ClientError::Http {
-                url: url.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| ClientError::Http { url: url.clone(), message: e.to_string() })?;
         let exchange = async move {
             let response = sender.send_request(request).await?;
             let status = response.status();
@@ -262,10 +201,7 @@ impl Client {
                 .ok()
                 .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
-            return Err(ClientError::Status {
-                status: status.as_u16(),
-                message,
-            });
+            return Err(ClientError::Status { status: status.as_u16(), message });
         }
         Ok((url, bytes))
     }
@@ -297,15 +233,9 @@ mod tests {
     fn urls_must_be_plain_http() {
         assert!(Client::new("http://127.0.0.1:8474").is_ok());
         assert!(Client::new("http://127.0.0.1:8474/").is_ok());
-        assert_eq!(
-            Client::new("http://localhost").unwrap().authority,
-            "localhost:80"
-        );
+        assert_eq!(Client::new("http://localhost").unwrap().authority, "localhost:80");
         let e = Client::new("https://x:1").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid server url `https://x:1`: only `http://host:port` urls are supported"
-        );
+        assert_eq!(e.to_string(), "invalid server url `https://x:1`: only `http://host:port` urls are supported");
     }
 
     #[test]

@@ -39,18 +39,8 @@ pub struct Proxy {
 
 impl Proxy {
     /// An enabled proxy without toxics.
-    pub fn new(
-        name: impl Into<String>,
-        listen: impl Into<String>,
-        upstream: impl Into<String>,
-    ) -> Self {
-        Proxy {
-            name: name.into(),
-            listen: listen.into(),
-            upstream: upstream.into(),
-            enabled: true,
-            toxics: Vec::new(),
-        }
+    pub fn new(name: impl Into<String>, listen: impl Into<String>, upstream: impl Into<String>) -> Self {
+        Proxy { name: name.into(), listen: listen.into(), upstream: upstream.into(), enabled: true, toxics: Vec::new() }
     }
 
     /// Sets whether the proxy starts enabled.
@@ -64,10 +54,9 @@ impl Proxy {
         let obj = json::as_object(v)?;
         let toxics = match json::get_ci(obj, "toxics") {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|t| Toxic::from_json(t).map(|(t, _)| t))
-                .collect::<Result<_, _>>()?,
+            Some(Value::Array(items)) => {
+                items.iter().map(|t| Toxic::from_json(t).map(|(t, _)| t)).collect::<Result<_, _>>()?
+            }
             Some(_) => {
                 return Err(ProxyError::BadRequestBody(
                     "json: cannot unmarshal into field `toxics` of type array".into(),
@@ -97,22 +86,10 @@ impl Proxy {
 
 impl Serialize for Proxy {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let toxics: Vec<ToxicJson<'_>> = self
-            .toxics
-            .iter()
-            .map(|t| ToxicJson {
-                toxic: t,
-                stream_label: t.stream.as_str(),
-            })
-            .collect();
-        ProxyJson {
-            name: &self.name,
-            listen: &self.listen,
-            upstream: &self.upstream,
-            enabled: self.enabled,
-            toxics,
-        }
-        .serialize(s)
+        let toxics: Vec<ToxicJson<'_>> =
+            self.toxics.iter().map(|t| ToxicJson { toxic: t, stream_label: t.stream.as_str() }).collect();
+        ProxyJson { name: &self.name, listen: &self.listen, upstream: &self.upstream, enabled: self.enabled, toxics }
+            .serialize(s)
     }
 }
 
@@ -192,14 +169,7 @@ impl ProxyUpdate {
 
 impl Serialize for ProxyUpdate {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let n = [
-            self.listen.is_some(),
-            self.upstream.is_some(),
-            self.enabled.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
+        let n = [self.listen.is_some(), self.upstream.is_some(), self.enabled.is_some()].iter().filter(|b| **b).count();
         let mut st = s.serialize_struct("ProxyUpdate", n)?;
         if let Some(l) = &self.listen {
             st.serialize_field("listen", l)?;

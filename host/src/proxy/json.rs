@@ -19,11 +19,7 @@ pub(crate) fn first_value(body: &[u8]) -> Result<Value, ProxyError> {
 
 /// Looks a key up the way Go does: an exact match first, then a case-insensitive one.
 pub(crate) fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    obj.get(key).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 
 /// Reads an optional string field; `null` counts as absent.
@@ -66,10 +62,7 @@ pub(crate) fn opt_i64(obj: &Map<String, Value>, key: &str) -> Result<Option<i64>
 }
 
 /// Reads an object field; `null` or absence gives an empty object.
-pub(crate) fn opt_object(
-    obj: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<Map<String, Value>>, ProxyError> {
+pub(crate) fn opt_object(obj: &Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, ProxyError> {
     match get_ci(obj, key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m.clone())),
@@ -81,10 +74,7 @@ pub(crate) fn opt_object(
 pub(crate) fn as_object(v: &Value) -> Result<&Map<String, Value>, ProxyError> {
     match v {
         Value::Object(m) => Ok(m),
-        other => Err(ProxyError::BadRequestBody(format!(
-            "json: cannot unmarshal {} into a JSON object",
-            kind(other)
-        ))),
+        other => Err(ProxyError::BadRequestBody(format!("json: cannot unmarshal {} into a JSON object", kind(other)))),
     }
 }
 
@@ -93,9 +83,7 @@ fn type_error(v: &Value, key: &str, want: &str) -> ProxyError {
         Value::Number(n) => format!("number {n}"),
         other => kind(other).to_owned(),
     };
-    ProxyError::BadRequestBody(format!(
-        "json: cannot unmarshal {shown} into field `{key}` of type {want}"
-    ))
+    ProxyError::BadRequestBody(format!("json: cannot unmarshal {shown} into field `{key}` of type {want}"))
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -124,31 +112,15 @@ mod tests {
 
     #[test]
     fn only_the_first_value_is_read_and_empty_is_eof() {
-        assert_eq!(
-            first_value(b"{\"a\":1} trailing garbage").unwrap(),
-            json!({"a":1})
-        );
-        assert_eq!(
-            first_value(b"  ").unwrap_err().to_string(),
-            "bad request body: EOF"
-        );
+        assert_eq!(first_value(b"{\"a\":1} trailing garbage").unwrap(), json!({"a":1}));
+        assert_eq!(first_value(b"  ").unwrap_err().to_string(), "bad request body: EOF");
     }
 
     #[test]
     fn integers_refuse_floats_and_strings() {
         let v = json!({"latency": 1.5, "jitter": "100"});
         let m = v.as_object().unwrap();
-        assert!(
-            opt_i64(m, "latency")
-                .unwrap_err()
-                .to_string()
-                .contains("number 1.5")
-        );
-        assert!(
-            opt_i64(m, "jitter")
-                .unwrap_err()
-                .to_string()
-                .contains("string")
-        );
+        assert!(opt_i64(m, "latency").unwrap_err().to_string().contains("number 1.5"));
+        assert!(opt_i64(m, "jitter").unwrap_err().to_string().contains("string"));
     }
 }

@@ -88,12 +88,7 @@ impl WakerList {
 }
 
 /// Runs one accepted client connection until it ends or `cancel` fires.
-pub(crate) async fn run_connection(
-    client: TcpStream,
-    ctx: Arc<LinkContext>,
-    index: u64,
-    cancel: CancellationToken,
-) {
+pub(crate) async fn run_connection(client: TcpStream, ctx: Arc<LinkContext>, index: u64, cancel: CancellationToken) {
     let dialled = tokio::select! {
         biased;
         () = cancel.cancelled() => return,
@@ -117,20 +112,8 @@ pub(crate) async fn run_connection(
     let end = {
         let (client_read, client_write) = client.split();
         let (upstream_read, upstream_write) = upstream.split();
-        let up = pump(
-            client_read,
-            upstream_write.as_ref(),
-            Stream::Upstream,
-            &ctx,
-            seed,
-        );
-        let down = pump(
-            upstream_read,
-            client_write.as_ref(),
-            Stream::Downstream,
-            &ctx,
-            seed,
-        );
+        let up = pump(client_read, upstream_write.as_ref(), Stream::Upstream, &ctx, seed);
+        let down = pump(upstream_read, client_write.as_ref(), Stream::Downstream, &ctx, seed);
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         loop {
@@ -165,21 +148,11 @@ fn shutdown_write(s: &TcpStream) {
 }
 
 fn read_error(e: &io::Error) -> End {
-    if e.kind() == io::ErrorKind::ConnectionReset {
-        End::Reset
-    } else {
-        End::Close
-    }
+    if e.kind() == io::ErrorKind::ConnectionReset { End::Reset } else { End::Close }
 }
 
 /// Copies `src` to `dst` through this direction's toxics.
-async fn pump(
-    mut src: ReadHalf<'_>,
-    dst: &TcpStream,
-    stream: Stream,
-    ctx: &LinkContext,
-    seed: StreamSeed,
-) -> End {
+async fn pump(mut src: ReadHalf<'_>, dst: &TcpStream, stream: Stream, ctx: &LinkContext, seed: StreamSeed) -> End {
     let mut toxics = ctx.toxics.clone();
     let empty = toxics.borrow_and_update().get(stream).is_empty();
     if empty && let Some(end) = plain(&mut src, dst, stream, &mut toxics, &ctx.wakers).await {
@@ -211,9 +184,7 @@ async fn plain(
     #[cfg(target_os = "linux")]
     let mut pipe: Option<splice::Pipe> = None;
     loop {
-        if toxics.has_changed().unwrap_or(false)
-            && !toxics.borrow_and_update().get(stream).is_empty()
-        {
+        if toxics.has_changed().unwrap_or(false) && !toxics.borrow_and_update().get(stream).is_empty() {
             return None;
         }
         let copy = std::future::poll_fn(|cx| {
@@ -273,12 +244,7 @@ async fn plain(
 /// One read into the thread's buffer, written on at once; what the destination does not take now
 /// goes to `pending`. Reading through `poll_read` lets tokio skip the extra `read` that would only
 /// return `EAGAIN` after a short read, and charges tokio's cooperative budget.
-fn copy_once(
-    cx: &mut Context<'_>,
-    src: &mut ReadHalf<'_>,
-    dst: &TcpStream,
-    pending: &mut Vec<u8>,
-) -> Poll<Step> {
+fn copy_once(cx: &mut Context<'_>, src: &mut ReadHalf<'_>, dst: &TcpStream, pending: &mut Vec<u8>) -> Poll<Step> {
     COPY.with_borrow_mut(|buf| {
         let mut read = ReadBuf::new(buf);
         match Pin::new(&mut *src).poll_read(cx, &mut read) {
@@ -331,9 +297,7 @@ mod splice {
     impl Pipe {
         pub(super) fn new() -> io::Result<Pipe> {
             let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
-            let size = fcntl(&write, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32))
-                .map(|s| s as usize)
-                .unwrap_or(64 * 1024);
+            let size = fcntl(&write, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32)).map(|s| s as usize).unwrap_or(64 * 1024);
             Ok(Pipe { read, write, size })
         }
 

@@ -78,12 +78,7 @@ impl ProxyRegistryBuilder {
 
     /// Creates the (empty) registry; nothing can fail yet, as no socket is bound.
     pub fn build(self) -> ProxyRegistry {
-        ProxyRegistry {
-            inner: Arc::new(Inner {
-                seed: self.seed,
-                state: Mutex::new(State::default()),
-            }),
-        }
+        ProxyRegistry { inner: Arc::new(Inner { seed: self.seed, state: Mutex::new(State::default()) }) }
     }
 }
 
@@ -102,11 +97,7 @@ pub(crate) struct ToxicView {
 
 impl Serialize for ToxicView {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ToxicJson {
-            toxic: &self.toxic,
-            stream_label: &self.label,
-        }
-        .serialize(s)
+        ToxicJson { toxic: &self.toxic, stream_label: &self.label }.serialize(s)
     }
 }
 
@@ -127,14 +118,7 @@ impl Serialize for ProxyView {
             listen: &self.listen,
             upstream: &self.upstream,
             enabled: self.enabled,
-            toxics: self
-                .toxics
-                .iter()
-                .map(|t| ToxicJson {
-                    toxic: &t.toxic,
-                    stream_label: &t.label,
-                })
-                .collect(),
+            toxics: self.toxics.iter().map(|t| ToxicJson { toxic: &t.toxic, stream_label: &t.label }).collect(),
         }
         .serialize(s)
     }
@@ -201,27 +185,16 @@ impl Entry {
 
     /// Upstream toxics first, then downstream, each in chain order.
     fn ordered_toxics(&self) -> Vec<ToxicView> {
-        let of = |s: Stream| {
-            self.toxics
-                .iter()
-                .filter(move |t| t.toxic.stream == s)
-                .cloned()
-        };
+        let of = |s: Stream| self.toxics.iter().filter(move |t| t.toxic.stream == s).cloned();
         of(Stream::Upstream).chain(of(Stream::Downstream)).collect()
     }
 
     fn publish(&self) {
         let of = |s: Stream| -> Arc<[Toxic]> {
-            self.toxics
-                .iter()
-                .filter(|t| t.toxic.stream == s)
-                .map(|t| t.toxic.clone())
-                .collect()
+            self.toxics.iter().filter(|t| t.toxic.stream == s).map(|t| t.toxic.clone()).collect()
         };
-        self.chains.send_replace(Arc::new(ChainSet {
-            upstream: of(Stream::Upstream),
-            downstream: of(Stream::Downstream),
-        }));
+        self.chains
+            .send_replace(Arc::new(ChainSet { upstream: of(Stream::Upstream), downstream: of(Stream::Downstream) }));
         self.wakers.wake_all();
     }
 
@@ -242,16 +215,8 @@ impl Entry {
             toxics: self.chains.subscribe(),
             wakers: self.wakers.clone(),
         });
-        let task = tokio::spawn(accept_loop(
-            listener,
-            ctx,
-            self.connections.clone(),
-            cancel.clone(),
-        ));
-        self.running = Some(Running {
-            cancel,
-            task: Some(task),
-        });
+        let task = tokio::spawn(accept_loop(listener, ctx, self.connections.clone(), cancel.clone()));
+        self.running = Some(Running { cancel, task: Some(task) });
         self.enabled = true;
         tracing::debug!(target: "chaoskit::proxy", proxy = %self.name, listen = %self.listen, "proxy started");
         Ok(())
@@ -271,19 +236,9 @@ impl Entry {
 }
 
 fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
-    let address = if listen.is_empty() {
-        DEFAULT_LISTEN
-    } else {
-        listen
-    };
-    let invalid = |reason: String| ProxyError::InvalidAddress {
-        address: address.to_owned(),
-        reason,
-    };
-    let addrs: Vec<SocketAddr> = address
-        .to_socket_addrs()
-        .map_err(|e| invalid(e.to_string()))?
-        .collect();
+    let address = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
+    let invalid = |reason: String| ProxyError::InvalidAddress { address: address.to_owned(), reason };
+    let addrs: Vec<SocketAddr> = address.to_socket_addrs().map_err(|e| invalid(e.to_string()))?.collect();
     let mut last = None;
     for addr in addrs {
         match bind_one(addr) {
@@ -292,20 +247,13 @@ fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
         }
     }
     Err(match last {
-        Some(source) => ProxyError::Listen {
-            address: address.to_owned(),
-            source,
-        },
+        Some(source) => ProxyError::Listen { address: address.to_owned(), source },
         None => invalid("no address found".into()),
     })
 }
 
 fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
@@ -313,12 +261,7 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    ctx: Arc<LinkContext>,
-    counter: Arc<AtomicU64>,
-    cancel: CancellationToken,
-) {
+async fn accept_loop(listener: TcpListener, ctx: Arc<LinkContext>, counter: Arc<AtomicU64>, cancel: CancellationToken) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -344,13 +287,8 @@ async fn accept_loop(
 
 /// Normalises a listen address for comparison: the empty default, and `host:port` forms that parse.
 fn normalise_listen(listen: &str) -> String {
-    let l = if listen.is_empty() {
-        DEFAULT_LISTEN
-    } else {
-        listen
-    };
-    l.parse::<SocketAddr>()
-        .map_or_else(|_| l.to_owned(), |a| a.to_string())
+    let l = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
+    l.parse::<SocketAddr>().map_or_else(|_| l.to_owned(), |a| a.to_string())
 }
 
 impl ProxyRegistry {
@@ -379,21 +317,12 @@ impl ProxyRegistry {
 
     /// Every proxy, by name.
     pub async fn list(&self) -> Result<BTreeMap<String, Proxy>, ProxyError> {
-        Ok(self
-            .list_views()
-            .await?
-            .into_iter()
-            .map(|(k, v)| (k, v.into()))
-            .collect())
+        Ok(self.list_views().await?.into_iter().map(|(k, v)| (k, v.into())).collect())
     }
 
     pub(crate) async fn list_views(&self) -> Result<BTreeMap<String, ProxyView>, ProxyError> {
         let state = self.state().await?;
-        Ok(state
-            .proxies
-            .iter()
-            .map(|(k, e)| (k.clone(), e.view()))
-            .collect())
+        Ok(state.proxies.iter().map(|(k, e)| (k.clone(), e.view())).collect())
     }
 
     /// One proxy.
@@ -403,11 +332,7 @@ impl ProxyRegistry {
 
     pub(crate) async fn get_view(&self, name: &str) -> Result<ProxyView, ProxyError> {
         let state = self.state().await?;
-        state
-            .proxies
-            .get(name)
-            .map(Entry::view)
-            .ok_or(ProxyError::ProxyNotFound)
+        state.proxies.get(name).map(Entry::view).ok_or(ProxyError::ProxyNotFound)
     }
 
     /// Creates a proxy and, if `enabled`, binds its listener before returning; the answer's `listen`
@@ -442,22 +367,13 @@ impl ProxyRegistry {
         self.update_view(name, update).await.map(Into::into)
     }
 
-    pub(crate) async fn update_view(
-        &self,
-        name: &str,
-        update: ProxyUpdate,
-    ) -> Result<ProxyView, ProxyError> {
+    pub(crate) async fn update_view(&self, name: &str, update: ProxyUpdate) -> Result<ProxyView, ProxyError> {
         let mut state = self.state().await?;
-        let entry = state
-            .proxies
-            .get_mut(name)
-            .ok_or(ProxyError::ProxyNotFound)?;
+        let entry = state.proxies.get_mut(name).ok_or(ProxyError::ProxyNotFound)?;
         let listen = update.listen.unwrap_or_else(|| entry.listen.clone());
         let upstream = update.upstream.unwrap_or_else(|| entry.upstream.clone());
         let enabled = update.enabled.unwrap_or(entry.enabled);
-        if normalise_listen(&listen) != normalise_listen(&entry.listen)
-            || upstream != entry.upstream
-        {
+        if normalise_listen(&listen) != normalise_listen(&entry.listen) || upstream != entry.upstream {
             entry.stop().await;
             entry.listen = listen;
             entry.upstream = upstream;
@@ -475,10 +391,7 @@ impl ProxyRegistry {
     /// Deletes a proxy, closing its listener and connections.
     pub async fn delete(&self, name: &str) -> Result<(), ProxyError> {
         let mut state = self.state().await?;
-        let mut entry = state
-            .proxies
-            .remove(name)
-            .ok_or(ProxyError::ProxyNotFound)?;
+        let mut entry = state.proxies.remove(name).ok_or(ProxyError::ProxyNotFound)?;
         entry.stop().await;
         Ok(())
     }
@@ -490,18 +403,12 @@ impl ProxyRegistry {
         self.populate_views(proxies)
             .await
             .map(|v| v.into_iter().map(Into::into).collect())
-            .map_err(|(error, done)| PopulateError {
-                error,
-                proxies: done.into_iter().map(Into::into).collect(),
-            })
+            .map_err(|(error, done)| PopulateError { error, proxies: done.into_iter().map(Into::into).collect() })
     }
 
     /// Populates from a JSON array of proxy objects (the `/populate` body and `--config` file format).
     pub async fn populate_json(&self, json: &[u8]) -> Result<Vec<Proxy>, PopulateError> {
-        let proxies = parse_populate(json).map_err(|error| PopulateError {
-            error,
-            proxies: Vec::new(),
-        })?;
+        let proxies = parse_populate(json).map_err(|error| PopulateError { error, proxies: Vec::new() })?;
         self.populate(proxies).await
     }
 
@@ -549,12 +456,7 @@ impl ProxyRegistry {
 
     /// A proxy's toxics: upstream ones first, then downstream, each in chain order.
     pub async fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>, ProxyError> {
-        Ok(self
-            .toxic_views(proxy)
-            .await?
-            .into_iter()
-            .map(|t| t.toxic)
-            .collect())
+        Ok(self.toxic_views(proxy).await?.into_iter().map(|t| t.toxic).collect())
     }
 
     pub(crate) async fn toxic_views(&self, proxy: &str) -> Result<Vec<ToxicView>, ProxyError> {
@@ -568,28 +470,17 @@ impl ProxyRegistry {
         self.toxic_view(proxy, name).await.map(|t| t.toxic)
     }
 
-    pub(crate) async fn toxic_view(
-        &self,
-        proxy: &str,
-        name: &str,
-    ) -> Result<ToxicView, ProxyError> {
+    pub(crate) async fn toxic_view(&self, proxy: &str, name: &str) -> Result<ToxicView, ProxyError> {
         let state = self.state().await?;
         let entry = state.proxies.get(proxy).ok_or(ProxyError::ProxyNotFound)?;
-        entry
-            .toxics
-            .iter()
-            .find(|t| t.toxic.name == name)
-            .cloned()
-            .ok_or(ProxyError::ToxicNotFound)
+        entry.toxics.iter().find(|t| t.toxic.name == name).cloned().ok_or(ProxyError::ToxicNotFound)
     }
 
     /// Appends a toxic to the end of its direction's chain, on new and live connections alike (live
     /// ones apply it from their next chunk). Refuses attributes that would stall or crash.
     pub async fn add_toxic(&self, proxy: &str, toxic: Toxic) -> Result<Toxic, ProxyError> {
         let label = toxic.stream.as_str().to_owned();
-        self.add_toxic_view(proxy, toxic, label)
-            .await
-            .map(|t| t.toxic)
+        self.add_toxic_view(proxy, toxic, label).await.map(|t| t.toxic)
     }
 
     pub(crate) async fn add_toxic_view(
@@ -599,10 +490,7 @@ impl ProxyRegistry {
         label: String,
     ) -> Result<ToxicView, ProxyError> {
         let mut state = self.state().await?;
-        let entry = state
-            .proxies
-            .get_mut(proxy)
-            .ok_or(ProxyError::ProxyNotFound)?;
+        let entry = state.proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
         toxic.validate()?;
         if entry.toxics.iter().any(|t| t.toxic.name == toxic.name) {
             return Err(ProxyError::ToxicExists);
@@ -614,15 +502,8 @@ impl ProxyRegistry {
     }
 
     /// Changes a toxic's toxicity and/or attributes (merged into the current ones).
-    pub async fn update_toxic(
-        &self,
-        proxy: &str,
-        name: &str,
-        update: ToxicUpdate,
-    ) -> Result<Toxic, ProxyError> {
-        self.update_toxic_view(proxy, name, update)
-            .await
-            .map(|t| t.toxic)
+    pub async fn update_toxic(&self, proxy: &str, name: &str, update: ToxicUpdate) -> Result<Toxic, ProxyError> {
+        self.update_toxic_view(proxy, name, update).await.map(|t| t.toxic)
     }
 
     pub(crate) async fn update_toxic_view(
@@ -632,15 +513,8 @@ impl ProxyRegistry {
         update: ToxicUpdate,
     ) -> Result<ToxicView, ProxyError> {
         let mut state = self.state().await?;
-        let entry = state
-            .proxies
-            .get_mut(proxy)
-            .ok_or(ProxyError::ProxyNotFound)?;
-        let stored = entry
-            .toxics
-            .iter_mut()
-            .find(|t| t.toxic.name == name)
-            .ok_or(ProxyError::ToxicNotFound)?;
+        let entry = state.proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        let stored = entry.toxics.iter_mut().find(|t| t.toxic.name == name).ok_or(ProxyError::ToxicNotFound)?;
         let toxic = update.apply(&stored.toxic)?;
         toxic.validate()?;
         stored.toxic = toxic;
@@ -652,10 +526,7 @@ impl ProxyRegistry {
     /// Removes a toxic. Removing an active `timeout` closes the affected connections, as in Toxiproxy.
     pub async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ProxyError> {
         let mut state = self.state().await?;
-        let entry = state
-            .proxies
-            .get_mut(proxy)
-            .ok_or(ProxyError::ProxyNotFound)?;
+        let entry = state.proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
         let before = entry.toxics.len();
         entry.toxics.retain(|t| t.toxic.name != name);
         if entry.toxics.len() == before {
@@ -678,19 +549,14 @@ impl ProxyRegistry {
 }
 
 fn at(i: usize, e: ProxyError) -> ProxyError {
-    ProxyError::AtProxy {
-        index: i + 1,
-        source: Box::new(e),
-    }
+    ProxyError::AtProxy { index: i + 1, source: Box::new(e) }
 }
 
 /// Parses a populate body: a JSON array of proxy objects.
 pub(crate) fn parse_populate(json: &[u8]) -> Result<Vec<Proxy>, ProxyError> {
     let v = super::json::first_value(json)?;
     let serde_json::Value::Array(items) = v else {
-        return Err(ProxyError::BadRequestBody(
-            "json: cannot unmarshal into a JSON array of proxies".into(),
-        ));
+        return Err(ProxyError::BadRequestBody("json: cannot unmarshal into a JSON array of proxies".into()));
     };
     items.iter().map(Proxy::from_json).collect()
 }

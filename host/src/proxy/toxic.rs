@@ -131,61 +131,35 @@ impl ToxicKind {
             ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
                 vec![("timeout", timeout)]
             }
-            ToxicKind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            } => vec![
-                ("average_size", average_size),
-                ("size_variation", size_variation),
-                ("delay", delay),
-            ],
+            ToxicKind::Slicer { average_size, size_variation, delay } => {
+                vec![("average_size", average_size), ("size_variation", size_variation), ("delay", delay)]
+            }
             ToxicKind::LimitData { bytes } => vec![("bytes", bytes)],
             ToxicKind::Noop => vec![],
             ToxicKind::Other { ref attributes, .. } => return attributes.clone(),
         };
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), Value::from(v)))
-            .collect()
+        pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect()
     }
 
     /// Builds a kind from a type name and attributes the way Toxiproxy decodes them: keys are
     /// case-insensitive, unknown keys are ignored, missing ones are 0, non-integers are refused.
     /// Unknown types become [`ToxicKind::Other`]; values are not range-checked here.
-    pub fn from_attributes(
-        type_name: &str,
-        attrs: &Map<String, Value>,
-    ) -> Result<Self, ProxyError> {
+    pub fn from_attributes(type_name: &str, attrs: &Map<String, Value>) -> Result<Self, ProxyError> {
         let int = |key: &str| json::opt_i64(attrs, key).map(|v| v.unwrap_or(0));
         Ok(match type_name {
-            "latency" => ToxicKind::Latency {
-                latency: int("latency")?,
-                jitter: int("jitter")?,
-            },
+            "latency" => ToxicKind::Latency { latency: int("latency")?, jitter: int("jitter")? },
             "bandwidth" => ToxicKind::Bandwidth { rate: int("rate")? },
-            "slow_close" => ToxicKind::SlowClose {
-                delay: int("delay")?,
-            },
-            "timeout" => ToxicKind::Timeout {
-                timeout: int("timeout")?,
-            },
-            "reset_peer" => ToxicKind::ResetPeer {
-                timeout: int("timeout")?,
-            },
+            "slow_close" => ToxicKind::SlowClose { delay: int("delay")? },
+            "timeout" => ToxicKind::Timeout { timeout: int("timeout")? },
+            "reset_peer" => ToxicKind::ResetPeer { timeout: int("timeout")? },
             "slicer" => ToxicKind::Slicer {
                 average_size: int("average_size")?,
                 size_variation: int("size_variation")?,
                 delay: int("delay")?,
             },
-            "limit_data" => ToxicKind::LimitData {
-                bytes: int("bytes")?,
-            },
+            "limit_data" => ToxicKind::LimitData { bytes: int("bytes")? },
             "noop" => ToxicKind::Noop,
-            other => ToxicKind::Other {
-                type_name: other.to_owned(),
-                attributes: attrs.clone(),
-            },
+            other => ToxicKind::Other { type_name: other.to_owned(), attributes: attrs.clone() },
         })
     }
 
@@ -225,20 +199,14 @@ impl ToxicKind {
             ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
                 non_negative("timeout", timeout, "milliseconds")
             }
-            ToxicKind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            } => {
+            ToxicKind::Slicer { average_size, size_variation, delay } => {
                 positive("average_size", average_size, "bytes")?;
                 non_negative("size_variation", size_variation, "bytes")?;
                 non_negative("delay", delay, "microseconds")
             }
             ToxicKind::LimitData { bytes } => non_negative("bytes", bytes, "bytes"),
             ToxicKind::Noop => Ok(()),
-            ToxicKind::Other { ref type_name, .. } => {
-                Err(ProxyError::InvalidToxicType(type_name.clone()))
-            }
+            ToxicKind::Other { ref type_name, .. } => Err(ProxyError::InvalidToxicType(type_name.clone())),
         }
     }
 }
@@ -272,12 +240,7 @@ pub struct Toxic {
 impl Toxic {
     /// A toxic with toxicity 1 (always applies).
     pub fn new(name: impl Into<String>, stream: Stream, kind: ToxicKind) -> Self {
-        Toxic {
-            name: name.into(),
-            stream,
-            toxicity: 1.0,
-            kind,
-        }
+        Toxic { name: name.into(), stream, toxicity: 1.0, kind }
     }
 
     /// Sets the probability that the toxic applies to a connection.
@@ -298,24 +261,12 @@ impl Toxic {
         let type_name = json::opt_str(obj, "type")?.unwrap_or_default();
         let attrs = json::opt_object(obj, "attributes")?.unwrap_or_default();
         let kind = ToxicKind::from_attributes(&type_name, &attrs)?;
-        let label = json::opt_str(obj, "stream")?
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "downstream".to_owned());
-        let stream =
-            Stream::parse(&label).ok_or_else(|| ProxyError::InvalidStream(label.clone()))?;
+        let label = json::opt_str(obj, "stream")?.filter(|s| !s.is_empty()).unwrap_or_else(|| "downstream".to_owned());
+        let stream = Stream::parse(&label).ok_or_else(|| ProxyError::InvalidStream(label.clone()))?;
         let toxicity = json::opt_f64(obj, "toxicity")?.unwrap_or(1.0);
-        let name = json::opt_str(obj, "name")?
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| Toxic::default_name(&kind, &label));
-        Ok((
-            Toxic {
-                name,
-                stream,
-                toxicity: toxicity as f32,
-                kind,
-            },
-            label,
-        ))
+        let name =
+            json::opt_str(obj, "name")?.filter(|s| !s.is_empty()).unwrap_or_else(|| Toxic::default_name(&kind, &label));
+        Ok((Toxic { name, stream, toxicity: toxicity as f32, kind }, label))
     }
 
     /// Checks the toxicity and the attributes (see [`ToxicKind::validate`]).
@@ -353,20 +304,14 @@ impl Serialize for ToxicJson<'_> {
 
 impl Serialize for Toxic {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ToxicJson {
-            toxic: self,
-            stream_label: self.stream.as_str(),
-        }
-        .serialize(s)
+        ToxicJson { toxic: self, stream_label: self.stream.as_str() }.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Toxic {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
-        Toxic::from_json(&v)
-            .map(|(t, _)| t)
-            .map_err(serde::de::Error::custom)
+        Toxic::from_json(&v).map(|(t, _)| t).map_err(serde::de::Error::custom)
     }
 }
 
@@ -418,11 +363,8 @@ impl ToxicUpdate {
         let mut attrs = toxic.kind.attributes();
         for (k, v) in &self.attributes {
             // Go matches fields case-insensitively, so `Latency` overwrites `latency`.
-            let key = attrs
-                .keys()
-                .find(|existing| existing.eq_ignore_ascii_case(k))
-                .cloned()
-                .unwrap_or_else(|| k.clone());
+            let key =
+                attrs.keys().find(|existing| existing.eq_ignore_ascii_case(k)).cloned().unwrap_or_else(|| k.clone());
             attrs.insert(key, v.clone());
         }
         let kind = ToxicKind::from_attributes(toxic.kind.type_name(), &attrs)?;
@@ -453,39 +395,23 @@ mod tests {
 
     #[test]
     fn defaults_follow_toxiproxy() {
-        let (t, label) =
-            Toxic::from_json(&json!({"type": "latency", "Stream": "UpStream"})).unwrap();
+        let (t, label) = Toxic::from_json(&json!({"type": "latency", "Stream": "UpStream"})).unwrap();
         assert_eq!(t.name, "latency_UpStream");
         assert_eq!(label, "UpStream");
         assert_eq!(t.stream, Stream::Upstream);
         assert_eq!(t.toxicity, 1.0);
-        assert_eq!(
-            t.kind,
-            ToxicKind::Latency {
-                latency: 0,
-                jitter: 0
-            }
-        );
+        assert_eq!(t.kind, ToxicKind::Latency { latency: 0, jitter: 0 });
     }
 
     #[test]
     fn invalid_stream_is_refused() {
         let e = Toxic::from_json(&json!({"type": "latency", "stream": "sideways"})).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "stream was invalid, can be either upstream or downstream"
-        );
+        assert_eq!(e.to_string(), "stream was invalid, can be either upstream or downstream");
     }
 
     #[test]
     fn values_that_crash_toxiproxy_are_refused() {
-        let e = ToxicKind::Slicer {
-            average_size: 0,
-            size_variation: 0,
-            delay: 0,
-        }
-        .validate()
-        .unwrap_err();
+        let e = ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: 0 }.validate().unwrap_err();
         assert_eq!(
             e.to_string(),
             "invalid attribute `average_size` of toxic type `slicer`: must be greater than 0 (bytes), got 0"
@@ -497,23 +423,10 @@ mod tests {
 
     #[test]
     fn update_merges_attributes() {
-        let t = Toxic::new(
-            "l",
-            Stream::Downstream,
-            ToxicKind::Latency {
-                latency: 100,
-                jitter: 5,
-            },
-        );
+        let t = Toxic::new("l", Stream::Downstream, ToxicKind::Latency { latency: 100, jitter: 5 });
         let u = ToxicUpdate::from_json(&json!({"attributes": {"Latency": 7}})).unwrap();
         let t2 = u.apply(&t).unwrap();
-        assert_eq!(
-            t2.kind,
-            ToxicKind::Latency {
-                latency: 7,
-                jitter: 5
-            }
-        );
+        assert_eq!(t2.kind, ToxicKind::Latency { latency: 7, jitter: 5 });
         assert_eq!(t2.toxicity, 1.0);
     }
 
