@@ -103,8 +103,11 @@ async fn thread_leaks() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// A test of this binary: a name and a function.
+type Test = (&'static str, fn() -> Result<(), BoxError>);
+
 fn main() {
-    let tests: [(&str, fn() -> Result<(), BoxError>); 4] = [
+    let tests: [Test; 4] = [
         ("cpu_injector_really_burns_cpu_while_active_and_stops", || {
             cpu_injector_really_burns_cpu_while_active_and_stops();
             Ok(())
