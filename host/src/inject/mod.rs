@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 pub use composite::{Composite, composite};
 pub use delay::{Delay, delay, delay_every};
-pub use fault::{Cancel, ErrorFault, Failpoint, FnInjector, PanicFault, cancel, error, failpoint, from_fn, panic};
+pub use fault::{Chance, Failpoint, FnInjector, cancel, error, failpoint, from_fn, panic};
 pub use hooks::{AsyncHooks, HookFuture};
 pub use network::{Network, NetworkRule, host_matches, network};
 pub use pressure::{CpuPressure, MemoryPressure, cpu, memory};
@@ -109,53 +109,36 @@ pub trait Injector: Send + Sync + 'static {
     }
 }
 
-impl<I: Injector + ?Sized> Injector for Arc<I> {
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-    fn start(&self, ctx: &StartContext<'_>) -> Result<(), InjectError> {
-        (**self).start(ctx)
-    }
-    fn stop(&self) -> Result<(), InjectError> {
-        (**self).stop()
-    }
-    fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        (**self).decide(point, draws)
-    }
-    fn validate_config(&self) -> Result<(), String> {
-        (**self).validate_config()
-    }
-    fn notes(&self) -> Vec<String> {
-        (**self).notes()
-    }
-    fn hooks(&self) -> Option<&dyn AsyncHooks> {
-        (**self).hooks()
-    }
+/// Forwards every method, so `Arc<dyn Injector>` and `Box<dyn Injector>` are injectors too.
+macro_rules! forward_injector {
+    ($ty:ty) => {
+        impl<I: Injector + ?Sized> Injector for $ty {
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            fn start(&self, ctx: &StartContext<'_>) -> Result<(), InjectError> {
+                (**self).start(ctx)
+            }
+            fn stop(&self) -> Result<(), InjectError> {
+                (**self).stop()
+            }
+            fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
+                (**self).decide(point, draws)
+            }
+            fn validate_config(&self) -> Result<(), String> {
+                (**self).validate_config()
+            }
+            fn notes(&self) -> Vec<String> {
+                (**self).notes()
+            }
+            fn hooks(&self) -> Option<&dyn AsyncHooks> {
+                (**self).hooks()
+            }
+        }
+    };
 }
-
-impl<I: Injector + ?Sized> Injector for Box<I> {
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-    fn start(&self, ctx: &StartContext<'_>) -> Result<(), InjectError> {
-        (**self).start(ctx)
-    }
-    fn stop(&self) -> Result<(), InjectError> {
-        (**self).stop()
-    }
-    fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        (**self).decide(point, draws)
-    }
-    fn validate_config(&self) -> Result<(), String> {
-        (**self).validate_config()
-    }
-    fn notes(&self) -> Vec<String> {
-        (**self).notes()
-    }
-    fn hooks(&self) -> Option<&dyn AsyncHooks> {
-        (**self).hooks()
-    }
-}
+forward_injector!(Arc<I>);
+forward_injector!(Box<I>);
 
 /// Checks a probability lies in `[0, 1]`.
 pub(crate) fn check_probability(p: f64) -> Result<(), String> {

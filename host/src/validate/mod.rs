@@ -21,7 +21,7 @@ pub use builtins::{
     AllOf, FnValidator, MaxIterationTime, MaxPanics, NoStall, RecursionDepth, StateCheck, all, from_fn,
     max_iteration_time, max_panics, no_stall, recursion_depth, state,
 };
-pub use leaks::{NoTaskLeak, NoThreadLeak, no_task_leak, no_thread_leak};
+pub use leaks::{Leak, no_task_leak, no_thread_leak, thread_count};
 pub use resources::{MemoryLimit, memory_limit, process_rss_bytes};
 
 use crate::chaos::Event;
