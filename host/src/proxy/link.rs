@@ -1,9 +1,10 @@
 //! Moving bytes: one connection, two directions, each a plain copy loop until a toxic appears.
 //!
 //! Without toxics a direction reads into a per-thread buffer and writes straight on, so an idle
-//! connection holds no buffer at all and the hot path has no allocation and no channel. Once its
-//! direction has a toxic, it switches for good to a reader feeding a chain processor through a
-//! bounded queue (1024 chunks, like Toxiproxy's latency buffer), so delays pipeline.
+//! connection holds no buffer at all and the hot path has no allocation and no channel; once a read
+//! fills the buffer (a bulk transfer) it switches to `splice(2)` on Linux. When its direction gets a
+//! toxic, it switches for good to a reader feeding a chain processor through a bounded queue (1024
+//! chunks, like Toxiproxy's latency buffer), so delays pipeline.
 
 use std::cell::RefCell;
 use std::io;
