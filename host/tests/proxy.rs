@@ -114,6 +114,45 @@ mod toxics {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn half_close_also_passes_through_a_toxic_chain() {
+        let upstream = serve_upstream(|mut s| async move {
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            s.write_all(format!("REPLY:{}", got.len()).as_bytes())
+                .await
+                .unwrap();
+        })
+        .await;
+        let (reg, addr) = proxy_to(upstream).await;
+        add(
+            &reg,
+            "lag",
+            Stream::Upstream,
+            ToxicKind::Latency {
+                latency: 50,
+                jitter: 0,
+            },
+        )
+        .await;
+        add(
+            &reg,
+            "lag2",
+            Stream::Downstream,
+            ToxicKind::Latency {
+                latency: 50,
+                jitter: 0,
+            },
+        )
+        .await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"hello world").await.unwrap();
+        s.shutdown().await.unwrap();
+        let (got, end) = read_all(&mut s, SLACK).await;
+        end.unwrap();
+        assert_eq!(got, b"REPLY:11");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn latency_delays_each_round_trip_within_bounds() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
         add(
@@ -191,7 +230,7 @@ mod toxics {
         assert_eq!(got.len(), BYTES);
         let rate = BYTES as f64 / elapsed.as_secs_f64() / 1000.0;
         assert!(
-            (120.0..=220.0).contains(&rate),
+            (100.0..=220.0).contains(&rate),
             "measured {rate:.1} KB/s for 200 KB/s ({elapsed:?})"
         );
     }
@@ -371,7 +410,7 @@ mod toxics {
             ToxicKind::Slicer {
                 average_size: 100,
                 size_variation: 20,
-                delay: 50_000,
+                delay: 80_000,
             },
         )
         .await;
