@@ -513,6 +513,41 @@ mod toxics {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn updating_and_removing_a_toxic_changes_a_live_connection() {
+        let (reg, addr) = proxy_to(echo_upstream().await).await;
+        add(
+            &reg,
+            "lag",
+            Stream::Downstream,
+            ToxicKind::Latency {
+                latency: 400,
+                jitter: 0,
+            },
+        )
+        .await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        assert!(round_trip(&mut s, b"slow").await >= Duration::from_millis(400));
+        reg.update_toxic(
+            "p",
+            "lag",
+            chaoskit::proxy::ToxicUpdate::new().attribute("latency", 150),
+        )
+        .await
+        .unwrap();
+        let rtt = round_trip(&mut s, b"faster").await;
+        assert!(rtt >= Duration::from_millis(150), "{rtt:?}");
+        reg.remove_toxic("p", "lag").await.unwrap();
+        let mut fastest = Duration::MAX;
+        for _ in 0..5 {
+            fastest = fastest.min(round_trip(&mut s, b"fast").await);
+        }
+        assert!(
+            fastest < Duration::from_millis(150),
+            "latency still applied: {fastest:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_timeout_added_to_an_idle_connection_starts_its_clock_at_once() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
         let mut s = TcpStream::connect(addr).await.unwrap();
