@@ -57,9 +57,12 @@ fn main() {
     let via = create("sink", sink);
     let mut direct_runs = Vec::new();
     let mut proxy_runs = Vec::new();
+    let mut proxy_cpu = Duration::ZERO;
     for _ in 0..3 {
         direct_runs.push(upload(sink, bytes, false).0);
+        let cpu = child.cpu_time();
         proxy_runs.push(upload(via, bytes, false).0);
+        proxy_cpu += child.cpu_time() - cpu;
     }
     let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
     let (direct, proxied) = (best(&direct_runs), best(&proxy_runs));
@@ -67,11 +70,17 @@ fn main() {
     println!("  direct  {direct:8.0} MB/s   runs {}", fmt_runs(&direct_runs));
     println!("  proxy   {proxied:8.0} MB/s   runs {}", fmt_runs(&proxy_runs));
     println!("  ratio   {:8.1} %", proxied / direct * 100.0);
+    println!(
+        "  proxy CPU time {:.2} s per GiB forwarded (user + system)",
+        proxy_cpu.as_secs_f64() / (3.0 * bytes as f64 / (1u64 << 30) as f64)
+    );
 
     // Round trips.
     let echo = echo_server();
     let via = create("echo", echo);
+    let cpu = child.cpu_time();
     let (d, p) = round_trip_histograms(echo, via, round_trips);
+    let rtt_cpu = child.cpu_time() - cpu;
     println!(
         "\n64-byte round trips ({round_trips} sequential each, one connection each, interleaved in blocks of 1000), µs:"
     );
@@ -84,7 +93,11 @@ fn main() {
             h.max() as f64 / 1000.0
         );
     }
-    println!("  p50 ratio proxy/direct {:.2}x", p.value_at_quantile(0.5) as f64 / d.value_at_quantile(0.5) as f64);
+    println!(
+        "  p50 ratio proxy/direct {:.2}x; proxy CPU time {:.1} µs per round trip (two hops)",
+        p.value_at_quantile(0.5) as f64 / d.value_at_quantile(0.5) as f64,
+        rtt_cpu.as_secs_f64() * 1e6 / (round_trips + 1000) as f64
+    );
 
     // Memory per idle connection.
     let idle = child.rss_kib();
@@ -152,6 +165,20 @@ impl ChildProxy {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
+    }
+}
+
+impl ChildProxy {
+    /// User + system CPU time of the proxy process so far (`/proc/<pid>/stat`, clock ticks of 10 ms).
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may contain spaces.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // After the command: state is field 3 of the line, utime and stime fields 14 and 15.
+        let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = field(14) + field(15);
+        Duration::from_millis(ticks * 10)
     }
 }
 

@@ -103,6 +103,25 @@ mod toxics {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn half_close_also_passes_through_a_toxic_chain() {
+        let upstream = serve_upstream(|mut s| async move {
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            s.write_all(format!("REPLY:{}", got.len()).as_bytes()).await.unwrap();
+        })
+        .await;
+        let (reg, addr) = proxy_to(upstream).await;
+        add(&reg, "lag", Stream::Upstream, ToxicKind::Latency { latency: 50, jitter: 0 }).await;
+        add(&reg, "lag2", Stream::Downstream, ToxicKind::Latency { latency: 50, jitter: 0 }).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"hello world").await.unwrap();
+        s.shutdown().await.unwrap();
+        let (got, end) = read_all(&mut s, SLACK).await;
+        end.unwrap();
+        assert_eq!(got, b"REPLY:11");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn latency_delays_each_round_trip_within_bounds() {
         let (reg, addr) = proxy_to(echo_upstream().await).await;
         add(&reg, "lag", Stream::Downstream, ToxicKind::Latency { latency: 100, jitter: 20 }).await;
@@ -149,7 +168,7 @@ mod toxics {
         let elapsed = start.elapsed();
         assert_eq!(got.len(), BYTES);
         let rate = BYTES as f64 / elapsed.as_secs_f64() / 1000.0;
-        assert!((120.0..=220.0).contains(&rate), "measured {rate:.1} KB/s for 200 KB/s ({elapsed:?})");
+        assert!((100.0..=220.0).contains(&rate), "measured {rate:.1} KB/s for 200 KB/s ({elapsed:?})");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +291,7 @@ mod toxics {
             &reg,
             "slices",
             Stream::Upstream,
-            ToxicKind::Slicer { average_size: 100, size_variation: 20, delay: 50_000 },
+            ToxicKind::Slicer { average_size: 100, size_variation: 20, delay: 80_000 },
         )
         .await;
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -346,6 +365,23 @@ mod toxics {
         let (got, end) = read_all(&mut s, SLACK).await;
         end.unwrap();
         assert_eq!(got, b"af");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn updating_and_removing_a_toxic_changes_a_live_connection() {
+        let (reg, addr) = proxy_to(echo_upstream().await).await;
+        add(&reg, "lag", Stream::Downstream, ToxicKind::Latency { latency: 400, jitter: 0 }).await;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        assert!(round_trip(&mut s, b"slow").await >= Duration::from_millis(400));
+        reg.update_toxic("p", "lag", chaoskit::proxy::ToxicUpdate::new().attribute("latency", 150)).await.unwrap();
+        let rtt = round_trip(&mut s, b"faster").await;
+        assert!(rtt >= Duration::from_millis(150), "{rtt:?}");
+        reg.remove_toxic("p", "lag").await.unwrap();
+        let mut fastest = Duration::MAX;
+        for _ in 0..5 {
+            fastest = fastest.min(round_trip(&mut s, b"fast").await);
+        }
+        assert!(fastest < Duration::from_millis(150), "latency still applied: {fastest:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -291,6 +291,11 @@ impl Chain {
         if removed_timeout { Update::Close } else { Update::Continue }
     }
 
+    /// Whether an active latency stage wants chunks read ahead, so back-to-back chunks pipeline.
+    pub(crate) fn buffers(&self) -> bool {
+        self.stages.iter().any(|s| s.active && matches!(s.toxic.kind, ToxicKind::Latency { .. }))
+    }
+
     /// The earliest instant at which a `timeout` stage closes the connection, if any.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.stages

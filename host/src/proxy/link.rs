@@ -1,9 +1,11 @@
 //! Moving bytes: one connection, two directions, each a plain copy loop until a toxic appears.
 //!
 //! Without toxics a direction reads into a per-thread buffer and writes straight on, so an idle
-//! connection holds no buffer at all and the hot path has no allocation and no channel. Once its
-//! direction has a toxic, it switches for good to a reader feeding a chain processor through a
-//! bounded queue (1024 chunks, like Toxiproxy's latency buffer), so delays pipeline.
+//! connection holds no buffer at all and the hot path has no allocation and no channel; once a read
+//! fills the buffer (a bulk transfer) it switches to `splice(2)` on Linux. When its direction gets a
+//! toxic, it switches for good to a reader feeding a chain processor. The reader may run ahead of the
+//! chain by 1024 chunks when a latency toxic is active (Toxiproxy's latency buffer, so delays
+//! pipeline) and by one chunk otherwise, so bandwidth and the others back-pressure the sender.
 
 use std::cell::RefCell;
 use std::io;
@@ -361,11 +363,22 @@ async fn toxic(
     seed: StreamSeed,
 ) -> End {
     let (tx, mut rx) = mpsc::channel::<Input>(QUEUE);
+    let mut chain = Chain::new(seed);
+    let current = toxics.borrow_and_update().get(stream).clone();
+    chain.update(&current, Instant::now());
+    // How many chunks may be read ahead of the chain: Toxiproxy buffers only in front of latency, so
+    // any other toxic (bandwidth, slicer…) back-pressures the sender as it does there.
+    let mut window = Window::new(&chain);
+    let permits = window.semaphore.clone();
     let reader = async move {
         loop {
             if let Err(e) = src.readable().await {
                 let _ = tx.send(Input::Failed(read_error(&e))).await;
                 break;
+            }
+            match permits.acquire().await {
+                Ok(permit) => permit.forget(),
+                Err(_) => break,
             }
             let mut chunk = Vec::with_capacity(CHUNK);
             match src.try_read_buf(&mut chunk) {
@@ -381,7 +394,7 @@ async fn toxic(
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => permits.add_permits(1),
                 Err(e) => {
                     let _ = tx.send(Input::Failed(read_error(&e))).await;
                     break;
@@ -391,9 +404,6 @@ async fn toxic(
         std::future::pending::<()>().await;
     };
     let processor = async move {
-        let mut chain = Chain::new(seed);
-        let current = toxics.borrow_and_update().get(stream).clone();
-        chain.update(&current, Instant::now());
         let mut watching = true;
         loop {
             let deadline = chain.deadline();
@@ -408,6 +418,7 @@ async fn toxic(
                     if chain.update(&current, Instant::now()) == Update::Close {
                         return End::Close;
                     }
+                    window.resize(&chain);
                 }
                 () = sleep_until(deadline), if deadline.is_some() => return End::Close,
                 input = rx.recv() => {
@@ -440,6 +451,7 @@ async fn toxic(
                             }
                         }
                     }
+                    window.release();
                 }
             }
         }
@@ -451,10 +463,86 @@ async fn toxic(
     }
 }
 
+/// The read-ahead allowance of a toxic direction, in chunks: 1024 with an active latency toxic,
+/// else 1. Permits are taken by the reader per chunk and given back once the chunk is written.
+struct Window {
+    semaphore: Arc<tokio::sync::Semaphore>,
+    size: usize,
+    /// Permits to swallow on release because the window shrank while they were in use.
+    debt: usize,
+}
+
+impl Window {
+    fn target(chain: &Chain) -> usize {
+        if chain.buffers() { QUEUE } else { 1 }
+    }
+
+    fn new(chain: &Chain) -> Window {
+        let size = Self::target(chain);
+        Window { semaphore: Arc::new(tokio::sync::Semaphore::new(size)), size, debt: 0 }
+    }
+
+    fn resize(&mut self, chain: &Chain) {
+        let target = Self::target(chain);
+        if target > self.size {
+            let grow = target - self.size;
+            let paid = grow.min(self.debt);
+            self.debt -= paid;
+            self.semaphore.add_permits(grow - paid);
+        } else if target < self.size {
+            let shrink = self.size - target;
+            let forgotten = self.semaphore.forget_permits(shrink);
+            self.debt += shrink - forgotten;
+        }
+        self.size = target;
+    }
+
+    fn release(&mut self) {
+        if self.debt > 0 {
+            self.debt -= 1;
+        } else {
+            self.semaphore.add_permits(1);
+        }
+    }
+}
+
 async fn sleep_until(at: Option<Instant>) {
     if let Some(at) = at
         && at > Instant::now()
     {
         tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::toxic::{Toxic, ToxicKind};
+
+    fn chain(kinds: &[ToxicKind]) -> Chain {
+        let toxics: Vec<Toxic> =
+            kinds.iter().enumerate().map(|(i, k)| Toxic::new(format!("t{i}"), Stream::Upstream, k.clone())).collect();
+        let mut c = Chain::new(StreamSeed::new(0, "p", 0));
+        c.update(&toxics, Instant::now());
+        c
+    }
+
+    #[test]
+    fn only_latency_opens_the_read_ahead_window() {
+        let bandwidth = chain(&[ToxicKind::Bandwidth { rate: 10 }]);
+        let latency = chain(&[ToxicKind::Bandwidth { rate: 10 }, ToxicKind::Latency { latency: 5, jitter: 0 }]);
+        let mut w = Window::new(&bandwidth);
+        assert_eq!(w.semaphore.available_permits(), 1);
+        w.resize(&latency);
+        assert_eq!(w.semaphore.available_permits(), QUEUE);
+        // Shrinking while chunks are in flight leaves a debt that releases pay off.
+        w.semaphore.forget_permits(3);
+        w.resize(&bandwidth);
+        assert_eq!((w.semaphore.available_permits(), w.debt), (0, 2));
+        w.release();
+        w.release();
+        assert_eq!(w.semaphore.available_permits(), 0);
+        w.release();
+        assert_eq!(w.semaphore.available_permits(), 1);
     }
 }
