@@ -254,7 +254,7 @@ impl ChaosContext {
     /// The injectors are not started; decisions are recorded but nobody reads them.
     ///
     /// ```
-    /// use chaoskit::{ChaosContext, inject};
+    /// use chaoskit::{ChaosContext, Injector, inject};
     /// let ctx = ChaosContext::detached(7, 0, [("flaky", inject::error(1.0).into_shared())]);
     /// assert!(ctx.maybe_error().is_err());
     /// ```

@@ -3,7 +3,7 @@
 //! - [`Injector`]: the trait. An injector answers the chaos point kinds it declares in
 //!   [`Injector::capabilities`], and may act on its own between [`Injector::start`] and
 //!   [`Injector::stop`] (CPU burn, memory pressure).
-//! - Built-ins: [`delay`], [`delay_every`], [`panic`], [`error`], [`cancel`], [`failpoint`],
+//! - Built-ins: [`delay`], [`delay_every`], [`panic()`], [`error`], [`cancel`], [`failpoint`],
 //!   [`network`], [`cpu`], [`memory`], [`composite`], and [`from_fn`] for a closure.
 //! - Through a chaos proxy ([`crate::proxy`], in-process or remote): [`proxy_toxic`] and
 //!   [`proxy_down`], for the whole run or per iteration ([`AsyncHooks`]).
