@@ -42,6 +42,7 @@
 //! it logs through `tracing` under the `chaoskit::*` targets.
 
 pub mod chaos;
+pub mod cli;
 pub mod inject;
 pub mod journal;
 pub mod proxy;
@@ -49,6 +50,8 @@ pub mod report;
 mod run;
 mod scenario;
 mod serde_duration;
+pub mod services;
+pub mod spec;
 pub mod validate;
 
 /// Chaos points on the current iteration's context; no-ops outside a run.
@@ -63,7 +66,7 @@ pub use chaos::{Action, Capabilities, ChaosContext, ChaosError, Draws, Event, Ne
 pub use inject::{InjectError, Injector, StartContext};
 pub use journal::JournalConfig;
 pub use report::{Report, Thresholds, Verdict};
-pub use run::{Executor, Progress, RunError, run};
+pub use run::{Executor, IterationSummary, Progress, RunError, run};
 pub use scenario::{BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target};
 pub use tokio_util::sync::CancellationToken;
 pub use validate::{Counting, IterationOutcome, Severity, Validator, ValidatorExt, Violation};

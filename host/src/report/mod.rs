@@ -4,6 +4,7 @@
 //! The JSON form is the journal file: [`Report`] serialises to a documented, versioned
 //! schema ([`REPORT_SCHEMA`]) and reads back, so a finished run can be rendered again.
 
+mod html;
 mod junit;
 mod text;
 mod verdict;
@@ -228,6 +229,13 @@ impl Report {
     /// JUnit XML: one suite for the scenario, a `verdict` case plus one case per validator.
     pub fn to_junit(&self) -> String {
         junit::render(self)
+    }
+
+    /// A self-contained HTML page: summary, inline SVG charts (latency and success rate
+    /// over time, injections per injector), validators and failures; no script, no
+    /// external asset.
+    pub fn to_html(&self) -> String {
+        html::render(self)
     }
 
     /// Decides the verdict from the counts, the validators and the thresholds.

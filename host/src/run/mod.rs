@@ -85,18 +85,43 @@ pub struct Progress {
 
 type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// A compact summary of one finished iteration, passed to [`Executor::on_iteration`]
+/// (live metrics, streaming output). Borrowed: copy what you keep.
+#[derive(Clone, Copy, Debug)]
+pub struct IterationSummary<'a> {
+    /// 0-based iteration index.
+    pub index: u64,
+    /// Whether it passed (after validators judged).
+    pub ok: bool,
+    /// Wall time of its steps.
+    pub duration: Duration,
+    /// Faults injected: `(injector label, action name)` in the order they fired.
+    pub injections: &'a [(&'a str, &'static str)],
+    /// Labels of the validators that complained.
+    pub violations: &'a [&'a str],
+}
+
+type IterationFn = Arc<dyn Fn(&IterationSummary<'_>) + Send + Sync>;
+
 /// Runs a scenario with options: cancellation, grace period, progress callback.
 pub struct Executor<T> {
     scenario: Scenario<T>,
     cancel: CancellationToken,
     grace: Duration,
     progress: Option<(Duration, ProgressFn)>,
+    on_iteration: Option<IterationFn>,
 }
 
 impl<T: Target> Executor<T> {
     /// An executor for `scenario`.
     pub fn new(scenario: Scenario<T>) -> Self {
-        Executor { scenario, cancel: CancellationToken::new(), grace: Duration::from_secs(5), progress: None }
+        Executor {
+            scenario,
+            cancel: CancellationToken::new(),
+            grace: Duration::from_secs(5),
+            progress: None,
+            on_iteration: None,
+        }
     }
 
     /// Stops the run when `token` is cancelled (e.g. on Ctrl-C): no new iterations start,
@@ -120,9 +145,17 @@ impl<T: Target> Executor<T> {
         self
     }
 
+    /// Calls `f` after every iteration, from the worker that ran it, with a compact
+    /// summary. Keep it cheap (a counter increment): it runs on the iteration's hot path,
+    /// and concurrently when `concurrency > 1`.
+    pub fn on_iteration(mut self, f: impl Fn(&IterationSummary<'_>) + Send + Sync + 'static) -> Self {
+        self.on_iteration = Some(Arc::new(f));
+        self
+    }
+
     /// Runs the scenario.
     pub async fn run(self) -> Result<Report, RunError> {
-        let Executor { scenario, cancel, grace, progress } = self;
+        let Executor { scenario, cancel, grace, progress, on_iteration } = self;
         let started_at = SystemTime::now();
         let wall = Instant::now();
         let seed = scenario.seed.unwrap_or_else(fresh_seed);
@@ -195,6 +228,7 @@ impl<T: Target> Executor<T> {
             failed: AtomicU64::new(0),
             tallies: (0..concurrency).map(|_| Mutex::new(Tally::new(plan.injectors.len(), validators_len))).collect(),
             t0: Mutex::new(Instant::now()),
+            on_iteration,
         });
 
         // Workers exist (and wait at the gate) before validators take their baselines, so a
@@ -418,6 +452,7 @@ struct Shared<T> {
     failed: AtomicU64,
     tallies: Vec<Mutex<Tally>>,
     t0: Mutex<Instant>,
+    on_iteration: Option<IterationFn>,
 }
 
 /// Runs worker 0 inline and waits for the others, handling cancellation and progress.
@@ -595,6 +630,13 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
         error = Some(format!("validator `{}` failed: {}", shared.validators[*n].label, v.message));
     }
     let ok = error.is_none();
+
+    if let Some(f) = &shared.on_iteration {
+        let injections: Vec<(&str, &'static str)> =
+            trace.decisions.iter().map(|d| (&*shared.plan.injectors[d.injector as usize].label, d.action.name())).collect();
+        let complained: Vec<&str> = violations.iter().map(|(n, _)| &*shared.validators[*n].label).collect();
+        f(&IterationSummary { index, ok, duration, injections: &injections, violations: &complained });
+    }
 
     let mut tally = shared.tallies[w].lock().unwrap_or_else(|e| e.into_inner());
     let tally = &mut *tally;

@@ -1,0 +1,102 @@
+//! "Did you mean": the closest valid name to a mistyped one.
+
+/// Optimal-string-alignment distance: like Levenshtein, plus adjacent transpositions
+/// count as one edit (so `dealy` is one edit from `delay`).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The candidate closest to `input`, if it is close enough to be a likely typo
+/// (at most 2 edits, and fewer edits than the input has characters).
+pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = input.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= 2 && *d < input.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Adds "did you mean" to serde's `unknown variant`/`unknown field` messages, which have the
+/// fixed shape ``unknown variant `x`, expected one of `a`, `b` `` (or `expected `a``).
+pub fn enrich(message: &str) -> String {
+    let kind = if message.starts_with("unknown variant `") {
+        "variant"
+    } else if message.starts_with("unknown field `") {
+        "field"
+    } else {
+        return message.to_string();
+    };
+    let mut ticks = message.split('`');
+    ticks.next();
+    let Some(found) = ticks.next() else { return message.to_string() };
+    let rest: Vec<&str> = ticks.collect();
+    // Backticked names sit at odd positions of what follows.
+    let expected: Vec<&str> = rest.iter().skip(1).step_by(2).copied().collect();
+    if expected.is_empty() {
+        return message.to_string();
+    }
+    let valid = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+    let noun = if kind == "variant" { "value" } else { "key" };
+    let mut out = format!("unknown {noun} `{found}`; valid {noun}s: {valid}");
+    if let Some(best) = closest(found, expected.iter().copied()) {
+        out.push_str(&format!(" (did you mean `{best}`?)"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpositions_are_one_edit() {
+        assert_eq!(edit_distance("dealy", "delay"), 1);
+        assert_eq!(edit_distance("delay", "delay"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn closest_suggests_only_likely_typos() {
+        let names = ["delay", "delay_every", "panic", "error", "cpu"];
+        assert_eq!(closest("dealy", names), Some("delay"));
+        assert_eq!(closest("eror", names), Some("error"));
+        assert_eq!(closest("memory_pressure", names), None);
+        assert_eq!(closest("x", names), None);
+    }
+
+    #[test]
+    fn serde_unknown_variant_messages_gain_a_suggestion() {
+        assert_eq!(
+            enrich("unknown variant `dealy`, expected one of `delay`, `delay_every`, `panic`"),
+            "unknown value `dealy`; valid values: `delay`, `delay_every`, `panic` (did you mean `delay`?)"
+        );
+        assert_eq!(
+            enrich("unknown field `laency`, expected one of `host`, `latency`"),
+            "unknown key `laency`; valid keys: `host`, `latency` (did you mean `latency`?)"
+        );
+        assert_eq!(enrich("unknown field `zzz`, expected `host`"), "unknown key `zzz`; valid keys: `host`");
+        assert_eq!(enrich("invalid type: string"), "invalid type: string");
+    }
+}
