@@ -227,3 +227,18 @@ impl Tally {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_summary_keeps_the_recorded_magnitudes() {
+        let mut tally = Tally::new(0, 0);
+        tally.record_latency(0, 1_000_000, false, 0);
+        tally.record_latency(0, 3_000_000, false, 0);
+        let l = tally.latency_summary();
+        assert!((l.min - 1000.0).abs() < 2.0, "{l:?}");
+        assert!((l.max - 3000.0).abs() < 5.0, "{l:?}");
+    }
+}

@@ -19,6 +19,9 @@ pub mod schema;
 mod suggest;
 pub mod units;
 
+#[cfg(test)]
+mod tests;
+
 pub use build::{BuildOptions, PluginParts, build};
 pub use error::SpecError;
 pub use parse::{Format, from_str, load_file};

@@ -25,39 +25,49 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// The candidate closest to `input`, if it is close enough to be a likely typo
-/// (at most 2 edits, and fewer edits than the input has characters).
+/// The candidate closest to `input`, if it is close enough to be a likely typo: at most 2
+/// edits (and fewer than the input has characters), or a candidate the input abbreviates
+/// (`warn` for `warning`).
 pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = input.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&lower, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            let candidate = c.to_ascii_lowercase();
+            let d = edit_distance(&lower, &candidate);
+            let abbreviates = lower.len() >= 3 && candidate.starts_with(&lower);
+            (if abbreviates { d.min(2) } else { d }, c)
+        })
         .filter(|(d, _)| *d <= 2 && *d < input.chars().count())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
 /// Adds "did you mean" to serde's `unknown variant`/`unknown field` messages, which have the
-/// fixed shape ``unknown variant `x`, expected one of `a`, `b` `` (or `expected `a``).
+/// fixed shape ``unknown variant `x`, expected one of `a`, `b` `` (serde-saphyr drops the
+/// backticks of the expected names; both shapes are read).
 pub fn enrich(message: &str) -> String {
-    let kind = if message.starts_with("unknown variant `") {
-        "variant"
-    } else if message.starts_with("unknown field `") {
-        "field"
+    let (noun, rest) = if let Some(rest) = message.strip_prefix("unknown variant `") {
+        ("value", rest)
+    } else if let Some(rest) = message.strip_prefix("unknown field `") {
+        ("key", rest)
     } else {
         return message.to_string();
     };
-    let mut ticks = message.split('`');
-    ticks.next();
-    let Some(found) = ticks.next() else { return message.to_string() };
-    let rest: Vec<&str> = ticks.collect();
-    // Backticked names sit at odd positions of what follows.
-    let expected: Vec<&str> = rest.iter().skip(1).step_by(2).copied().collect();
-    if expected.is_empty() {
+    let Some((found, rest)) = rest.split_once('`') else { return message.to_string() };
+    let Some(list) = rest.strip_prefix(", expected one of ").or_else(|| rest.strip_prefix(", expected ")) else {
+        return message.to_string();
+    };
+    let expected: Vec<&str> = list
+        .split(", ")
+        .flat_map(|part| part.split(" or "))
+        .map(|name| name.trim().trim_matches('`'))
+        .filter(|name| !name.is_empty())
+        .collect();
+    if expected.is_empty() || list.starts_with("nothing") {
         return message.to_string();
     }
     let valid = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
-    let noun = if kind == "variant" { "value" } else { "key" };
     let mut out = format!("unknown {noun} `{found}`; valid {noun}s: {valid}");
     if let Some(best) = closest(found, expected.iter().copied()) {
         out.push_str(&format!(" (did you mean `{best}`?)"));
@@ -97,6 +107,14 @@ mod tests {
             "unknown key `laency`; valid keys: `host`, `latency` (did you mean `latency`?)"
         );
         assert_eq!(enrich("unknown field `zzz`, expected `host`"), "unknown key `zzz`; valid keys: `host`");
+        assert_eq!(
+            enrich("unknown variant `warn`, expected one of critical, warning"),
+            "unknown value `warn`; valid values: `critical`, `warning` (did you mean `warning`?)"
+        );
+        assert_eq!(
+            enrich("unknown variant `x`, expected `a` or `b`"),
+            "unknown value `x`; valid values: `a`, `b`"
+        );
         assert_eq!(enrich("invalid type: string"), "invalid type: string");
     }
 }

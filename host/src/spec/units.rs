@@ -55,7 +55,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let scale = if unit.is_empty() {
         1
     } else {
-        SIZE_UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit) && (unit.len() != 3 || *u == unit)).map(|(_, s)| *s).ok_or_else(invalid)?
+        SIZE_UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit)).map(|(_, s)| *s).ok_or_else(invalid)?
     };
     if let Ok(n) = number.parse::<u64>() {
         return n.checked_mul(scale).ok_or_else(invalid);
