@@ -55,13 +55,19 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario and write its reports.
-    #[command(after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run scenario.toml --plugin plugins/slow_db.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted.")]
+    #[command(
+        after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run scenario.toml --plugin plugins/slow_db.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted."
+    )]
     Run(RunArgs),
     /// Check a scenario file without running it.
-    #[command(after_help = "Examples:\n  chaoskit-host validate scenario.toml\n  chaoskit-host validate scenario.yaml --resolved > resolved.json\n\nExit codes: 0 valid, 2 invalid (the error names the file, line, column and key).")]
+    #[command(
+        after_help = "Examples:\n  chaoskit-host validate scenario.toml\n  chaoskit-host validate scenario.yaml --resolved > resolved.json\n\nExit codes: 0 valid, 2 invalid (the error names the file, line, column and key)."
+    )]
     Validate(ValidateArgs),
     /// Render a finished run's journal again.
-    #[command(after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n\nExit codes: 0 rendered, 2 not a readable journal.")]
+    #[command(
+        after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n\nExit codes: 0 rendered, 2 not a readable journal."
+    )]
     Report(ReportArgs),
     /// Work with WebAssembly plugins.
     Plugin(PluginArgs),
@@ -139,7 +145,9 @@ pub struct PluginArgs {
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Show what a plugin is: injector or validator, its imports, exports and sizes.
-    #[command(after_help = "Examples:\n  chaoskit-host plugin inspect plugins/slow_db.wasm\n\nExit codes: 0 inspected, 2 not a loadable plugin.")]
+    #[command(
+        after_help = "Examples:\n  chaoskit-host plugin inspect plugins/slow_db.wasm\n\nExit codes: 0 inspected, 2 not a loadable plugin."
+    )]
     Inspect {
         /// The component (.wasm).
         path: PathBuf,

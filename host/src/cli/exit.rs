@@ -43,7 +43,10 @@ pub struct CliError {
 impl CliError {
     /// A failure of `kind`.
     pub fn new(kind: ErrorKind, error: impl Into<anyhow::Error>) -> Self {
-        CliError { kind, error: error.into() }
+        CliError {
+            kind,
+            error: error.into(),
+        }
     }
 }
 

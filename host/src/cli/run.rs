@@ -18,36 +18,52 @@ use crate::{Executor, Report};
 pub(super) fn load(path: &Path, env: &Environment) -> Result<ResolvedScenario, CliError> {
     let file = spec::load_file(path).kind(ErrorKind::Config)?;
     let absolute = env.cwd.join(path);
-    let base = absolute.parent().map_or_else(|| env.cwd.clone(), Path::to_path_buf);
+    let base = absolute
+        .parent()
+        .map_or_else(|| env.cwd.clone(), Path::to_path_buf);
     spec::resolve(file, &path.display().to_string(), &base).kind(ErrorKind::Config)
 }
 
-fn apply_overrides(r: &mut ResolvedScenario, args: &RunArgs, env: &Environment) -> Result<(), CliError> {
+fn apply_overrides(
+    r: &mut ResolvedScenario,
+    args: &RunArgs,
+    env: &Environment,
+) -> Result<(), CliError> {
     if let Some(seed) = args.seed {
         r.seed = Some(seed);
     }
     if let Some(n) = args.repeat {
         if n == 0 {
-            return Err(CliError::new(ErrorKind::Usage, anyhow!("--repeat must be at least 1")));
+            return Err(CliError::new(
+                ErrorKind::Usage,
+                anyhow!("--repeat must be at least 1"),
+            ));
         }
         r.repeat = Some(n);
         r.duration = None;
     }
     if let Some(d) = args.duration {
         if d.is_zero() {
-            return Err(CliError::new(ErrorKind::Usage, anyhow!("--duration must be longer than zero")));
+            return Err(CliError::new(
+                ErrorKind::Usage,
+                anyhow!("--duration must be longer than zero"),
+            ));
         }
         r.duration = Some(HumanDuration(d));
         r.repeat = None;
     }
     if let Some(c) = args.concurrency {
         if c == 0 {
-            return Err(CliError::new(ErrorKind::Usage, anyhow!("--concurrency must be at least 1")));
+            return Err(CliError::new(
+                ErrorKind::Usage,
+                anyhow!("--concurrency must be at least 1"),
+            ));
         }
         r.concurrency = c;
     }
     for p in &args.plugins {
-        r.plugins.push(PluginRequest::from_path(p, &env.cwd, args.watch));
+        r.plugins
+            .push(PluginRequest::from_path(p, &env.cwd, args.watch));
     }
     if args.watch {
         r.plugins.iter_mut().for_each(|p| p.watch = true);
@@ -65,7 +81,8 @@ fn write_reports(report: &Report, dir: &Path) -> anyhow::Result<()> {
     ];
     for (name, contents) in files {
         let path = dir.join(name);
-        output::write_atomic(&path, contents.as_bytes()).with_context(|| format!("cannot write `{}`", path.display()))?;
+        output::write_atomic(&path, contents.as_bytes())
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
     }
     Ok(())
 }
@@ -77,7 +94,12 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
 
     let report_dir = env.cwd.join(&args.report_dir);
     std::fs::create_dir_all(&report_dir)
-        .with_context(|| format!("cannot create the report directory `{}`", report_dir.display()))
+        .with_context(|| {
+            format!(
+                "cannot create the report directory `{}`",
+                report_dir.display()
+            )
+        })
         .kind(ErrorKind::Config)?;
     if let Some(addr) = args.metrics_addr {
         metrics::install(addr).kind(ErrorKind::Config)?;
@@ -86,7 +108,11 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
     let cancel = CancellationToken::new();
     let scenario = spec::build(
         &resolved,
-        BuildOptions { log_dir: Some(report_dir.clone()), cancel: cancel.clone(), plugins: plugin_parts },
+        BuildOptions {
+            log_dir: Some(report_dir.clone()),
+            cancel: cancel.clone(),
+            plugins: plugin_parts,
+        },
     )
     .kind(ErrorKind::Config)?;
 
@@ -98,7 +124,9 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 if !quiet {
-                    output::eprint_line("\ninterrupted: finishing iterations in flight, then writing the report");
+                    output::eprint_line(
+                        "\ninterrupted: finishing iterations in flight, then writing the report",
+                    );
                 }
                 cancel.cancel();
             }
@@ -107,9 +135,13 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
 
     let mode = progress::resolve(args.quiet, env.stderr_is_terminal, env.is_ci);
     let bar = progress::bar(mode, resolved.repeat, resolved.duration.map(|d| d.0));
-    let mut executor = Executor::new(scenario).cancel_on(cancel.clone()).grace_period(resolved.grace_period.0);
+    let mut executor = Executor::new(scenario)
+        .cancel_on(cancel.clone())
+        .grace_period(resolved.grace_period.0);
     if let Some(bar) = bar.clone() {
-        executor = executor.on_progress(Duration::from_millis(100), move |p| progress::update(&bar, p));
+        executor = executor.on_progress(Duration::from_millis(100), move |p| {
+            progress::update(&bar, p)
+        });
     }
     if args.metrics_addr.is_some() {
         executor = executor.on_iteration(metrics::observe);
@@ -129,7 +161,9 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
     if !args.quiet {
         output::eprint_line(&progress::summary(&report, &report_dir));
     }
-    output::print_stdout(&report_cmd::render(&report, args.format)).context("cannot write to stdout").kind(ErrorKind::Config)?;
+    output::print_stdout(&report_cmd::render(&report, args.format))
+        .context("cannot write to stdout")
+        .kind(ErrorKind::Config)?;
 
     Ok(if report.stop_reason == StopReason::Interrupted {
         ExitCodes::INTERRUPTED

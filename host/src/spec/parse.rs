@@ -39,8 +39,12 @@ impl Format {
 /// Reads and parses a scenario file; the format follows the extension.
 pub fn load_file(path: &Path) -> Result<ScenarioFile, SpecError> {
     let file = path.display().to_string();
-    let format = Format::from_path(path).ok_or_else(|| SpecError::UnknownFormat { file: file.clone() })?;
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: file.clone(), source })?;
+    let format =
+        Format::from_path(path).ok_or_else(|| SpecError::UnknownFormat { file: file.clone() })?;
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        file: file.clone(),
+        source,
+    })?;
     from_str(&text, format, &file)
 }
 
@@ -57,7 +61,12 @@ pub fn from_str(text: &str, format: Format, file: &str) -> Result<ScenarioFile, 
     match probe.version {
         None => return Err(SpecError::MissingVersion { file: file.into() }),
         Some(1) => {}
-        Some(found) => return Err(SpecError::UnsupportedVersion { file: file.into(), found }),
+        Some(found) => {
+            return Err(SpecError::UnsupportedVersion {
+                file: file.into(),
+                found,
+            });
+        }
     }
     parse_as(text, format, file)
 }
@@ -92,7 +101,9 @@ fn parse_as<T: DeserializeOwned>(text: &str, format: Format, file: &str) -> Resu
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
     (line, column)
 }
 
@@ -104,7 +115,12 @@ fn toml_failure(text: &str, e: &toml::de::Error, key: Option<String>) -> Failure
         }
         None => (None, None),
     };
-    Failure { line, column, key, message: e.message().trim().to_string() }
+    Failure {
+        line,
+        column,
+        key,
+        message: e.message().trim().to_string(),
+    }
 }
 
 fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
@@ -128,8 +144,16 @@ fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
 fn json_failure(e: &serde_json::Error, key: Option<String>) -> Failure {
     let message = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let message = message.strip_suffix(&suffix).unwrap_or(&message).to_string();
-    Failure { line: Some(e.line()).filter(|l| *l > 0), column: Some(e.column()).filter(|c| *c > 0), key, message }
+    let message = message
+        .strip_suffix(&suffix)
+        .unwrap_or(&message)
+        .to_string();
+    Failure {
+        line: Some(e.line()).filter(|l| *l > 0),
+        column: Some(e.column()).filter(|c| *c > 0),
+        key,
+        message,
+    }
 }
 
 fn parse_yaml<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
@@ -147,7 +171,12 @@ fn parse_yaml<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
             Some(loc) if loc.line() > 0 => (Some(loc.line() as usize), Some(loc.column() as usize)),
             _ => (None, None),
         };
-        Failure { line, column, key, message: yaml_message(&e) }
+        Failure {
+            line,
+            column,
+            key,
+            message: yaml_message(&e),
+        }
     })
 }
 

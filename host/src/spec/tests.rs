@@ -39,7 +39,9 @@ fn the_demo_scenario_parses_and_resolves() {
     assert_eq!(r.concurrency, 4);
     assert_eq!(r.thresholds.min_success_rate, 0.90);
     assert_eq!(r.injectors[2].label(), Some("failpoint"));
-    let ResolvedTarget::Process { program, cwd, .. } = &r.target else { panic!("process target") };
+    let ResolvedTarget::Process { program, cwd, .. } = &r.target else {
+        panic!("process target")
+    };
     assert_eq!(program, Path::new("cargo"));
     assert_eq!(cwd, Path::new("/repo/examples/scenarios"));
 }
@@ -103,7 +105,13 @@ validators:
     let c = from_str(json_text, Format::Json, "s.json").unwrap();
     assert_eq!(a, b);
     assert_eq!(a, c);
-    assert_eq!(a.injectors[0], InjectorSpec::Memory { label: None, size: units::ByteSize(1 << 20) });
+    assert_eq!(
+        a.injectors[0],
+        InjectorSpec::Memory {
+            label: None,
+            size: units::ByteSize(1 << 20)
+        }
+    );
 }
 
 #[test]
@@ -136,7 +144,10 @@ fn an_unknown_key_names_the_path_and_the_closest_key() {
 
 #[test]
 fn a_bad_duration_names_the_key_and_shows_the_valid_forms() {
-    let t = MINIMAL_TOML.replace("command = \"true\"", "command = \"true\"\ntimeout = \"5 sec\"");
+    let t = MINIMAL_TOML.replace(
+        "command = \"true\"",
+        "command = \"true\"\ntimeout = \"5 sec\"",
+    );
     assert_eq!(
         err(toml(&t)),
         "s.toml:8:1: steps[0]: invalid duration \"5 sec\" (expected e.g. \"500ms\", \"5s\", \"10m\")"
@@ -171,18 +182,24 @@ fn syntax_errors_carry_a_position() {
 #[test]
 fn resolution_rules_name_the_key() {
     let both = MINIMAL_TOML.replace("repeat = 5", "repeat = 5\nduration = \"1s\"");
-    assert_eq!(resolved(&both).unwrap_err().to_string(), "s.toml: scenario: `repeat` and `duration` are exclusive; set one");
-    let watch = MINIMAL_TOML.to_string() + "\n[[validators]]\ntype = \"target_rss\"\nmax = \"1GiB\"\n";
+    assert_eq!(
+        resolved(&both).unwrap_err().to_string(),
+        "s.toml: scenario: `repeat` and `duration` are exclusive; set one"
+    );
+    let watch =
+        MINIMAL_TOML.to_string() + "\n[[validators]]\ntype = \"target_rss\"\nmax = \"1GiB\"\n";
     assert_eq!(
         resolved(&watch).unwrap_err().to_string(),
         "s.toml: validators[0]: `target_rss` watches the target process; it needs `[target] type = \"process\"`"
     );
-    let dup = MINIMAL_TOML.to_string() + "\n[[injectors]]\ntype = \"cancel\"\nprobability = 0.1\n[[injectors]]\ntype = \"cancel\"\nprobability = 0.2\n";
+    let dup = MINIMAL_TOML.to_string()
+        + "\n[[injectors]]\ntype = \"cancel\"\nprobability = 0.1\n[[injectors]]\ntype = \"cancel\"\nprobability = 0.2\n";
     assert_eq!(
         resolved(&dup).unwrap_err().to_string(),
         "s.toml: injectors[1].label: two injectors are labelled `cancel`; give each a distinct `label`"
     );
-    let https = MINIMAL_TOML.to_string() + "\n[[steps]]\ntype = \"http\"\nurl = \"https://example.com/\"\n";
+    let https =
+        MINIMAL_TOML.to_string() + "\n[[steps]]\ntype = \"http\"\nurl = \"https://example.com/\"\n";
     assert_eq!(
         resolved(&https).unwrap_err().to_string(),
         "s.toml: steps[1].url: `https://example.com/`: https is not supported (this host has no TLS); use http://"
@@ -196,7 +213,9 @@ fn defaults_are_filled_in() {
     assert_eq!(r.concurrency, 1);
     assert_eq!(r.failure_policy, crate::FailurePolicy::FailFast);
     assert_eq!(r.grace_period.0, std::time::Duration::from_secs(5));
-    let StepSpec::Command(c) = &r.steps[0] else { panic!("command step") };
+    let StepSpec::Command(c) = &r.steps[0] else {
+        panic!("command step")
+    };
     assert_eq!(c.name.as_deref(), Some("command-1"));
     assert_eq!(c.cwd.as_deref(), Some("/base"));
 }
@@ -215,8 +234,13 @@ fn plugins_resolve_against_the_file_with_their_config_as_json() {
     assert_eq!(p.limits.memory_bytes, Some(16 << 20));
     assert_eq!(p.grants, vec!["clocks".to_string()]);
     let missing = MINIMAL_TOML.to_string() + "\n[[plugins]]\npath = \"nope.wasm\"\n";
-    let e = resolve(toml(&missing).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
-    assert!(e.starts_with("s.toml: plugins[0].path: plugin `nope.wasm` does not exist"), "{e}");
+    let e = resolve(toml(&missing).unwrap(), "s.toml", dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("s.toml: plugins[0].path: plugin `nope.wasm` does not exist"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -224,10 +248,14 @@ fn a_resolved_scenario_builds() {
     let r = resolved(MINIMAL_TOML).unwrap();
     let s = build(&r, BuildOptions::default()).unwrap();
     assert_eq!(s.name(), "mini");
-    let bad = MINIMAL_TOML.to_string() + "\n[[injectors]]\ntype = \"delay\"\nprobability = 1.5\nmin = \"1ms\"\nmax = \"2ms\"\n";
+    let bad = MINIMAL_TOML.to_string()
+        + "\n[[injectors]]\ntype = \"delay\"\nprobability = 1.5\nmin = \"1ms\"\nmax = \"2ms\"\n";
     let r = resolved(&bad).unwrap();
     assert_eq!(
-        build(&r, BuildOptions::default()).err().map(|e| e.to_string()).unwrap_or_default(),
+        build(&r, BuildOptions::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default(),
         "s.toml: injectors[0]: probability 1.5 is outside [0, 1]"
     );
 }
