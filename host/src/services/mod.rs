@@ -28,7 +28,8 @@ pub struct ServiceTarget {
 enum TargetKind {
     None,
     Address,
-    Process(ProcessTarget),
+    // Boxed: the process variant is large and the others are empty.
+    Process(Box<ProcessTarget>),
 }
 
 impl ServiceTarget {
@@ -52,7 +53,7 @@ impl ServiceTarget {
     pub fn process(name: impl Into<String>, process: ProcessTarget) -> Self {
         ServiceTarget {
             name: name.into(),
-            kind: TargetKind::Process(process),
+            kind: TargetKind::Process(Box::new(process)),
         }
     }
 

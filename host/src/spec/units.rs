@@ -98,7 +98,7 @@ pub fn format_duration(d: Duration) -> String {
         ("ms", 1_000_000),
         ("us", 1_000),
     ] {
-        if ns >= per && ns % per == 0 {
+        if ns >= per && ns.is_multiple_of(per) {
             return format!("{}{unit}", ns / per);
         }
     }
