@@ -89,13 +89,108 @@ fn parse_as<T: DeserializeOwned>(text: &str, format: Format, file: &str) -> Resu
         Format::Yaml => parse_yaml(text),
         Format::Json => parse_json(text),
     };
-    result.map_err(|f| SpecError::Parse {
-        file: file.into(),
-        line: f.line,
-        column: f.column,
-        key: f.key,
-        message: enrich(&f.message),
+    result.map_err(|mut f| {
+        if f.key.as_deref().is_some_and(|k| k.ends_with(']')) {
+            if let Some(name) = refine_key(text, format, &mut f) {
+                f.key = f.key.map(|k| format!("{k}.{name}"));
+            }
+        }
+        SpecError::Parse {
+            file: file.into(),
+            line: f.line,
+            column: f.column,
+            key: f.key,
+            message: enrich(&f.message),
+        }
     })
+}
+
+/// Entries tagged by `type` (steps, injectors, validators) are buffered by serde before
+/// their fields are read, so the key path stops at the entry (`steps[2]`). The key is
+/// found in the source instead: JSON positions point just past the offending value, so it
+/// is the key written before it; toml and serde-saphyr point at the entry, so it is the key
+/// in that entry whose value the message quotes (or the unknown key the message names), and
+/// the position moves to it.
+fn refine_key(text: &str, format: Format, f: &mut Failure) -> Option<String> {
+    let (line, column) = (f.line?, f.column?);
+    let source = text.lines().nth(line.checked_sub(1)?)?;
+    let before: String = source.chars().take(column.saturating_sub(1)).collect();
+    let sep = match format {
+        Format::Json => {
+            let end = before.rfind("\":")?;
+            let start = before[..end].rfind('"')?;
+            let name = before[start + 1..end].to_string();
+            return (!name.is_empty() && name != "type").then_some(name);
+        }
+        Format::Toml => '=',
+        Format::Yaml => ':',
+    };
+    // The lines of the entry: up to the next table header (toml) or the next line indented
+    // less than the entry's keys (YAML).
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let region = text
+        .lines()
+        .enumerate()
+        .skip(line - 1)
+        .take_while(|(n, l)| {
+            *n == line - 1
+                || match format {
+                    Format::Toml => !l.trim_start().starts_with('['),
+                    _ => l.trim().is_empty() || indent(l) >= column - 1,
+                }
+        });
+    let entry = |l: &str| -> Option<(String, usize, String)> {
+        let body = l.trim_start();
+        let body = if format == Format::Yaml {
+            body.strip_prefix("- ").unwrap_or(body)
+        } else {
+            body
+        };
+        let (key, value) = body.split_once(sep)?;
+        let key = key.trim().trim_matches('"').to_string();
+        let value_col = l.len() - value.trim_start().len() + 1;
+        Some((key, value_col, value.trim().to_string()))
+    };
+    let unknown = f
+        .message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+        .map(str::to_string);
+    let quoted = f.message.split('"').nth(1).map(str::to_string);
+    for (n, l) in region {
+        let Some((key, value_col, value)) = entry(l) else {
+            continue;
+        };
+        let hit = match (&unknown, &quoted) {
+            (Some(name), _) => key == *name,
+            (None, Some(q)) => {
+                value.trim_matches('"').trim_matches('\'') == q
+                    || value.contains(&format!("\"{q}\""))
+            }
+            (None, None) => false,
+        };
+        if hit && key != "type" {
+            f.line = Some(n + 1);
+            f.column = Some(if unknown.is_some() {
+                indent(l) + 1
+            } else {
+                value_col
+            });
+            return Some(key);
+        }
+    }
+    None
+}
+
+/// The key name that ends `head` (`  timeout` → `timeout`, `{ a = 1, tcp` → `tcp`).
+fn ident_before(head: &str) -> String {
+    let name: String = head
+        .trim_end()
+        .chars()
+        .rev()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    name.chars().rev().collect()
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

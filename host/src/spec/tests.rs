@@ -138,7 +138,7 @@ fn an_unknown_key_names_the_path_and_the_closest_key() {
     let t = MINIMAL_TOML.replace("command = \"true\"", "command = \"true\"\ntimout = \"1s\"");
     assert_eq!(
         err(toml(&t)),
-        "s.toml:8:1: steps[0]: unknown key `timout`; valid keys: `name`, `command`, `args`, `env`, `cwd`, `timeout` (did you mean `timeout`?)"
+        "s.toml:11:1: steps[0].timout: unknown key `timout`; valid keys: `name`, `command`, `args`, `env`, `cwd`, `timeout` (did you mean `timeout`?)"
     );
 }
 
@@ -150,7 +150,12 @@ fn a_bad_duration_names_the_key_and_shows_the_valid_forms() {
     );
     assert_eq!(
         err(toml(&t)),
-        "s.toml:8:1: steps[0]: invalid duration \"5 sec\" (expected e.g. \"500ms\", \"5s\", \"10m\")"
+        "s.toml:11:11: steps[0].timeout: invalid duration \"5 sec\" (expected e.g. \"500ms\", \"5s\", \"10m\")"
+    );
+    let y = "version: 1\nscenario: { name: y }\nsteps:\n  - type: http\n    url: http://127.0.0.1:1/\n    timeout: soon\n";
+    assert_eq!(
+        err(from_str(y, Format::Yaml, "s.yaml")),
+        "s.yaml:6:14: steps[0].timeout: invalid duration \"soon\" (expected e.g. \"500ms\", \"5s\", \"10m\")"
     );
     let t = MINIMAL_TOML.replace("repeat = 5", "duration = 30");
     assert_eq!(

@@ -41,7 +41,7 @@ fn yaml_and_json_errors_carry_line_column_and_key() {
     run.expect_code(2);
     assert_eq!(
         run.stderr(),
-        "error: bad.json:2:77: steps[0]: invalid duration \"soon\" (expected e.g. \"500ms\", \"5s\", \"10m\")\n"
+        "error: bad.json:2:77: steps[0].timeout: invalid duration \"soon\" (expected e.g. \"500ms\", \"5s\", \"10m\")\n"
     );
 }
 
