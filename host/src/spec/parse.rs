@@ -90,10 +90,10 @@ fn parse_as<T: DeserializeOwned>(text: &str, format: Format, file: &str) -> Resu
         Format::Json => parse_json(text),
     };
     result.map_err(|mut f| {
-        if f.key.as_deref().is_some_and(|k| k.ends_with(']')) {
-            if let Some(name) = refine_key(text, format, &mut f) {
-                f.key = f.key.map(|k| format!("{k}.{name}"));
-            }
+        if f.key.as_deref().is_some_and(|k| k.ends_with(']'))
+            && let Some(name) = refine_key(text, format, &mut f)
+        {
+            f.key = f.key.map(|k| format!("{k}.{name}"));
         }
         SpecError::Parse {
             file: file.into(),
@@ -180,17 +180,6 @@ fn refine_key(text: &str, format: Format, f: &mut Failure) -> Option<String> {
         }
     }
     None
-}
-
-/// The key name that ends `head` (`  timeout` → `timeout`, `{ a = 1, tcp` → `tcp`).
-fn ident_before(head: &str) -> String {
-    let name: String = head
-        .trim_end()
-        .chars()
-        .rev()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect();
-    name.chars().rev().collect()
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
