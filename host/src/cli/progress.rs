@@ -66,17 +66,14 @@ pub(super) fn update(bar: &ProgressBar, p: &Progress) {
     } else {
         (p.done - p.failed) as f64 * 100.0 / p.done as f64
     };
-    let message = format!(
-        "{} iterations, {:.1}/s, {ok:.1}% ok",
-        p.done,
-        p.done as f64 / secs
-    );
+    let rate = p.done as f64 / secs;
     if p.duration.is_some() {
         bar.set_position(p.elapsed.as_millis() as u64);
+        bar.set_message(format!("{} iterations, {rate:.1}/s, {ok:.1}% ok", p.done));
     } else {
         bar.set_position(p.done);
+        bar.set_message(format!("{rate:.1}/s, {ok:.1}% ok"));
     }
-    bar.set_message(message);
 }
 
 /// The final summary table for stderr.
