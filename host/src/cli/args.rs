@@ -70,6 +70,7 @@ pub enum Command {
     )]
     Report(ReportArgs),
     /// Work with WebAssembly plugins.
+    #[command(after_help = "Examples:\n  chaoskit-host plugin inspect plugins/slow_db.wasm")]
     Plugin(PluginArgs),
 }
 

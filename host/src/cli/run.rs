@@ -116,20 +116,27 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
     )
     .kind(ErrorKind::Config)?;
 
-    // Ctrl-C: no new iterations; those in flight get the grace period; then injectors stop,
-    // the target is torn down and the report is written (Executor::cancel_on).
+    // Ctrl-C (or SIGTERM, as CI timeouts send): no new iterations; those in flight get the
+    // grace period; then injectors stop, the target is torn down and the report is written
+    // (Executor::cancel_on).
     let interrupt = {
         let cancel = cancel.clone();
         let quiet = args.quiet;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot watch SIGTERM")
+                .kind(ErrorKind::Setup)?;
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                if !quiet {
-                    output::eprint_line(
-                        "\ninterrupted: finishing iterations in flight, then writing the report",
-                    );
-                }
-                cancel.cancel();
+            let name = tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_ok() { "interrupted" } else { return },
+                _ = terminate.recv() => "terminated",
+            };
+            if !quiet {
+                output::eprint_line(&format!(
+                    "\n{name}: finishing iterations in flight, then writing the report"
+                ));
             }
+            cancel.cancel();
         })
     };
 

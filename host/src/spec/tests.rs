@@ -267,7 +267,11 @@ fn a_resolved_scenario_builds() {
 
 fn doc_block<'a>(doc: &'a str, lang: &str, nth: usize) -> &'a str {
     let fence = format!("```{lang}\n");
-    let start = doc.match_indices(&fence).nth(nth).map(|(i, _)| i + fence.len()).expect("block");
+    let start = doc
+        .match_indices(&fence)
+        .nth(nth)
+        .map(|(i, _)| i + fence.len())
+        .expect("block");
     &doc[start..start + doc[start..].find("```").expect("closed block")]
 }
 
@@ -278,7 +282,10 @@ fn the_examples_in_docs_scenario_md_parse() {
     assert_eq!(full.steps.len(), 3);
     assert_eq!(full.injectors.len(), 3);
     assert_eq!(full.validators.len(), 2);
-    assert_eq!(full.plugins[0].config, Some(serde_json::json!({ "n": 10, "delay_ms": 25 })));
+    assert_eq!(
+        full.plugins[0].config,
+        Some(serde_json::json!({ "n": 10, "delay_ms": 25 }))
+    );
     let yaml = from_str(doc_block(doc, "yaml", 0), Format::Yaml, "doc.yaml").unwrap();
     let json = from_str(doc_block(doc, "json", 0), Format::Json, "doc.json").unwrap();
     assert_eq!(yaml, json);

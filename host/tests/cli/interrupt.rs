@@ -1,4 +1,4 @@
-//! SIGINT in mid-run: the report is still written, exit 130, no process left behind.
+//! SIGINT (or SIGTERM) in mid-run: the report is still written, exit 130, no process left behind.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -7,7 +7,16 @@ use crate::util::{Dir, journal};
 
 #[test]
 fn sigint_mid_run_writes_the_report_stops_the_target_and_exits_130() {
-    let dir = Dir::new("sigint");
+    interrupt_mid_run("-INT");
+}
+
+#[test]
+fn sigterm_is_handled_like_sigint() {
+    interrupt_mid_run("-TERM");
+}
+
+fn interrupt_mid_run(signal: &str) {
+    let dir = Dir::new(&format!("signal{signal}"));
     dir.write(
         "s.toml",
         r#"version = 1

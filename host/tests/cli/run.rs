@@ -307,3 +307,23 @@ fn report_re_renders_a_journal() {
         bad.explain()
     );
 }
+
+#[test]
+fn logs_can_be_json_lines_on_stderr() {
+    let dir = Dir::new("json-logs");
+    dir.write("s.toml", "version = 1\n[scenario]\nname = \"logs\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n");
+    let run = dir.run(&["run", "s.toml", "-q", "-v", "--log-format", "json"]);
+    run.expect_code(0);
+    let lines: Vec<serde_json::Value> = run
+        .stderr()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "run started"),
+        "{}",
+        run.explain()
+    );
+}
