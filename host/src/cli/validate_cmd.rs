@@ -13,18 +13,26 @@ pub(super) fn validate(args: ValidateArgs, env: &Environment) -> Result<i32, Cli
     } else {
         let plan = match (resolved.repeat, resolved.duration) {
             (_, Some(d)) => format!("for {}", crate::spec::units::format_duration(d.0)),
-            (Some(n), None) => format!("{n} iterations"),
+            (Some(n), None) => count(n as usize, "iteration"),
             (None, None) => String::new(),
         };
         output::eprint_line(&format!(
-            "{}: ok — scenario `{}`: {} steps, {} injectors, {} validators, {} plugins, {plan}",
+            "{}: ok — scenario `{}`: {}, {}, {}, {}; {plan}",
             resolved.file,
             resolved.name,
-            resolved.steps.len(),
-            resolved.injectors.len(),
-            resolved.validators.len(),
-            resolved.plugins.len()
+            count(resolved.steps.len(), "step"),
+            count(resolved.injectors.len(), "injector"),
+            count(resolved.validators.len(), "validator"),
+            count(resolved.plugins.len(), "plugin"),
         ));
     }
     Ok(ExitCodes::PASS)
+}
+
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

@@ -237,7 +237,7 @@ fn latency_chart(t: &[TimelineBucket]) -> String {
     if t.is_empty() {
         return empty_chart("no iterations ran");
     }
-    let y_max = t.iter().map(|b| b.max_us).fold(1.0, f64::max) * 1.05;
+    let y_max = nice_ceiling(t.iter().map(|b| b.max_us).fold(1.0, f64::max));
     line_chart(
         &t,
         &[
@@ -251,6 +251,17 @@ fn latency_chart(t: &[TimelineBucket]) -> String {
         y_max,
         &|v| us(v),
     )
+}
+
+/// The smallest 1, 2, 4, 5 or 8 × 10^k at or above `v`, so the four grid lines fall on
+/// round numbers.
+fn nice_ceiling(v: f64) -> f64 {
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 4.0, 5.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * magnitude)
 }
 
 fn success_chart(t: &[TimelineBucket]) -> String {
@@ -309,6 +320,14 @@ mod tests {
     fn dates_render_in_utc() {
         assert_eq!(format_unix_ms(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_unix_ms(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+    }
+
+    #[test]
+    fn chart_scales_end_on_round_numbers() {
+        assert_eq!(nice_ceiling(393.41), 400.0);
+        assert_eq!(nice_ceiling(1000.0), 1000.0);
+        assert_eq!(nice_ceiling(1001.0), 2000.0);
+        assert_eq!(nice_ceiling(7.0), 8.0);
     }
 
     #[test]

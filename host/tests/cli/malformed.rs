@@ -107,7 +107,7 @@ fn validate_prints_the_resolved_scenario() {
     run.expect_code(0);
     assert_eq!(
         run.stderr(),
-        "s.toml: ok — scenario `m`: 1 steps, 0 injectors, 0 validators, 0 plugins, 1 iterations\n"
+        "s.toml: ok — scenario `m`: 1 step, 0 injectors, 0 validators, 0 plugins; 1 iteration\n"
     );
     let run = dir.run(&["validate", "s.toml", "--resolved"]);
     run.expect_code(0);
