@@ -66,6 +66,9 @@ fn apply_overrides(
             .push(PluginRequest::from_path(p, &env.cwd, args.watch));
     }
     if args.watch {
+        if r.plugins.is_empty() {
+            tracing::warn!(target: "chaoskit::cli", "--watch has no effect: the scenario loads no plugin");
+        }
         r.plugins.iter_mut().for_each(|p| p.watch = true);
     }
     Ok(())

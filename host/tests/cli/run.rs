@@ -30,6 +30,9 @@ max = "3ms"
 [[validators]]
 type = "max_iteration_time"
 max = "5s"
+
+[[validators]]
+type = "no_task_leak"
 "#
     )
 }
@@ -59,6 +62,9 @@ fn a_passing_scenario_exits_0_and_writes_every_report() {
         j["latency_us"]
     );
     assert!(j["injectors"][0]["injections"]["delay"].as_u64().unwrap() > 0);
+    // Each request drives its own connection and leaves no task behind.
+    assert_eq!(j["validators"][1]["label"], "no_task_leak");
+    assert_eq!(j["validators"][1]["violations"], 0);
     let junit = dir.read("chaoskit-report/junit.xml");
     assert!(junit.contains("<testsuite name=\"http /ok\""), "{junit}");
     assert!(
