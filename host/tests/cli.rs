@@ -13,5 +13,7 @@ mod malformed;
 mod metrics;
 #[path = "cli/run.rs"]
 mod run;
+#[path = "cli/ui.rs"]
+mod ui;
 #[path = "cli/util.rs"]
 mod util;

@@ -149,8 +149,15 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
         .cancel_on(cancel.clone())
         .grace_period(resolved.grace_period.0);
     if let Some(bar) = bar.clone() {
+        // The clock starts with the first iteration, not with target setup (a process
+        // target may take long to build and start), so rate and ETA mean what they say.
+        let started = std::sync::atomic::AtomicBool::new(false);
         executor = executor.on_progress(Duration::from_millis(100), move |p| {
-            progress::update(&bar, p)
+            if !started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                bar.reset_elapsed();
+                bar.reset_eta();
+            }
+            progress::update(&bar, p);
         });
     }
     if args.metrics_addr.is_some() {

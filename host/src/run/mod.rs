@@ -148,14 +148,23 @@ impl<T: Target> Executor<T> {
     /// Calls `f` after every iteration, from the worker that ran it, with a compact
     /// summary. Keep it cheap (a counter increment): it runs on the iteration's hot path,
     /// and concurrently when `concurrency > 1`.
-    pub fn on_iteration(mut self, f: impl Fn(&IterationSummary<'_>) + Send + Sync + 'static) -> Self {
+    pub fn on_iteration(
+        mut self,
+        f: impl Fn(&IterationSummary<'_>) + Send + Sync + 'static,
+    ) -> Self {
         self.on_iteration = Some(Arc::new(f));
         self
     }
 
     /// Runs the scenario.
     pub async fn run(self) -> Result<Report, RunError> {
-        let Executor { scenario, cancel, grace, progress, on_iteration } = self;
+        let Executor {
+            scenario,
+            cancel,
+            grace,
+            progress,
+            on_iteration,
+        } = self;
         let started_at = SystemTime::now();
         let wall = Instant::now();
         let seed = scenario.seed.unwrap_or_else(fresh_seed);
@@ -632,10 +641,27 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
     let ok = error.is_none();
 
     if let Some(f) = &shared.on_iteration {
-        let injections: Vec<(&str, &'static str)> =
-            trace.decisions.iter().map(|d| (&*shared.plan.injectors[d.injector as usize].label, d.action.name())).collect();
-        let complained: Vec<&str> = violations.iter().map(|(n, _)| &*shared.validators[*n].label).collect();
-        f(&IterationSummary { index, ok, duration, injections: &injections, violations: &complained });
+        let injections: Vec<(&str, &'static str)> = trace
+            .decisions
+            .iter()
+            .map(|d| {
+                (
+                    &*shared.plan.injectors[d.injector as usize].label,
+                    d.action.name(),
+                )
+            })
+            .collect();
+        let complained: Vec<&str> = violations
+            .iter()
+            .map(|(n, _)| &*shared.validators[*n].label)
+            .collect();
+        f(&IterationSummary {
+            index,
+            ok,
+            duration,
+            injections: &injections,
+            violations: &complained,
+        });
     }
 
     let mut tally = shared.tallies[w].lock().unwrap_or_else(|e| e.into_inner());
@@ -690,4 +716,56 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
         tally.keep(record, &shared.journal);
     }
     ok
+}
+
+#[cfg(test)]
+mod on_iteration_tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{inject, validate};
+
+    #[tokio::test]
+    async fn on_iteration_sees_every_iteration_with_its_injections_and_complaints() {
+        type Seen = (u64, bool, Vec<(String, String)>, Vec<String>);
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let scenario = Scenario::builder("summaries")
+            .target(crate::target("t", ()))
+            .step("call", |ctx, _| async move { ctx.maybe_error() })
+            .inject("always", inject::error(1.0))
+            .assert("never-fast", validate::max_iteration_time(Duration::ZERO))
+            .continue_on_failure()
+            .repeat(3)
+            .build()
+            .unwrap();
+        let sink = seen.clone();
+        let report = Executor::new(scenario)
+            .on_iteration(move |s| {
+                let injections = s
+                    .injections
+                    .iter()
+                    .map(|(l, a)| (l.to_string(), a.to_string()))
+                    .collect();
+                let violations = s.violations.iter().map(|v| v.to_string()).collect();
+                sink.lock()
+                    .unwrap()
+                    .push((s.index, s.ok, injections, violations));
+            })
+            .run()
+            .await
+            .unwrap();
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_by_key(|s| s.0);
+        assert_eq!(report.iterations.total, 3);
+        assert_eq!(seen.len(), 3);
+        for (n, (index, ok, injections, violations)) in seen.into_iter().enumerate() {
+            assert_eq!(index, n as u64);
+            assert!(!ok);
+            assert_eq!(
+                injections,
+                vec![("always".to_string(), "error".to_string())]
+            );
+            assert_eq!(violations, vec!["never-fast".to_string()]);
+        }
+    }
 }

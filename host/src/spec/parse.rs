@@ -156,7 +156,12 @@ fn refine_key(text: &str, format: Format, f: &mut Failure) -> Option<String> {
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
         .map(str::to_string);
-    let quoted = f.message.split('"').nth(1).map(str::to_string);
+    let quoted = f.message.split('"').nth(1).map(str::to_string).or_else(|| {
+        f.message
+            .strip_prefix("unknown variant `")
+            .and_then(|r| r.split('`').next())
+            .map(str::to_string)
+    });
     for (n, l) in region {
         let Some((key, value_col, value)) = entry(l) else {
             continue;

@@ -412,7 +412,9 @@ fn unique<'a>(
             return Err(SpecError::Invalid {
                 file: file.into(),
                 key: format!("{what}[{n}].label"),
-                message: format!("two {what} are labelled `{label}`; give each a distinct `label`"),
+                message: format!(
+                    "two {what} are labelled `{label}` (a label defaults to the type name); give each a distinct `label`"
+                ),
             });
         }
     }

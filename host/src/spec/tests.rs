@@ -201,7 +201,7 @@ fn resolution_rules_name_the_key() {
         + "\n[[injectors]]\ntype = \"cancel\"\nprobability = 0.1\n[[injectors]]\ntype = \"cancel\"\nprobability = 0.2\n";
     assert_eq!(
         resolved(&dup).unwrap_err().to_string(),
-        "s.toml: injectors[1].label: two injectors are labelled `cancel`; give each a distinct `label`"
+        "s.toml: injectors[1].label: two injectors are labelled `cancel` (a label defaults to the type name); give each a distinct `label`"
     );
     let https =
         MINIMAL_TOML.to_string() + "\n[[steps]]\ntype = \"http\"\nurl = \"https://example.com/\"\n";

@@ -196,8 +196,8 @@ fn a_closed_stdout_pipe_ends_quietly() {
 fn a_process_target_is_started_logged_and_stopped() {
     let port = crate::util::free_port();
     let dir = Dir::new("process");
-    // A shell "service": answers one TCP probe per connection via a loop of `nc`-free sh is
-    // hard, so readiness is by the process having started; the steps check it runs.
+    // A shell "service" with no port: ready once started; the steps check it runs and the
+    // target validators watch it.
     dir.write(
         "s.toml",
         &format!(
@@ -213,7 +213,8 @@ stop_timeout = "2s"
 [[steps]]
 type = "command"
 command = "sh"
-args = ["-c", "kill -0 $(cat target.pid)"]
+# The target is "ready" once started; its shell may not have written the pid yet.
+args = ["-c", "for i in 1 2 3 4 5 6 7 8 9 10; do test -s target.pid && kill -0 $(cat target.pid) && exit 0; sleep 0.1; done; exit 1"]
 [[validators]]
 type = "target_threads"
 max_growth = 0
