@@ -10,6 +10,9 @@
 //! - [`validate`]: the [`Validator`] trait and built-in validators.
 //! - [`points`]: chaos points on the current context, for code deep in a call stack.
 //! - [`proxy`]: a TCP chaos proxy with Toxiproxy-compatible toxics, API server and client.
+//! - [`spec`]: scenario files (TOML, YAML, JSON) → a resolved scenario → a [`Scenario`].
+//! - [`services`]: process and address targets, HTTP/TCP/command steps, target-process
+//!   validators, used by scenario files.
 //!
 //! ```
 //! use chaoskit::{inject, validate, Scenario, Verdict};
@@ -40,8 +43,13 @@
 //!
 //! The library prints nothing and installs no global (subscriber, recorder, panic hook);
 //! it logs through `tracing` under the `chaoskit::*` targets.
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `cli` | yes | the `chaoskit-host` binary and `chaoskit::cli` (clap, indicatif, tracing-subscriber, the Prometheus exporter); the only code that installs globals |
 
 pub mod chaos;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod inject;
 pub mod journal;
