@@ -77,3 +77,20 @@ max = "1us"
         "{body}"
     );
 }
+
+#[test]
+fn a_metrics_address_in_use_is_a_configuration_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = Dir::new("metrics-taken");
+    dir.write("s.toml", "version = 1\n[scenario]\nname = \"m\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n");
+    let run = dir.run(&["run", "s.toml", "-q", "--metrics-addr", &addr]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().starts_with(&format!(
+            "error: cannot serve metrics on {addr}: failed to create HTTP listener: "
+        )),
+        "{}",
+        run.explain()
+    );
+}
