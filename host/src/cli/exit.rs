@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use crate::Verdict;
+use crate::report::{Report, StopReason};
+
 /// The exit codes, as named constants. CI can trust them: 0 and 1 are verdicts, 2 is a
 /// mistake in what the host was asked to do, 130 an interruption.
 pub enum ExitCodes {}
@@ -62,5 +65,20 @@ pub fn code_for(kind: ErrorKind) -> i32 {
         ErrorKind::Usage | ErrorKind::Config | ErrorKind::PluginLoad => ExitCodes::USAGE,
         ErrorKind::Setup => ExitCodes::FAIL,
         ErrorKind::Interrupted => ExitCodes::INTERRUPTED,
+    }
+}
+
+/// The exit code of a finished run: interrupted runs are 130 whatever their verdict so far;
+/// otherwise PASS and UNSTABLE are 0 and FAIL is 1.
+pub fn code_for_run(report: &Report) -> i32 {
+    match (report.stop_reason, report.verdict) {
+        (StopReason::Interrupted, _) => ExitCodes::INTERRUPTED,
+        (
+            StopReason::Completed | StopReason::Deadline | StopReason::FailFast,
+            Verdict::Pass | Verdict::Unstable,
+        ) => ExitCodes::PASS,
+        (StopReason::Completed | StopReason::Deadline | StopReason::FailFast, Verdict::Fail) => {
+            ExitCodes::FAIL
+        }
     }
 }

@@ -7,9 +7,8 @@ use anyhow::{Context, anyhow};
 use tokio_util::sync::CancellationToken;
 
 use super::args::RunArgs;
-use super::exit::{ErrorKind, ExitCodes};
+use super::exit::{self, ErrorKind};
 use super::{CliError, Environment, Kind, metrics, output, plugins, progress, report_cmd};
-use crate::report::StopReason;
 use crate::spec::units::HumanDuration;
 use crate::spec::{self, BuildOptions, PluginRequest, ResolvedScenario};
 use crate::{Executor, Report};
@@ -182,11 +181,5 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
         .context("cannot write to stdout")
         .kind(ErrorKind::Config)?;
 
-    Ok(if report.stop_reason == StopReason::Interrupted {
-        ExitCodes::INTERRUPTED
-    } else if report.is_success() {
-        ExitCodes::PASS
-    } else {
-        ExitCodes::FAIL
-    })
+    Ok(exit::code_for_run(&report))
 }
