@@ -75,8 +75,6 @@ pub use inject::{InjectError, Injector, StartContext};
 pub use journal::JournalConfig;
 pub use report::{Report, Thresholds, Verdict};
 pub use run::{Executor, IterationSummary, Progress, RunError, run};
-pub use scenario::{
-    BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target,
-};
+pub use scenario::{BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target};
 pub use tokio_util::sync::CancellationToken;
 pub use validate::{Counting, IterationOutcome, Severity, Validator, ValidatorExt, Violation};

@@ -30,10 +30,7 @@ fn port() -> u16 {
             return p;
         }
     }
-    std::env::var("DEMO_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8077)
+    std::env::var("DEMO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8077)
 }
 
 fn main() {
@@ -84,10 +81,7 @@ fn handle(stream: TcpStream) -> std::io::Result<()> {
             if ITEMS.fetch_add(1, Ordering::Relaxed) % 10 == 9 {
                 std::thread::sleep(Duration::from_millis(150));
             }
-            (
-                200,
-                br#"[{"id":1,"name":"anvil"},{"id":2,"name":"rocket skates"}]"#.to_vec(),
-            )
+            (200, br#"[{"id":1,"name":"anvil"},{"id":2,"name":"rocket skates"}]"#.to_vec())
         }
         ("GET", "/api/flaky") => {
             if FLAKY.fetch_add(1, Ordering::Relaxed) % 20 == 19 {
@@ -105,11 +99,7 @@ fn handle(stream: TcpStream) -> std::io::Result<()> {
         _ => "Internal Server Error",
     };
     let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        content.len()
-    )?;
+    write!(out, "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", content.len())?;
     out.write_all(&content)?;
     out.flush()
 }

@@ -46,10 +46,7 @@ pub struct CliError {
 impl CliError {
     /// A failure of `kind`.
     pub fn new(kind: ErrorKind, error: impl Into<anyhow::Error>) -> Self {
-        CliError {
-            kind,
-            error: error.into(),
-        }
+        CliError { kind, error: error.into() }
     }
 }
 
@@ -73,12 +70,9 @@ pub fn code_for(kind: ErrorKind) -> i32 {
 pub fn code_for_run(report: &Report) -> i32 {
     match (report.stop_reason, report.verdict) {
         (StopReason::Interrupted, _) => ExitCodes::INTERRUPTED,
-        (
-            StopReason::Completed | StopReason::Deadline | StopReason::FailFast,
-            Verdict::Pass | Verdict::Unstable,
-        ) => ExitCodes::PASS,
-        (StopReason::Completed | StopReason::Deadline | StopReason::FailFast, Verdict::Fail) => {
-            ExitCodes::FAIL
+        (StopReason::Completed | StopReason::Deadline | StopReason::FailFast, Verdict::Pass | Verdict::Unstable) => {
+            ExitCodes::PASS
         }
+        (StopReason::Completed | StopReason::Deadline | StopReason::FailFast, Verdict::Fail) => ExitCodes::FAIL,
     }
 }

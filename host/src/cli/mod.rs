@@ -38,8 +38,7 @@ pub struct Environment {
 impl Environment {
     /// Reads the real environment.
     pub fn from_process() -> Self {
-        let is_ci =
-            std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let is_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         Environment {
             stderr_is_terminal: std::io::stderr().is_terminal(),
             is_ci,
@@ -54,21 +53,14 @@ pub fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // `--help` and `--version` are "errors" clap prints to stdout; they succeed.
-            let code = if e.use_stderr() {
-                code_for(ErrorKind::Usage)
-            } else {
-                ExitCodes::PASS
-            };
+            let code = if e.use_stderr() { code_for(ErrorKind::Usage) } else { ExitCodes::PASS };
             let _ = e.print();
             return exit_code(code);
         }
     };
     logging::install(cli.log_format, cli.verbose);
     let env = Environment::from_process();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -28,11 +28,7 @@ pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<PluginParts,
     // and keep `host` alive for the run (hot reload) by returning it with the parts.
     Err(CliError::new(
         ErrorKind::PluginLoad,
-        anyhow!(
-            "cannot load plugin `{}` from `{}`: {NOT_BUILT}",
-            first.label,
-            first.path.display()
-        ),
+        anyhow!("cannot load plugin `{}` from `{}`: {NOT_BUILT}", first.label, first.path.display()),
     ))
 }
 
@@ -42,10 +38,7 @@ pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
         PluginCommand::Inspect { path } => {
             // PLUGIN-HOOK: `chaoskit::plugin::inspect(&path)` → print world (injector or
             // validator), imports (and whether they need grants), exports, size; exit 0.
-            Err(CliError::new(
-                ErrorKind::PluginLoad,
-                anyhow!("cannot inspect `{}`: {NOT_BUILT}", path.display()),
-            ))
+            Err(CliError::new(ErrorKind::PluginLoad, anyhow!("cannot inspect `{}`: {NOT_BUILT}", path.display())))
         }
     }
 }

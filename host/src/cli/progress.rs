@@ -24,48 +24,28 @@ pub(super) enum Mode {
 /// | no        | yes                  | yes| off     |
 /// | no        | yes                  | no | bar     |
 pub(super) fn resolve(quiet: bool, is_terminal: bool, is_ci: bool) -> Mode {
-    if !quiet && is_terminal && !is_ci {
-        Mode::Bar
-    } else {
-        Mode::Off
-    }
+    if !quiet && is_terminal && !is_ci { Mode::Bar } else { Mode::Off }
 }
 
 /// The bar of a run: iterations against the plan, or elapsed time for duration runs.
-pub(super) fn bar(
-    mode: Mode,
-    planned: Option<u64>,
-    duration: Option<Duration>,
-) -> Option<ProgressBar> {
+pub(super) fn bar(mode: Mode, planned: Option<u64>, duration: Option<Duration>) -> Option<ProgressBar> {
     if mode == Mode::Off {
         return None;
     }
     let (len, template) = match (planned, duration) {
-        (_, Some(d)) => (
-            d.as_millis() as u64,
-            "{spinner} [{elapsed_precise}] {wide_bar} {msg}  (ends in {eta})",
-        ),
-        (Some(n), None) => (
-            n,
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}  ETA {eta}",
-        ),
+        (_, Some(d)) => (d.as_millis() as u64, "{spinner} [{elapsed_precise}] {wide_bar} {msg}  (ends in {eta})"),
+        (Some(n), None) => (n, "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}  ETA {eta}"),
         (None, None) => (0, "{spinner} [{elapsed_precise}] {msg}"),
     };
-    let style =
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
-    let bar =
-        ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style);
+    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style);
     Some(bar)
 }
 
 /// Updates the bar from a progress snapshot.
 pub(super) fn update(bar: &ProgressBar, p: &Progress) {
     let secs = p.elapsed.as_secs_f64().max(1e-3);
-    let ok = if p.done == 0 {
-        100.0
-    } else {
-        (p.done - p.failed) as f64 * 100.0 / p.done as f64
-    };
+    let ok = if p.done == 0 { 100.0 } else { (p.done - p.failed) as f64 * 100.0 / p.done as f64 };
     let rate = p.done as f64 / secs;
     if p.duration.is_some() {
         bar.set_position(p.elapsed.as_millis() as u64);
@@ -82,10 +62,7 @@ pub(super) fn summary(report: &Report, report_dir: &std::path::Path) -> String {
     let rows = [
         ("scenario", report.scenario.clone()),
         ("verdict", report.verdict.to_string()),
-        (
-            "stopped",
-            format!("{:?}", report.stop_reason).to_lowercase(),
-        ),
+        ("stopped", format!("{:?}", report.stop_reason).to_lowercase()),
         (
             "iterations",
             format!(
@@ -93,28 +70,9 @@ pub(super) fn summary(report: &Report, report_dir: &std::path::Path) -> String {
                 report.iterations.total, report.iterations.passed, report.iterations.failed
             ),
         ),
-        (
-            "success rate",
-            format!("{:.2}%", report.success_rate * 100.0),
-        ),
-        (
-            "latency",
-            format!(
-                "p50 {}  p99 {}  max {}",
-                human_us(l.p50),
-                human_us(l.p99),
-                human_us(l.max)
-            ),
-        ),
-        (
-            "injections",
-            report
-                .injectors
-                .iter()
-                .map(|i| i.injections.values().sum::<u64>())
-                .sum::<u64>()
-                .to_string(),
-        ),
+        ("success rate", format!("{:.2}%", report.success_rate * 100.0)),
+        ("latency", format!("p50 {}  p99 {}  max {}", human_us(l.p50), human_us(l.p99), human_us(l.max))),
+        ("injections", report.injectors.iter().map(|i| i.injections.values().sum::<u64>()).sum::<u64>().to_string()),
         ("seed", report.seed.to_string()),
         ("reports", report_dir.display().to_string()),
     ];

@@ -23,17 +23,13 @@ pub(super) fn report(args: ReportArgs) -> Result<i32, CliError> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read `{}`", path.display()))
         .kind(ErrorKind::Config)?;
-    let report = Report::from_json(&text)
-        .with_context(|| format!("`{}`", path.display()))
-        .kind(ErrorKind::Config)?;
+    let report = Report::from_json(&text).with_context(|| format!("`{}`", path.display())).kind(ErrorKind::Config)?;
     let rendered = render(&report, args.format);
     match &args.output {
         Some(out) => output::write_atomic(out, rendered.as_bytes())
             .with_context(|| format!("cannot write `{}`", out.display()))
             .kind(ErrorKind::Config)?,
-        None => output::print_stdout(&rendered)
-            .context("cannot write to stdout")
-            .kind(ErrorKind::Config)?,
+        None => output::print_stdout(&rendered).context("cannot write to stdout").kind(ErrorKind::Config)?,
     }
     Ok(ExitCodes::PASS)
 }

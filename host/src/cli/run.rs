@@ -17,52 +17,36 @@ use crate::{Executor, Report};
 pub(super) fn load(path: &Path, env: &Environment) -> Result<ResolvedScenario, CliError> {
     let file = spec::load_file(path).kind(ErrorKind::Config)?;
     let absolute = env.cwd.join(path);
-    let base = absolute
-        .parent()
-        .map_or_else(|| env.cwd.clone(), Path::to_path_buf);
+    let base = absolute.parent().map_or_else(|| env.cwd.clone(), Path::to_path_buf);
     spec::resolve(file, &path.display().to_string(), &base).kind(ErrorKind::Config)
 }
 
-fn apply_overrides(
-    r: &mut ResolvedScenario,
-    args: &RunArgs,
-    env: &Environment,
-) -> Result<(), CliError> {
+fn apply_overrides(r: &mut ResolvedScenario, args: &RunArgs, env: &Environment) -> Result<(), CliError> {
     if let Some(seed) = args.seed {
         r.seed = Some(seed);
     }
     if let Some(n) = args.repeat {
         if n == 0 {
-            return Err(CliError::new(
-                ErrorKind::Usage,
-                anyhow!("--repeat must be at least 1"),
-            ));
+            return Err(CliError::new(ErrorKind::Usage, anyhow!("--repeat must be at least 1")));
         }
         r.repeat = Some(n);
         r.duration = None;
     }
     if let Some(d) = args.duration {
         if d.is_zero() {
-            return Err(CliError::new(
-                ErrorKind::Usage,
-                anyhow!("--duration must be longer than zero"),
-            ));
+            return Err(CliError::new(ErrorKind::Usage, anyhow!("--duration must be longer than zero")));
         }
         r.duration = Some(HumanDuration(d));
         r.repeat = None;
     }
     if let Some(c) = args.concurrency {
         if c == 0 {
-            return Err(CliError::new(
-                ErrorKind::Usage,
-                anyhow!("--concurrency must be at least 1"),
-            ));
+            return Err(CliError::new(ErrorKind::Usage, anyhow!("--concurrency must be at least 1")));
         }
         r.concurrency = c;
     }
     for p in &args.plugins {
-        r.plugins
-            .push(PluginRequest::from_path(p, &env.cwd, args.watch));
+        r.plugins.push(PluginRequest::from_path(p, &env.cwd, args.watch));
     }
     if args.watch {
         if r.plugins.is_empty() {
@@ -96,12 +80,7 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
 
     let report_dir = env.cwd.join(&args.report_dir);
     std::fs::create_dir_all(&report_dir)
-        .with_context(|| {
-            format!(
-                "cannot create the report directory `{}`",
-                report_dir.display()
-            )
-        })
+        .with_context(|| format!("cannot create the report directory `{}`", report_dir.display()))
         .kind(ErrorKind::Config)?;
     if let Some(addr) = args.metrics_addr {
         metrics::install(addr).kind(ErrorKind::Config)?;
@@ -110,11 +89,7 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
     let cancel = CancellationToken::new();
     let scenario = spec::build(
         &resolved,
-        BuildOptions {
-            log_dir: Some(report_dir.clone()),
-            cancel: cancel.clone(),
-            plugins: plugin_parts,
-        },
+        BuildOptions { log_dir: Some(report_dir.clone()), cancel: cancel.clone(), plugins: plugin_parts },
     )
     .kind(ErrorKind::Config)?;
 
@@ -124,19 +99,16 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
     let interrupt = {
         let cancel = cancel.clone();
         let quiet = args.quiet;
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot watch SIGTERM")
-                .kind(ErrorKind::Setup)?;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot watch SIGTERM")
+            .kind(ErrorKind::Setup)?;
         tokio::spawn(async move {
             let name = tokio::select! {
                 r = tokio::signal::ctrl_c() => if r.is_ok() { "interrupted" } else { return },
                 _ = terminate.recv() => "terminated",
             };
             if !quiet {
-                output::eprint_line(&format!(
-                    "\n{name}: finishing iterations in flight, then writing the report"
-                ));
+                output::eprint_line(&format!("\n{name}: finishing iterations in flight, then writing the report"));
             }
             cancel.cancel();
         })
@@ -144,9 +116,7 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
 
     let mode = progress::resolve(args.quiet, env.stderr_is_terminal, env.is_ci);
     let bar = progress::bar(mode, resolved.repeat, resolved.duration.map(|d| d.0));
-    let mut executor = Executor::new(scenario)
-        .cancel_on(cancel.clone())
-        .grace_period(resolved.grace_period.0);
+    let mut executor = Executor::new(scenario).cancel_on(cancel.clone()).grace_period(resolved.grace_period.0);
     if let Some(bar) = bar.clone() {
         // The clock starts with the first iteration, not with target setup (a process
         // target may take long to build and start), so rate and ETA mean what they say.

@@ -30,9 +30,5 @@ pub(super) fn validate(args: ValidateArgs, env: &Environment) -> Result<i32, Cli
 }
 
 fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }

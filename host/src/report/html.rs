@@ -56,11 +56,7 @@ pub(super) fn render(r: &Report) -> String {
                 let counts = if i.injections.is_empty() {
                     "none".to_string()
                 } else {
-                    i.injections
-                        .iter()
-                        .map(|(k, v)| format!("{v} {k}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    i.injections.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
                 };
                 (i.label.clone(), counts, i.notes.join("; "))
             })
@@ -74,33 +70,19 @@ pub(super) fn render(r: &Report) -> String {
                     (None, Some(first)) => format!("{} violations; first: {first}", v.violations),
                     (None, None) => "ok".to_string(),
                 };
-                (
-                    v.label.clone(),
-                    format!("{:?}", v.severity).to_lowercase(),
-                    state,
-                    v.notes.join("; "),
-                )
+                (v.label.clone(), format!("{:?}", v.severity).to_lowercase(), state, v.notes.join("; "))
             })
             .collect(),
         failure_rows: r
             .failures
             .iter()
             .take(50)
-            .map(|f| {
-                (
-                    f.index,
-                    us(f.duration_us as f64),
-                    f.error.clone().unwrap_or_else(|| "failed".into()),
-                )
-            })
+            .map(|f| (f.index, us(f.duration_us as f64), f.error.clone().unwrap_or_else(|| "failed".into())))
             .collect(),
         failures_more: r.failures.len().saturating_sub(50),
     };
     page.render().unwrap_or_else(|e| {
-        format!(
-            "<!DOCTYPE html><html><body><p>cannot render the report: {}</p></body></html>",
-            esc(&e.to_string())
-        )
+        format!("<!DOCTYPE html><html><body><p>cannot render the report: {}</p></body></html>", esc(&e.to_string()))
     })
 }
 
@@ -128,12 +110,7 @@ fn format_unix_ms(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Escapes text for HTML and SVG.
@@ -174,18 +151,9 @@ fn line_chart(
     y_label: &dyn Fn(f64) -> String,
 ) -> String {
     let n = buckets.len();
-    let x = |i: usize| {
-        PAD_L
-            + (W - PAD_L - PAD_R)
-                * if n <= 1 {
-                    0.5
-                } else {
-                    i as f64 / (n - 1) as f64
-                }
-    };
+    let x = |i: usize| PAD_L + (W - PAD_L - PAD_R) * if n <= 1 { 0.5 } else { i as f64 / (n - 1) as f64 };
     let y = |v: f64| PAD_T + (H - PAD_T - PAD_B) * (1.0 - (v / y_max).clamp(0.0, 1.0));
-    let mut svg =
-        format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" role=\"img\">");
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" role=\"img\">");
     for k in 0..=4 {
         let v = y_max * k as f64 / 4.0;
         let yy = y(v);
@@ -208,11 +176,7 @@ fn line_chart(
         end_ms as f64 / 1e3
     );
     for (label, class, values) in series {
-        let points: Vec<String> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
-            .collect();
+        let points: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v))).collect();
         let _ = write!(
             svg,
             "<polyline class=\"{class}\" points=\"{}\"><title>{}</title></polyline>",
@@ -220,12 +184,7 @@ fn line_chart(
             esc(label)
         );
         if values.len() == 1 {
-            let _ = write!(
-                svg,
-                "<circle class=\"{class}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\"/>",
-                x(0),
-                y(values[0])
-            );
+            let _ = write!(svg, "<circle class=\"{class}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\"/>", x(0), y(values[0]));
         }
     }
     svg.push_str("</svg>");
@@ -242,11 +201,7 @@ fn latency_chart(t: &[TimelineBucket]) -> String {
         &t,
         &[
             ("max latency", "max", t.iter().map(|b| b.max_us).collect()),
-            (
-                "mean latency",
-                "mean",
-                t.iter().map(|b| b.mean_us).collect(),
-            ),
+            ("mean latency", "mean", t.iter().map(|b| b.mean_us).collect()),
         ],
         y_max,
         &|v| us(v),
@@ -257,11 +212,7 @@ fn latency_chart(t: &[TimelineBucket]) -> String {
 /// round numbers.
 fn nice_ceiling(v: f64) -> f64 {
     let magnitude = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 4.0, 5.0, 8.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|c| *c >= v)
-        .unwrap_or(10.0 * magnitude)
+    [1.0, 2.0, 4.0, 5.0, 8.0, 10.0].iter().map(|m| m * magnitude).find(|c| *c >= v).unwrap_or(10.0 * magnitude)
 }
 
 fn success_chart(t: &[TimelineBucket]) -> String {
@@ -269,21 +220,13 @@ fn success_chart(t: &[TimelineBucket]) -> String {
     if t.is_empty() {
         return empty_chart("no iterations ran");
     }
-    let values = t
-        .iter()
-        .map(|b| (b.iterations - b.failed) as f64 * 100.0 / b.iterations as f64)
-        .collect();
-    line_chart(&t, &[("success rate", "ok", values)], 100.0, &|v| {
-        format!("{v:.0}%")
-    })
+    let values = t.iter().map(|b| (b.iterations - b.failed) as f64 * 100.0 / b.iterations as f64).collect();
+    line_chart(&t, &[("success rate", "ok", values)], 100.0, &|v| format!("{v:.0}%"))
 }
 
 fn injections_chart(r: &Report) -> String {
-    let totals: Vec<(&str, u64)> = r
-        .injectors
-        .iter()
-        .map(|i| (i.label.as_str(), i.injections.values().sum()))
-        .collect();
+    let totals: Vec<(&str, u64)> =
+        r.injectors.iter().map(|i| (i.label.as_str(), i.injections.values().sum())).collect();
     if totals.is_empty() {
         return empty_chart("no injectors");
     }
@@ -291,9 +234,7 @@ fn injections_chart(r: &Report) -> String {
     let row = 26.0;
     let height = row * totals.len() as f64 + 8.0;
     let label_w = 180.0;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {height}\" role=\"img\">"
-    );
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {height}\" role=\"img\">");
     for (k, (label, n)) in totals.iter().enumerate() {
         let y = 4.0 + row * k as f64;
         let w = (W - label_w - 80.0) * *n as f64 / max;
@@ -332,9 +273,6 @@ mod tests {
 
     #[test]
     fn text_is_escaped_for_svg() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
 }

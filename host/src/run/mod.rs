@@ -148,23 +148,14 @@ impl<T: Target> Executor<T> {
     /// Calls `f` after every iteration, from the worker that ran it, with a compact
     /// summary. Keep it cheap (a counter increment): it runs on the iteration's hot path,
     /// and concurrently when `concurrency > 1`.
-    pub fn on_iteration(
-        mut self,
-        f: impl Fn(&IterationSummary<'_>) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn on_iteration(mut self, f: impl Fn(&IterationSummary<'_>) + Send + Sync + 'static) -> Self {
         self.on_iteration = Some(Arc::new(f));
         self
     }
 
     /// Runs the scenario.
     pub async fn run(self) -> Result<Report, RunError> {
-        let Executor {
-            scenario,
-            cancel,
-            grace,
-            progress,
-            on_iteration,
-        } = self;
+        let Executor { scenario, cancel, grace, progress, on_iteration } = self;
         let started_at = SystemTime::now();
         let wall = Instant::now();
         let seed = scenario.seed.unwrap_or_else(fresh_seed);
@@ -644,24 +635,10 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
         let injections: Vec<(&str, &'static str)> = trace
             .decisions
             .iter()
-            .map(|d| {
-                (
-                    &*shared.plan.injectors[d.injector as usize].label,
-                    d.action.name(),
-                )
-            })
+            .map(|d| (&*shared.plan.injectors[d.injector as usize].label, d.action.name()))
             .collect();
-        let complained: Vec<&str> = violations
-            .iter()
-            .map(|(n, _)| &*shared.validators[*n].label)
-            .collect();
-        f(&IterationSummary {
-            index,
-            ok,
-            duration,
-            injections: &injections,
-            violations: &complained,
-        });
+        let complained: Vec<&str> = violations.iter().map(|(n, _)| &*shared.validators[*n].label).collect();
+        f(&IterationSummary { index, ok, duration, injections: &injections, violations: &complained });
     }
 
     let mut tally = shared.tallies[w].lock().unwrap_or_else(|e| e.into_inner());
@@ -741,15 +718,9 @@ mod on_iteration_tests {
         let sink = seen.clone();
         let report = Executor::new(scenario)
             .on_iteration(move |s| {
-                let injections = s
-                    .injections
-                    .iter()
-                    .map(|(l, a)| (l.to_string(), a.to_string()))
-                    .collect();
+                let injections = s.injections.iter().map(|(l, a)| (l.to_string(), a.to_string())).collect();
                 let violations = s.violations.iter().map(|v| v.to_string()).collect();
-                sink.lock()
-                    .unwrap()
-                    .push((s.index, s.ok, injections, violations));
+                sink.lock().unwrap().push((s.index, s.ok, injections, violations));
             })
             .run()
             .await
@@ -761,10 +732,7 @@ mod on_iteration_tests {
         for (n, (index, ok, injections, violations)) in seen.into_iter().enumerate() {
             assert_eq!(index, n as u64);
             assert!(!ok);
-            assert_eq!(
-                injections,
-                vec![("always".to_string(), "error".to_string())]
-            );
+            assert_eq!(injections, vec![("always".to_string(), "error".to_string())]);
             assert_eq!(violations, vec!["never-fast".to_string()]);
         }
     }

@@ -35,26 +35,17 @@ enum TargetKind {
 impl ServiceTarget {
     /// No system under test (steps run commands or reach services on their own).
     pub fn none(name: impl Into<String>) -> Self {
-        ServiceTarget {
-            name: name.into(),
-            kind: TargetKind::None,
-        }
+        ServiceTarget { name: name.into(), kind: TargetKind::None }
     }
 
     /// A service that is already running; nothing is started or stopped.
     pub fn address(name: impl Into<String>) -> Self {
-        ServiceTarget {
-            name: name.into(),
-            kind: TargetKind::Address,
-        }
+        ServiceTarget { name: name.into(), kind: TargetKind::Address }
     }
 
     /// A process started at setup and stopped at teardown.
     pub fn process(name: impl Into<String>, process: ProcessTarget) -> Self {
-        ServiceTarget {
-            name: name.into(),
-            kind: TargetKind::Process(Box::new(process)),
-        }
+        ServiceTarget { name: name.into(), kind: TargetKind::Process(Box::new(process)) }
     }
 
     /// The pid cell of a process target (0 until it runs), for validators.

@@ -59,12 +59,7 @@ pub struct ProcessTarget {
 impl ProcessTarget {
     /// A target for `config`; waiting for readiness stops early when `cancel` fires.
     pub fn new(config: ProcessConfig, cancel: CancellationToken) -> Self {
-        ProcessTarget {
-            config,
-            child: tokio::sync::Mutex::new(None),
-            pid: PidCell::default(),
-            cancel,
-        }
+        ProcessTarget { config, child: tokio::sync::Mutex::new(None), pid: PidCell::default(), cancel }
     }
 
     /// The pid cell validators read.
@@ -76,8 +71,8 @@ impl ProcessTarget {
         match &self.config.log_prefix {
             Some(prefix) => {
                 let path = PathBuf::from(format!("{}.{stream}.log", prefix.display()));
-                let file = std::fs::File::create(&path)
-                    .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+                let file =
+                    std::fs::File::create(&path).map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
                 Ok(Stdio::from(file))
             }
             None => Ok(Stdio::null()),
@@ -96,9 +91,7 @@ impl ProcessTarget {
             .stderr(self.log("stderr")?)
             .process_group(0)
             .kill_on_drop(true);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start `{}`: {e}", c.program.display()))?;
+        let child = command.spawn().map_err(|e| format!("cannot start `{}`: {e}", c.program.display()))?;
         let pid = child.id().unwrap_or(0);
         tracing::info!(target: "chaoskit::services", pid, program = %c.program.display(), "target process started");
         self.pid.set(pid);
@@ -117,31 +110,20 @@ impl ProcessTarget {
         }
         let started = Instant::now();
         loop {
-            if let Some(status) = self
-                .child
-                .lock()
-                .await
-                .as_mut()
-                .and_then(|ch| ch.try_wait().ok().flatten())
-            {
-                return Err(format!(
-                    "target process exited with {status} before it was ready{}",
-                    self.log_hint()
-                )
-                .into());
+            if let Some(status) = self.child.lock().await.as_mut().and_then(|ch| ch.try_wait().ok().flatten()) {
+                return Err(
+                    format!("target process exited with {status} before it was ready{}", self.log_hint()).into()
+                );
             }
             let ready = match &c.ready {
                 Readiness::Started => true,
-                Readiness::Tcp(addr) => tokio::time::timeout(
-                    Duration::from_secs(1),
-                    tokio::net::TcpStream::connect(addr.as_str()),
-                )
-                .await
-                .is_ok_and(|r| r.is_ok()),
-                Readiness::Http(url) => match parse_url(url) {
-                    Ok(u) => send(&u, "GET", &[], None, Duration::from_secs(2))
+                Readiness::Tcp(addr) => {
+                    tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr.as_str()))
                         .await
-                        .is_ok_and(|r| r.status < 500),
+                        .is_ok_and(|r| r.is_ok())
+                }
+                Readiness::Http(url) => match parse_url(url) {
+                    Ok(u) => send(&u, "GET", &[], None, Duration::from_secs(2)).await.is_ok_and(|r| r.status < 500),
                     Err(e) => return Err(e.into()),
                 },
             };
@@ -155,12 +137,9 @@ impl ProcessTarget {
                     Readiness::Http(u) => format!("answer {u}"),
                     Readiness::Started => String::new(),
                 };
-                return Err(format!(
-                    "target process did not {what} within {:?}{}",
-                    c.ready_timeout,
-                    self.log_hint()
-                )
-                .into());
+                return Err(
+                    format!("target process did not {what} within {:?}{}", c.ready_timeout, self.log_hint()).into()
+                );
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(50)) => {}
@@ -184,19 +163,11 @@ impl ProcessTarget {
         self.pid.set(0);
         if let Ok(Some(status)) = child.try_wait() {
             tracing::warn!(target: "chaoskit::services", %status, "target process had already exited");
-            return Err(format!(
-                "target process exited during the run with {status}{}",
-                self.log_hint()
-            )
-            .into());
+            return Err(format!("target process exited during the run with {status}{}", self.log_hint()).into());
         }
         if let Some(pid) = child.id() {
             // `kill` from the system, so the host needs neither libc nor unsafe code.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status()
-                .await;
+            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
         }
         match tokio::time::timeout(self.config.stop_timeout, child.wait()).await {
             Ok(Ok(status)) => {
@@ -206,10 +177,7 @@ impl ProcessTarget {
             Ok(Err(e)) => Err(format!("waiting for the target process failed: {e}").into()),
             Err(_) => {
                 tracing::warn!(target: "chaoskit::services", timeout = ?self.config.stop_timeout, "target process ignored SIGTERM; killing it");
-                child
-                    .kill()
-                    .await
-                    .map_err(|e| format!("cannot kill the target process: {e}"))?;
+                child.kill().await.map_err(|e| format!("cannot kill the target process: {e}"))?;
                 Ok(())
             }
         }

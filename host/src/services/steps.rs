@@ -27,11 +27,7 @@ impl From<crate::ChaosError> for StepFailure {
 }
 
 /// The chaos points every step passes before it touches the service.
-async fn chaos_points(
-    ctx: &ChaosContext,
-    step: &str,
-    host: Option<(&str, u16)>,
-) -> Result<(), StepFailure> {
+async fn chaos_points(ctx: &ChaosContext, step: &str, host: Option<(&str, u16)>) -> Result<(), StepFailure> {
     ctx.maybe_delay().await;
     ctx.maybe_panic();
     ctx.maybe_error()?;
@@ -39,9 +35,7 @@ async fn chaos_points(
     if let Some((host, port)) = host {
         let fault = ctx.maybe_network(host, port).await;
         if fault.drop {
-            return Err(StepFailure(format!(
-                "chaos: connection to {host}:{port} dropped"
-            )));
+            return Err(StepFailure(format!("chaos: connection to {host}:{port} dropped")));
         }
     }
     if ctx.maybe_cancel().is_cancelled() {
@@ -52,10 +46,7 @@ async fn chaos_points(
 
 fn split_addr(addr: &str) -> Option<(&str, u16)> {
     let (host, port) = addr.rsplit_once(':')?;
-    Some((
-        host.trim_start_matches('[').trim_end_matches(']'),
-        port.parse().ok()?,
-    ))
+    Some((host.trim_start_matches('[').trim_end_matches(']'), port.parse().ok()?))
 }
 
 /// One HTTP request per iteration.
@@ -84,18 +75,8 @@ impl HttpCall {
     pub async fn run(&self, ctx: &ChaosContext) -> Result<(), StepFailure> {
         chaos_points(ctx, &self.name, Some((&self.url.host, self.url.port))).await?;
         let started = Instant::now();
-        let response = send(
-            &self.url,
-            &self.method,
-            &self.headers,
-            self.body.as_deref(),
-            self.timeout,
-        )
-        .await;
-        ctx.record_metric(
-            &format!("{}.latency_ms", self.name),
-            started.elapsed().as_secs_f64() * 1e3,
-        );
+        let response = send(&self.url, &self.method, &self.headers, self.body.as_deref(), self.timeout).await;
+        ctx.record_metric(&format!("{}.latency_ms", self.name), started.elapsed().as_secs_f64() * 1e3);
         let response = response.map_err(StepFailure)?;
         let expected = if self.expect_status.is_empty() {
             (200..300).contains(&response.status)
@@ -106,11 +87,7 @@ impl HttpCall {
             let want = if self.expect_status.is_empty() {
                 "2xx".to_string()
             } else {
-                self.expect_status
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                self.expect_status.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ")
             };
             return Err(StepFailure(format!(
                 "{} {} answered {}, expected {want}",
@@ -120,10 +97,7 @@ impl HttpCall {
         if let Some(needle) = &self.expect_body
             && !String::from_utf8_lossy(&response.body).contains(needle.as_str())
         {
-            return Err(StepFailure(format!(
-                "{} {}: body does not contain {needle:?}",
-                self.method, self.url.path
-            )));
+            return Err(StepFailure(format!("{} {}: body does not contain {needle:?}", self.method, self.url.path)));
         }
         Ok(())
     }
@@ -154,10 +128,7 @@ impl TcpCall {
                 .await
                 .map_err(|e| format!("cannot connect to {}: {e}", self.address))?;
             if let Some(data) = &self.send {
-                stream
-                    .write_all(data.as_bytes())
-                    .await
-                    .map_err(|e| format!("send to {} failed: {e}", self.address))?;
+                stream.write_all(data.as_bytes()).await.map_err(|e| format!("send to {} failed: {e}", self.address))?;
             }
             let Some(expect) = &self.expect else {
                 return Ok(());
@@ -165,33 +136,21 @@ impl TcpCall {
             let mut seen = Vec::new();
             let mut buf = [0u8; 4096];
             loop {
-                let n = stream
-                    .read(&mut buf)
-                    .await
-                    .map_err(|e| format!("read from {} failed: {e}", self.address))?;
+                let n = stream.read(&mut buf).await.map_err(|e| format!("read from {} failed: {e}", self.address))?;
                 seen.extend_from_slice(&buf[..n]);
                 if String::from_utf8_lossy(&seen).contains(expect.as_str()) {
                     return Ok(());
                 }
                 if n == 0 {
-                    return Err(format!(
-                        "{} closed the connection before sending {expect:?}",
-                        self.address
-                    ));
+                    return Err(format!("{} closed the connection before sending {expect:?}", self.address));
                 }
             }
         };
         let result = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "no complete exchange with {} within {:?}",
-                self.address, self.timeout
-            )),
+            Err(_) => Err(format!("no complete exchange with {} within {:?}", self.address, self.timeout)),
         };
-        ctx.record_metric(
-            &format!("{}.latency_ms", self.name),
-            started.elapsed().as_secs_f64() * 1e3,
-        );
+        ctx.record_metric(&format!("{}.latency_ms", self.name), started.elapsed().as_secs_f64() * 1e3);
         result.map_err(StepFailure)
     }
 }
@@ -231,10 +190,7 @@ impl CommandCall {
         let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => {
-                return Err(StepFailure(format!(
-                    "waiting for `{}` failed: {e}",
-                    self.program.display()
-                )));
+                return Err(StepFailure(format!("waiting for `{}` failed: {e}", self.program.display())));
             }
             Err(_) => {
                 return Err(StepFailure(format!(
@@ -244,31 +200,13 @@ impl CommandCall {
                 )));
             }
         };
-        ctx.record_metric(
-            &format!("{}.latency_ms", self.name),
-            started.elapsed().as_secs_f64() * 1e3,
-        );
+        ctx.record_metric(&format!("{}.latency_ms", self.name), started.elapsed().as_secs_f64() * 1e3);
         if output.status.success() {
             return Ok(());
         }
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr
-            .trim()
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
-        let tail = if tail.is_empty() {
-            String::new()
-        } else {
-            format!(": {tail}")
-        };
-        Err(StepFailure(format!(
-            "`{}` exited with {}{tail}",
-            self.program.display(),
-            output.status
-        )))
+        let tail: String = stderr.trim().lines().last().unwrap_or_default().chars().take(200).collect();
+        let tail = if tail.is_empty() { String::new() } else { format!(": {tail}") };
+        Err(StepFailure(format!("`{}` exited with {}{tail}", self.program.display(), output.status)))
     }
 }

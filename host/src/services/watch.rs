@@ -42,14 +42,11 @@ fn threads(pid: u32) -> Option<u64> {
 }
 
 fn open_fds(pid: u32) -> Option<u64> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|d| d.count() as u64)
+    std::fs::read_dir(format!("/proc/{pid}/fd")).ok().map(|d| d.count() as u64)
 }
 
 fn pid_or_harness(pid: &PidCell) -> Result<u32, Violation> {
-    pid.get()
-        .ok_or_else(|| Violation::harness("the target process is not running"))
+    pid.get().ok_or_else(|| Violation::harness("the target process is not running"))
 }
 
 /// A cached sample, refreshed at most every [`SAMPLE_EVERY`].
@@ -59,17 +56,13 @@ struct Sampler {
 
 impl Sampler {
     fn new() -> Self {
-        Sampler {
-            last: Mutex::new((None, 0)),
-        }
+        Sampler { last: Mutex::new((None, 0)) }
     }
 
     fn sample(&self, read: impl FnOnce() -> Option<u64>, what: &str) -> Result<u64, Violation> {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if last.0.is_none_or(|t| t.elapsed() >= SAMPLE_EVERY) {
-            last.1 = read().ok_or_else(|| {
-                Violation::harness(format!("cannot read the target process's {what}"))
-            })?;
+            last.1 = read().ok_or_else(|| Violation::harness(format!("cannot read the target process's {what}")))?;
             last.0 = Some(Instant::now());
         }
         Ok(last.1)
@@ -87,12 +80,7 @@ pub struct TargetRss {
 impl TargetRss {
     /// Resident memory of the process in `pid` at most `max` bytes after each iteration.
     pub fn new(pid: PidCell, max: u64) -> Self {
-        TargetRss {
-            pid,
-            max,
-            sampler: Sampler::new(),
-            peak: AtomicU64::new(0),
-        }
+        TargetRss { pid, max, sampler: Sampler::new(), peak: AtomicU64::new(0) }
     }
 }
 
@@ -107,20 +95,14 @@ impl Validator for TargetRss {
         let rss = self.sampler.sample(|| rss_bytes(pid), "memory")?;
         self.peak.fetch_max(rss, Ordering::Relaxed);
         if rss > self.max {
-            Err(Violation::new(format!(
-                "target resident memory {rss} bytes exceeds the limit of {} bytes",
-                self.max
-            )))
+            Err(Violation::new(format!("target resident memory {rss} bytes exceeds the limit of {} bytes", self.max)))
         } else {
             Ok(())
         }
     }
 
     fn notes(&self) -> Vec<String> {
-        vec![format!(
-            "peak target resident memory sampled: {} bytes",
-            self.peak.load(Ordering::Relaxed)
-        )]
+        vec![format!("peak target resident memory sampled: {} bytes", self.peak.load(Ordering::Relaxed))]
     }
 }
 
@@ -137,9 +119,8 @@ struct Growth {
 impl Growth {
     fn start(&self) -> Result<(), Violation> {
         let pid = pid_or_harness(&self.pid)?;
-        let now = (self.read)(pid).ok_or_else(|| {
-            Violation::harness(format!("cannot read the target process's {}", self.what))
-        })?;
+        let now = (self.read)(pid)
+            .ok_or_else(|| Violation::harness(format!("cannot read the target process's {}", self.what)))?;
         self.baseline.store(now as i64, Ordering::Relaxed);
         Ok(())
     }
@@ -241,9 +222,7 @@ mod tests {
         pid.set(std::process::id());
         let v = TargetFds::new(pid, 2);
         v.start().unwrap();
-        let files: Vec<_> = (0..8)
-            .map(|_| std::fs::File::open("/proc/self/status").unwrap())
-            .collect();
+        let files: Vec<_> = (0..8).map(|_| std::fs::File::open("/proc/self/status").unwrap()).collect();
         std::thread::sleep(SAMPLE_EVERY);
         let outcome = IterationOutcome {
             index: 0,
@@ -258,12 +237,7 @@ mod tests {
             errors: 0,
         };
         let err = v.check(&outcome).unwrap_err();
-        assert!(
-            err.message
-                .starts_with("target open file descriptors grew by"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.starts_with("target open file descriptors grew by"), "{}", err.message);
         drop(files);
     }
 }

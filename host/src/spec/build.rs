@@ -13,8 +13,8 @@ use crate::chaos::Action;
 use crate::inject::{self, Injector, NetworkRule};
 use crate::scenario::{BuildError, Scenario};
 use crate::services::{
-    CommandCall, HttpCall, PidCell, ProcessConfig, ProcessTarget, Readiness, ServiceTarget,
-    TargetFds, TargetRss, TargetThreads, TcpCall, parse_url,
+    CommandCall, HttpCall, PidCell, ProcessConfig, ProcessTarget, Readiness, ServiceTarget, TargetFds, TargetRss,
+    TargetThreads, TcpCall, parse_url,
 };
 use crate::validate::{self, Validator, ValidatorExt};
 
@@ -43,23 +43,11 @@ const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Makes the scenario the executor runs.
-pub fn build(
-    r: &ResolvedScenario,
-    options: BuildOptions,
-) -> Result<Scenario<ServiceTarget>, SpecError> {
+pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<ServiceTarget>, SpecError> {
     let target = match &r.target {
         ResolvedTarget::None { name } => ServiceTarget::none(name),
         ResolvedTarget::Address { name, .. } => ServiceTarget::address(name),
-        ResolvedTarget::Process {
-            name,
-            program,
-            args,
-            env,
-            cwd,
-            ready,
-            ready_timeout,
-            stop_timeout,
-        } => {
+        ResolvedTarget::Process { name, program, args, env, cwd, ready, ready_timeout, stop_timeout } => {
             let ready = match ready {
                 Some(r) => match (&r.tcp, &r.http) {
                     (Some(addr), _) => Readiness::Tcp(addr.clone()),
@@ -105,23 +93,11 @@ pub fn build(
                 let name = h.name.clone().unwrap_or_default();
                 let call = Arc::new(HttpCall {
                     name: name.clone(),
-                    method: h
-                        .method
-                        .clone()
-                        .unwrap_or_else(|| "GET".into())
-                        .to_ascii_uppercase(),
+                    method: h.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
                     url: parse_url(&h.url).map_err(|m| invalid(r, "steps", m))?,
-                    headers: h
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
+                    headers: h.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                     body: h.body.clone(),
-                    expect_status: h
-                        .expect_status
-                        .as_ref()
-                        .map(|s| s.0.clone())
-                        .unwrap_or_default(),
+                    expect_status: h.expect_status.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
                     expect_body: h.expect_body.clone(),
                     timeout: h.timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0),
                 });
@@ -151,10 +127,7 @@ pub fn build(
                     program: PathBuf::from(&c.command),
                     args: c.args.clone(),
                     env: c.env.clone(),
-                    cwd: c
-                        .cwd
-                        .as_ref()
-                        .map_or_else(|| r.base_dir.clone(), PathBuf::from),
+                    cwd: c.cwd.as_ref().map_or_else(|| r.base_dir.clone(), PathBuf::from),
                     timeout: c.timeout.map_or(DEFAULT_COMMAND_TIMEOUT, |t| t.0),
                 });
                 b.step(name, move |ctx, _target| {
@@ -166,10 +139,7 @@ pub fn build(
     }
 
     for spec in &r.injectors {
-        b = b.inject(
-            spec.label().unwrap_or(spec.type_name()).to_string(),
-            injector(spec),
-        );
+        b = b.inject(spec.label().unwrap_or(spec.type_name()).to_string(), injector(spec));
     }
     for spec in &r.validators {
         let (label, severity) = spec.label_and_severity();
@@ -193,15 +163,8 @@ pub fn build(
                 .injectors
                 .iter()
                 .position(|i| i.label() == Some(label.as_str()))
-                .map_or_else(
-                    || format!("plugins (`{label}`)"),
-                    |n| format!("injectors[{n}]"),
-                );
-            SpecError::Invalid {
-                file: r.file.clone(),
-                key,
-                message: reason,
-            }
+                .map_or_else(|| format!("plugins (`{label}`)"), |n| format!("injectors[{n}]"));
+            SpecError::Invalid { file: r.file.clone(), key, message: reason }
         }
         BuildError::DuplicateLabel { what, label, .. } => SpecError::Invalid {
             file: r.file.clone(),
@@ -213,40 +176,21 @@ pub fn build(
 }
 
 fn invalid(r: &ResolvedScenario, key: &str, message: String) -> SpecError {
-    SpecError::Invalid {
-        file: r.file.clone(),
-        key: key.into(),
-        message,
-    }
+    SpecError::Invalid { file: r.file.clone(), key: key.into(), message }
 }
 
 fn injector(spec: &InjectorSpec) -> Box<dyn Injector> {
     match spec {
-        InjectorSpec::Delay {
-            probability,
-            min,
-            max,
-            ..
-        } => Box::new(inject::delay(*probability, min.0, max.0)),
-        InjectorSpec::DelayEvery {
-            interval, min, max, ..
-        } => Box::new(inject::delay_every(interval.0, min.0, max.0)),
-        InjectorSpec::Panic {
-            probability,
-            message,
-            ..
-        } => {
+        InjectorSpec::Delay { probability, min, max, .. } => Box::new(inject::delay(*probability, min.0, max.0)),
+        InjectorSpec::DelayEvery { interval, min, max, .. } => Box::new(inject::delay_every(interval.0, min.0, max.0)),
+        InjectorSpec::Panic { probability, message, .. } => {
             let p = inject::panic(*probability);
             Box::new(match message {
                 Some(m) => p.message(m.clone()),
                 None => p,
             })
         }
-        InjectorSpec::Error {
-            probability,
-            message,
-            ..
-        } => {
+        InjectorSpec::Error { probability, message, .. } => {
             let e = inject::error(*probability);
             Box::new(match message {
                 Some(m) => e.message(m.clone()),
@@ -254,21 +198,10 @@ fn injector(spec: &InjectorSpec) -> Box<dyn Injector> {
             })
         }
         InjectorSpec::Cancel { probability, .. } => Box::new(inject::cancel(*probability)),
-        InjectorSpec::Failpoint {
-            name,
-            probability,
-            action,
-            delay,
-            message,
-            ..
-        } => {
-            let message = message
-                .clone()
-                .unwrap_or_else(|| format!("failpoint `{name}` fired"));
+        InjectorSpec::Failpoint { name, probability, action, delay, message, .. } => {
+            let message = message.clone().unwrap_or_else(|| format!("failpoint `{name}` fired"));
             let action = match action {
-                FailAction::Delay => {
-                    Action::Delay(delay.map_or(Duration::from_millis(100), |d| d.0))
-                }
+                FailAction::Delay => Action::Delay(delay.map_or(Duration::from_millis(100), |d| d.0)),
                 FailAction::Error => Action::Error(message),
                 FailAction::Panic => Action::Panic(message),
                 FailAction::Cancel => Action::Cancel,
@@ -288,12 +221,8 @@ fn injector(spec: &InjectorSpec) -> Box<dyn Injector> {
             }
             Box::new(n)
         }
-        InjectorSpec::Cpu { workers, duty, .. } => {
-            Box::new(inject::cpu(workers.unwrap_or(1), duty.unwrap_or(0.5)))
-        }
-        InjectorSpec::Memory { size, .. } => Box::new(inject::memory(
-            usize::try_from(size.0).unwrap_or(usize::MAX),
-        )),
+        InjectorSpec::Cpu { workers, duty, .. } => Box::new(inject::cpu(workers.unwrap_or(1), duty.unwrap_or(0.5))),
+        InjectorSpec::Memory { size, .. } => Box::new(inject::memory(usize::try_from(size.0).unwrap_or(usize::MAX))),
     }
 }
 
@@ -305,18 +234,12 @@ fn validator(spec: &ValidatorSpec, pid: Option<PidCell>) -> Box<dyn Validator> {
         ValidatorSpec::MaxPanics { max, .. } => Box::new(validate::max_panics(*max)),
         ValidatorSpec::RecursionDepth { limit, .. } => Box::new(validate::recursion_depth(*limit)),
         ValidatorSpec::NoTaskLeak { tolerance, .. } => Box::new(validate::no_task_leak(*tolerance)),
-        ValidatorSpec::NoThreadLeak { tolerance, .. } => {
-            Box::new(validate::no_thread_leak(*tolerance))
-        }
+        ValidatorSpec::NoThreadLeak { tolerance, .. } => Box::new(validate::no_thread_leak(*tolerance)),
         ValidatorSpec::NoStall { timeout, .. } => Box::new(validate::no_stall(timeout.0)),
-        ValidatorSpec::MaxIterationTime { max, .. } => {
-            Box::new(validate::max_iteration_time(max.0))
-        }
+        ValidatorSpec::MaxIterationTime { max, .. } => Box::new(validate::max_iteration_time(max.0)),
         ValidatorSpec::MemoryLimit { max, .. } => Box::new(validate::memory_limit(max.0)),
         ValidatorSpec::TargetRss { max, .. } => Box::new(TargetRss::new(pid(), max.0)),
-        ValidatorSpec::TargetThreads { max_growth, .. } => {
-            Box::new(TargetThreads::new(pid(), *max_growth))
-        }
+        ValidatorSpec::TargetThreads { max_growth, .. } => Box::new(TargetThreads::new(pid(), *max_growth)),
         ValidatorSpec::TargetFds { max_growth, .. } => Box::new(TargetFds::new(pid(), *max_growth)),
     }
 }

@@ -64,14 +64,7 @@ struct Located<'a>(&'a SpecError);
 
 impl fmt::Display for Located<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let SpecError::Parse {
-            file,
-            line,
-            column,
-            key,
-            message,
-        } = self.0
-        else {
+        let SpecError::Parse { file, line, column, key, message } = self.0 else {
             return Ok(());
         };
         write!(f, "{file}")?;

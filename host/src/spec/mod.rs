@@ -25,9 +25,7 @@ mod tests;
 pub use build::{BuildOptions, PluginParts, build};
 pub use error::SpecError;
 pub use parse::{Format, from_str, load_file};
-pub use resolve::{
-    PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve,
-};
+pub use resolve::{PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve};
 pub use schema::ScenarioFile;
 pub use suggest::{closest, edit_distance};
 

@@ -39,12 +39,8 @@ impl Format {
 /// Reads and parses a scenario file; the format follows the extension.
 pub fn load_file(path: &Path) -> Result<ScenarioFile, SpecError> {
     let file = path.display().to_string();
-    let format =
-        Format::from_path(path).ok_or_else(|| SpecError::UnknownFormat { file: file.clone() })?;
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-        file: file.clone(),
-        source,
-    })?;
+    let format = Format::from_path(path).ok_or_else(|| SpecError::UnknownFormat { file: file.clone() })?;
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: file.clone(), source })?;
     from_str(&text, format, &file)
 }
 
@@ -62,10 +58,7 @@ pub fn from_str(text: &str, format: Format, file: &str) -> Result<ScenarioFile, 
         None => return Err(SpecError::MissingVersion { file: file.into() }),
         Some(1) => {}
         Some(found) => {
-            return Err(SpecError::UnsupportedVersion {
-                file: file.into(),
-                found,
-            });
+            return Err(SpecError::UnsupportedVersion { file: file.into(), found });
         }
     }
     parse_as(text, format, file)
@@ -95,13 +88,7 @@ fn parse_as<T: DeserializeOwned>(text: &str, format: Format, file: &str) -> Resu
         {
             f.key = f.key.map(|k| format!("{k}.{name}"));
         }
-        SpecError::Parse {
-            file: file.into(),
-            line: f.line,
-            column: f.column,
-            key: f.key,
-            message: enrich(&f.message),
-        }
+        SpecError::Parse { file: file.into(), line: f.line, column: f.column, key: f.key, message: enrich(&f.message) }
     })
 }
 
@@ -128,59 +115,38 @@ fn refine_key(text: &str, format: Format, f: &mut Failure) -> Option<String> {
     // The lines of the entry: up to the next table header (toml) or the next line indented
     // less than the entry's keys (YAML).
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let region = text
-        .lines()
-        .enumerate()
-        .skip(line - 1)
-        .take_while(|(n, l)| {
-            *n == line - 1
-                || match format {
-                    Format::Toml => !l.trim_start().starts_with('['),
-                    _ => l.trim().is_empty() || indent(l) >= column - 1,
-                }
-        });
+    let region = text.lines().enumerate().skip(line - 1).take_while(|(n, l)| {
+        *n == line - 1
+            || match format {
+                Format::Toml => !l.trim_start().starts_with('['),
+                _ => l.trim().is_empty() || indent(l) >= column - 1,
+            }
+    });
     let entry = |l: &str| -> Option<(String, usize, String)> {
         let body = l.trim_start();
-        let body = if format == Format::Yaml {
-            body.strip_prefix("- ").unwrap_or(body)
-        } else {
-            body
-        };
+        let body = if format == Format::Yaml { body.strip_prefix("- ").unwrap_or(body) } else { body };
         let (key, value) = body.split_once(sep)?;
         let key = key.trim().trim_matches('"').to_string();
         let value_col = l.len() - value.trim_start().len() + 1;
         Some((key, value_col, value.trim().to_string()))
     };
-    let unknown = f
-        .message
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-        .map(str::to_string);
-    let quoted = f.message.split('"').nth(1).map(str::to_string).or_else(|| {
-        f.message
-            .strip_prefix("unknown variant `")
-            .and_then(|r| r.split('`').next())
-            .map(str::to_string)
-    });
+    let unknown = f.message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string);
+    let quoted =
+        f.message.split('"').nth(1).map(str::to_string).or_else(|| {
+            f.message.strip_prefix("unknown variant `").and_then(|r| r.split('`').next()).map(str::to_string)
+        });
     for (n, l) in region {
         let Some((key, value_col, value)) = entry(l) else {
             continue;
         };
         let hit = match (&unknown, &quoted) {
             (Some(name), _) => key == *name,
-            (None, Some(q)) => {
-                value.trim_matches('"').trim_matches('\'') == q
-                    || value.contains(&format!("\"{q}\""))
-            }
+            (None, Some(q)) => value.trim_matches('"').trim_matches('\'') == q || value.contains(&format!("\"{q}\"")),
             (None, None) => false,
         };
         if hit && key != "type" {
             f.line = Some(n + 1);
-            f.column = Some(if unknown.is_some() {
-                indent(l) + 1
-            } else {
-                value_col
-            });
+            f.column = Some(if unknown.is_some() { indent(l) + 1 } else { value_col });
             return Some(key);
         }
     }
@@ -190,9 +156,7 @@ fn refine_key(text: &str, format: Format, f: &mut Failure) -> Option<String> {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
-        before[nl + 1..].chars().count()
-    }) + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
     (line, column)
 }
 
@@ -204,12 +168,7 @@ fn toml_failure(text: &str, e: &toml::de::Error, key: Option<String>) -> Failure
         }
         None => (None, None),
     };
-    Failure {
-        line,
-        column,
-        key,
-        message: e.message().trim().to_string(),
-    }
+    Failure { line, column, key, message: e.message().trim().to_string() }
 }
 
 fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
@@ -233,16 +192,8 @@ fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
 fn json_failure(e: &serde_json::Error, key: Option<String>) -> Failure {
     let message = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
-    let message = message
-        .strip_suffix(&suffix)
-        .unwrap_or(&message)
-        .to_string();
-    Failure {
-        line: Some(e.line()).filter(|l| *l > 0),
-        column: Some(e.column()).filter(|c| *c > 0),
-        key,
-        message,
-    }
+    let message = message.strip_suffix(&suffix).unwrap_or(&message).to_string();
+    Failure { line: Some(e.line()).filter(|l| *l > 0), column: Some(e.column()).filter(|c| *c > 0), key, message }
 }
 
 fn parse_yaml<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
@@ -260,12 +211,7 @@ fn parse_yaml<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
             Some(loc) if loc.line() > 0 => (Some(loc.line() as usize), Some(loc.column() as usize)),
             _ => (None, None),
         };
-        Failure {
-            line,
-            column,
-            key,
-            message: yaml_message(&e),
-        }
+        Failure { line, column, key, message: yaml_message(&e) }
     })
 }
 

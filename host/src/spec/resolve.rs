@@ -8,8 +8,7 @@ use serde::Serialize;
 
 use super::error::SpecError;
 use super::schema::{
-    InjectorSpec, PluginSpec, Preset, ProcessSpec, ReadySpec, ScenarioFile, StepSpec, TargetSpec,
-    ValidatorSpec,
+    InjectorSpec, PluginSpec, Preset, ProcessSpec, ReadySpec, ScenarioFile, StepSpec, TargetSpec, ValidatorSpec,
 };
 use super::units::HumanDuration;
 use crate::report::Thresholds;
@@ -57,11 +56,7 @@ pub struct PluginRequest {
 impl PluginRequest {
     /// A request for a `--plugin` path with default settings.
     pub fn from_path(path: &Path, cwd: &Path, watch: bool) -> Self {
-        let path = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            cwd.join(path)
-        };
+        let path = if path.is_absolute() { path.to_path_buf() } else { cwd.join(path) };
         PluginRequest {
             label: plugin_label(&path),
             path,
@@ -75,10 +70,7 @@ impl PluginRequest {
 }
 
 fn plugin_label(path: &Path) -> String {
-    path.file_stem().map_or_else(
-        || "plugin".to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    )
+    path.file_stem().map_or_else(|| "plugin".to_string(), |s| s.to_string_lossy().into_owned())
 }
 
 /// The target, resolved.
@@ -163,59 +155,35 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let path = Path::new(p);
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
+    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
 }
 
 /// A program: bare names stay for `PATH` lookup, paths resolve against `base`.
 fn resolve_program(base: &Path, p: &str) -> PathBuf {
-    if p.contains('/') {
-        resolve_path(base, p)
-    } else {
-        PathBuf::from(p)
-    }
+    if p.contains('/') { resolve_path(base, p) } else { PathBuf::from(p) }
 }
 
 fn check_addr(file: &str, key: String, addr: &str) -> Result<(), SpecError> {
     match addr.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
-        _ => Err(SpecError::Invalid {
-            file: file.into(),
-            key,
-            message: format!("`{addr}` is not a host:port address"),
-        }),
+        _ => {
+            Err(SpecError::Invalid { file: file.into(), key, message: format!("`{addr}` is not a host:port address") })
+        }
     }
 }
 
 /// Applies defaults, resolves paths against `base_dir` and checks cross-field rules.
-pub fn resolve(
-    spec: ScenarioFile,
-    file: &str,
-    base_dir: &Path,
-) -> Result<ResolvedScenario, SpecError> {
-    let invalid = |key: &str, message: String| SpecError::Invalid {
-        file: file.into(),
-        key: key.into(),
-        message,
-    };
+pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<ResolvedScenario, SpecError> {
+    let invalid = |key: &str, message: String| SpecError::Invalid { file: file.into(), key: key.into(), message };
     let s = spec.scenario;
     if s.repeat.is_some() && s.duration.is_some() {
-        return Err(invalid(
-            "scenario",
-            "`repeat` and `duration` are exclusive; set one".into(),
-        ));
+        return Err(invalid("scenario", "`repeat` and `duration` are exclusive; set one".into()));
     }
     if s.repeat == Some(0) {
         return Err(invalid("scenario.repeat", "must be at least 1".into()));
     }
     if s.duration.is_some_and(|d| d.0.is_zero()) {
-        return Err(invalid(
-            "scenario.duration",
-            "must be longer than zero".into(),
-        ));
+        return Err(invalid("scenario.duration", "must be longer than zero".into()));
     }
     let concurrency = s.concurrency.unwrap_or(1);
     if concurrency == 0 {
@@ -229,10 +197,7 @@ pub fn resolve(
     };
     if let Some(rate) = t.min_success_rate {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(invalid(
-                "scenario.thresholds.min_success_rate",
-                format!("{rate} is outside [0, 1]"),
-            ));
+            return Err(invalid("scenario.thresholds.min_success_rate", format!("{rate} is outside [0, 1]")));
         }
         thresholds.min_success_rate = rate;
     }
@@ -244,24 +209,16 @@ pub fn resolve(
     }
 
     let target = match spec.target {
-        None => ResolvedTarget::None {
-            name: s.name.clone(),
-        },
+        None => ResolvedTarget::None { name: s.name.clone() },
         Some(TargetSpec::Address(a)) => {
             check_addr(file, "target.address".into(), &a.address)?;
-            ResolvedTarget::Address {
-                name: a.name.unwrap_or_else(|| a.address.clone()),
-                address: a.address,
-            }
+            ResolvedTarget::Address { name: a.name.unwrap_or_else(|| a.address.clone()), address: a.address }
         }
         Some(TargetSpec::Process(p)) => resolve_process(p, file, base_dir)?,
     };
 
     if spec.steps.is_empty() {
-        return Err(invalid(
-            "steps",
-            "a scenario needs at least one step (`[[steps]]`)".into(),
-        ));
+        return Err(invalid("steps", "a scenario needs at least one step (`[[steps]]`)".into()));
     }
     let mut names = HashSet::new();
     let mut steps = Vec::with_capacity(spec.steps.len());
@@ -273,10 +230,7 @@ pub fn resolve(
                 if let Some(m) = &h.method
                     && hyper::Method::from_bytes(m.as_bytes()).is_err()
                 {
-                    return Err(invalid(
-                        &key("method"),
-                        format!("`{m}` is not an HTTP method"),
-                    ));
+                    return Err(invalid(&key("method"), format!("`{m}` is not an HTTP method")));
                 }
                 (&mut h.name, "http")
             }
@@ -296,14 +250,9 @@ pub fn resolve(
                 (&mut c.name, "command")
             }
         };
-        let name = name
-            .get_or_insert_with(|| format!("{kind}-{}", n + 1))
-            .clone();
+        let name = name.get_or_insert_with(|| format!("{kind}-{}", n + 1)).clone();
         if !names.insert(name.clone()) {
-            return Err(invalid(
-                &key("name"),
-                format!("step `{name}` is defined twice; step names must be unique"),
-            ));
+            return Err(invalid(&key("name"), format!("step `{name}` is defined twice; step names must be unique")));
         }
         steps.push(step);
     }
@@ -325,11 +274,7 @@ pub fn resolve(
             }
         }
     }
-    unique(
-        file,
-        "injectors",
-        injectors.iter().map(|i| i.label().unwrap_or_default()),
-    )?;
+    unique(file, "injectors", injectors.iter().map(|i| i.label().unwrap_or_default()))?;
 
     let mut validators = spec.validators;
     let process_target = matches!(target, ResolvedTarget::Process { .. });
@@ -338,26 +283,16 @@ pub fn resolve(
         if default.starts_with("target_") && !process_target {
             return Err(invalid(
                 &format!("validators[{n}]"),
-                format!(
-                    "`{default}` watches the target process; it needs `[target] type = \"process\"`"
-                ),
+                format!("`{default}` watches the target process; it needs `[target] type = \"process\"`"),
             ));
         }
         set_validator_label(v, default);
     }
-    unique(
-        file,
-        "validators",
-        validators
-            .iter()
-            .map(|v| v.label_and_severity().0.unwrap_or_default()),
-    )?;
+    unique(file, "validators", validators.iter().map(|v| v.label_and_severity().0.unwrap_or_default()))?;
 
     let mut plugins = Vec::with_capacity(spec.plugins.len());
     for (n, p) in spec.plugins.into_iter().enumerate() {
-        plugins.push(
-            resolve_plugin(p, base_dir).map_err(|m| invalid(&format!("plugins[{n}].path"), m))?,
-        );
+        plugins.push(resolve_plugin(p, base_dir).map_err(|m| invalid(&format!("plugins[{n}].path"), m))?);
     }
 
     Ok(ResolvedScenario {
@@ -365,11 +300,7 @@ pub fn resolve(
         base_dir: base_dir.to_path_buf(),
         name: s.name,
         seed: s.seed,
-        repeat: if s.duration.is_some() {
-            None
-        } else {
-            Some(s.repeat.unwrap_or(1))
-        },
+        repeat: if s.duration.is_some() { None } else { Some(s.repeat.unwrap_or(1)) },
         duration: s.duration,
         concurrency,
         failure_policy: s.failure_policy.unwrap_or_default(),
@@ -401,11 +332,7 @@ fn set_validator_label(v: &mut ValidatorSpec, default: &str) {
     }
 }
 
-fn unique<'a>(
-    file: &str,
-    what: &str,
-    labels: impl Iterator<Item = &'a str>,
-) -> Result<(), SpecError> {
+fn unique<'a>(file: &str, what: &str, labels: impl Iterator<Item = &'a str>) -> Result<(), SpecError> {
     let mut seen = HashSet::new();
     for (n, label) in labels.enumerate() {
         if !seen.insert(label) {
@@ -421,17 +348,9 @@ fn unique<'a>(
     Ok(())
 }
 
-fn resolve_process(
-    p: ProcessSpec,
-    file: &str,
-    base_dir: &Path,
-) -> Result<ResolvedTarget, SpecError> {
+fn resolve_process(p: ProcessSpec, file: &str, base_dir: &Path) -> Result<ResolvedTarget, SpecError> {
     if let Some(ready) = &p.ready {
-        let invalid = |message: String| SpecError::Invalid {
-            file: file.into(),
-            key: "target.ready".into(),
-            message,
-        };
+        let invalid = |message: String| SpecError::Invalid { file: file.into(), key: "target.ready".into(), message };
         match (&ready.tcp, &ready.http) {
             (Some(addr), None) => check_addr(file, "target.ready.tcp".into(), addr)?,
             (None, Some(url)) => {
@@ -445,50 +364,31 @@ fn resolve_process(
         }
     }
     let program = resolve_program(base_dir, &p.command);
-    let name = p.name.unwrap_or_else(|| {
-        program
-            .file_name()
-            .map_or(p.command.clone(), |n| n.to_string_lossy().into_owned())
-    });
+    let name =
+        p.name.unwrap_or_else(|| program.file_name().map_or(p.command.clone(), |n| n.to_string_lossy().into_owned()));
     Ok(ResolvedTarget::Process {
         name,
         program,
         args: p.args,
         env: p.env,
-        cwd: p
-            .cwd
-            .as_deref()
-            .map_or_else(|| base_dir.to_path_buf(), |d| resolve_path(base_dir, d)),
-        ready_timeout: p
-            .ready
-            .as_ref()
-            .and_then(|r| r.timeout)
-            .unwrap_or(HumanDuration(DEFAULT_READY_TIMEOUT)),
+        cwd: p.cwd.as_deref().map_or_else(|| base_dir.to_path_buf(), |d| resolve_path(base_dir, d)),
+        ready_timeout: p.ready.as_ref().and_then(|r| r.timeout).unwrap_or(HumanDuration(DEFAULT_READY_TIMEOUT)),
         ready: p.ready,
-        stop_timeout: p
-            .stop_timeout
-            .unwrap_or(HumanDuration(DEFAULT_STOP_TIMEOUT)),
+        stop_timeout: p.stop_timeout.unwrap_or(HumanDuration(DEFAULT_STOP_TIMEOUT)),
     })
 }
 
 fn resolve_plugin(p: PluginSpec, base_dir: &Path) -> Result<PluginRequest, String> {
     let path = resolve_path(base_dir, &p.path);
     if !path.is_file() {
-        return Err(format!(
-            "plugin `{}` does not exist (resolved to `{}`)",
-            p.path,
-            path.display()
-        ));
+        return Err(format!("plugin `{}` does not exist (resolved to `{}`)", p.path, path.display()));
     }
     let limits = p.limits.unwrap_or_default();
     Ok(PluginRequest {
         label: p.label.unwrap_or_else(|| plugin_label(&path)),
         path,
         config_json: p.config.map_or_else(|| "{}".to_string(), |c| c.to_string()),
-        limits: PluginLimits {
-            memory_bytes: limits.memory.map(|m| m.0),
-            decide_deadline: limits.decide_deadline,
-        },
+        limits: PluginLimits { memory_bytes: limits.memory.map(|m| m.0), decide_deadline: limits.decide_deadline },
         grants: p.grants,
         watch: p.watch,
         source: PluginSource::Scenario,

@@ -178,10 +178,7 @@ impl<'de> Deserialize<'de> for StatusList {
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StatusList, E> {
                 status(u64::try_from(v).unwrap_or(0)).map(|s| StatusList(vec![s]))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<StatusList, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<StatusList, A::Error> {
                 let mut out = Vec::new();
                 while let Some(v) = seq.next_element::<u64>()? {
                     out.push(status(v)?);
@@ -192,9 +189,7 @@ impl<'de> Deserialize<'de> for StatusList {
         fn status<E: serde::de::Error>(v: u64) -> Result<u16, E> {
             match u16::try_from(v) {
                 Ok(s) if (100..=599).contains(&s) => Ok(s),
-                _ => Err(E::custom(format!(
-                    "{v} is not an HTTP status code (100 to 599)"
-                ))),
+                _ => Err(E::custom(format!("{v} is not an HTTP status code (100 to 599)"))),
             }
         }
         d.deserialize_any(V)
@@ -566,36 +561,16 @@ impl ValidatorSpec {
     /// The label and severity, if given.
     pub fn label_and_severity(&self) -> (Option<&str>, Option<Severity>) {
         match self {
-            ValidatorSpec::MaxPanics {
-                label, severity, ..
-            }
-            | ValidatorSpec::RecursionDepth {
-                label, severity, ..
-            }
-            | ValidatorSpec::NoTaskLeak {
-                label, severity, ..
-            }
-            | ValidatorSpec::NoThreadLeak {
-                label, severity, ..
-            }
-            | ValidatorSpec::NoStall {
-                label, severity, ..
-            }
-            | ValidatorSpec::MaxIterationTime {
-                label, severity, ..
-            }
-            | ValidatorSpec::MemoryLimit {
-                label, severity, ..
-            }
-            | ValidatorSpec::TargetRss {
-                label, severity, ..
-            }
-            | ValidatorSpec::TargetThreads {
-                label, severity, ..
-            }
-            | ValidatorSpec::TargetFds {
-                label, severity, ..
-            } => (label.as_deref(), *severity),
+            ValidatorSpec::MaxPanics { label, severity, .. }
+            | ValidatorSpec::RecursionDepth { label, severity, .. }
+            | ValidatorSpec::NoTaskLeak { label, severity, .. }
+            | ValidatorSpec::NoThreadLeak { label, severity, .. }
+            | ValidatorSpec::NoStall { label, severity, .. }
+            | ValidatorSpec::MaxIterationTime { label, severity, .. }
+            | ValidatorSpec::MemoryLimit { label, severity, .. }
+            | ValidatorSpec::TargetRss { label, severity, .. }
+            | ValidatorSpec::TargetThreads { label, severity, .. }
+            | ValidatorSpec::TargetFds { label, severity, .. } => (label.as_deref(), *severity),
         }
     }
 }

@@ -15,9 +15,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -59,10 +57,7 @@ pub fn enrich(message: &str) -> String {
     let Some((found, rest)) = rest.split_once('`') else {
         return message.to_string();
     };
-    let Some(list) = rest
-        .strip_prefix(", expected one of ")
-        .or_else(|| rest.strip_prefix(", expected "))
-    else {
+    let Some(list) = rest.strip_prefix(", expected one of ").or_else(|| rest.strip_prefix(", expected ")) else {
         return message.to_string();
     };
     let expected: Vec<&str> = list
@@ -74,11 +69,7 @@ pub fn enrich(message: &str) -> String {
     if expected.is_empty() || list.starts_with("nothing") {
         return message.to_string();
     }
-    let valid = expected
-        .iter()
-        .map(|e| format!("`{e}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let valid = expected.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
     let mut out = format!("unknown {noun} `{found}`; valid {noun}s: {valid}");
     if let Some(best) = closest(found, expected.iter().copied()) {
         out.push_str(&format!(" (did you mean `{best}`?)"));
@@ -117,18 +108,12 @@ mod tests {
             enrich("unknown field `laency`, expected one of `host`, `latency`"),
             "unknown key `laency`; valid keys: `host`, `latency` (did you mean `latency`?)"
         );
-        assert_eq!(
-            enrich("unknown field `zzz`, expected `host`"),
-            "unknown key `zzz`; valid keys: `host`"
-        );
+        assert_eq!(enrich("unknown field `zzz`, expected `host`"), "unknown key `zzz`; valid keys: `host`");
         assert_eq!(
             enrich("unknown variant `warn`, expected one of critical, warning"),
             "unknown value `warn`; valid values: `critical`, `warning` (did you mean `warning`?)"
         );
-        assert_eq!(
-            enrich("unknown variant `x`, expected `a` or `b`"),
-            "unknown value `x`; valid values: `a`, `b`"
-        );
+        assert_eq!(enrich("unknown variant `x`, expected `a` or `b`"), "unknown value `x`; valid values: `a`, `b`");
         assert_eq!(enrich("invalid type: string"), "invalid type: string");
     }
 }

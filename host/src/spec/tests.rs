@@ -39,9 +39,7 @@ fn the_demo_scenario_parses_and_resolves() {
     assert_eq!(r.concurrency, 4);
     assert_eq!(r.thresholds.min_success_rate, 0.90);
     assert_eq!(r.injectors[2].label(), Some("failpoint"));
-    let ResolvedTarget::Process { program, cwd, .. } = &r.target else {
-        panic!("process target")
-    };
+    let ResolvedTarget::Process { program, cwd, .. } = &r.target else { panic!("process target") };
     assert_eq!(program, Path::new("cargo"));
     assert_eq!(cwd, Path::new("/repo/examples/scenarios"));
 }
@@ -105,13 +103,7 @@ validators:
     let c = from_str(json_text, Format::Json, "s.json").unwrap();
     assert_eq!(a, b);
     assert_eq!(a, c);
-    assert_eq!(
-        a.injectors[0],
-        InjectorSpec::Memory {
-            label: None,
-            size: units::ByteSize(1 << 20)
-        }
-    );
+    assert_eq!(a.injectors[0], InjectorSpec::Memory { label: None, size: units::ByteSize(1 << 20) });
 }
 
 #[test]
@@ -144,15 +136,13 @@ fn an_unknown_key_names_the_path_and_the_closest_key() {
 
 #[test]
 fn a_bad_duration_names_the_key_and_shows_the_valid_forms() {
-    let t = MINIMAL_TOML.replace(
-        "command = \"true\"",
-        "command = \"true\"\ntimeout = \"5 sec\"",
-    );
+    let t = MINIMAL_TOML.replace("command = \"true\"", "command = \"true\"\ntimeout = \"5 sec\"");
     assert_eq!(
         err(toml(&t)),
         "s.toml:11:11: steps[0].timeout: invalid duration \"5 sec\" (expected e.g. \"500ms\", \"5s\", \"10m\")"
     );
-    let y = "version: 1\nscenario: { name: y }\nsteps:\n  - type: http\n    url: http://127.0.0.1:1/\n    timeout: soon\n";
+    let y =
+        "version: 1\nscenario: { name: y }\nsteps:\n  - type: http\n    url: http://127.0.0.1:1/\n    timeout: soon\n";
     assert_eq!(
         err(from_str(y, Format::Yaml, "s.yaml")),
         "s.yaml:6:14: steps[0].timeout: invalid duration \"soon\" (expected e.g. \"500ms\", \"5s\", \"10m\")"
@@ -191,8 +181,7 @@ fn resolution_rules_name_the_key() {
         resolved(&both).unwrap_err().to_string(),
         "s.toml: scenario: `repeat` and `duration` are exclusive; set one"
     );
-    let watch =
-        MINIMAL_TOML.to_string() + "\n[[validators]]\ntype = \"target_rss\"\nmax = \"1GiB\"\n";
+    let watch = MINIMAL_TOML.to_string() + "\n[[validators]]\ntype = \"target_rss\"\nmax = \"1GiB\"\n";
     assert_eq!(
         resolved(&watch).unwrap_err().to_string(),
         "s.toml: validators[0]: `target_rss` watches the target process; it needs `[target] type = \"process\"`"
@@ -203,8 +192,7 @@ fn resolution_rules_name_the_key() {
         resolved(&dup).unwrap_err().to_string(),
         "s.toml: injectors[1].label: two injectors are labelled `cancel` (a label defaults to the type name); give each a distinct `label`"
     );
-    let https =
-        MINIMAL_TOML.to_string() + "\n[[steps]]\ntype = \"http\"\nurl = \"https://example.com/\"\n";
+    let https = MINIMAL_TOML.to_string() + "\n[[steps]]\ntype = \"http\"\nurl = \"https://example.com/\"\n";
     assert_eq!(
         resolved(&https).unwrap_err().to_string(),
         "s.toml: steps[1].url: `https://example.com/`: https is not supported (this host has no TLS); use http://"
@@ -218,9 +206,7 @@ fn defaults_are_filled_in() {
     assert_eq!(r.concurrency, 1);
     assert_eq!(r.failure_policy, crate::FailurePolicy::FailFast);
     assert_eq!(r.grace_period.0, std::time::Duration::from_secs(5));
-    let StepSpec::Command(c) = &r.steps[0] else {
-        panic!("command step")
-    };
+    let StepSpec::Command(c) = &r.steps[0] else { panic!("command step") };
     assert_eq!(c.name.as_deref(), Some("command-1"));
     assert_eq!(c.cwd.as_deref(), Some("/base"));
 }
@@ -239,13 +225,8 @@ fn plugins_resolve_against_the_file_with_their_config_as_json() {
     assert_eq!(p.limits.memory_bytes, Some(16 << 20));
     assert_eq!(p.grants, vec!["clocks".to_string()]);
     let missing = MINIMAL_TOML.to_string() + "\n[[plugins]]\npath = \"nope.wasm\"\n";
-    let e = resolve(toml(&missing).unwrap(), "s.toml", dir.path())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("s.toml: plugins[0].path: plugin `nope.wasm` does not exist"),
-        "{e}"
-    );
+    let e = resolve(toml(&missing).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
+    assert!(e.starts_with("s.toml: plugins[0].path: plugin `nope.wasm` does not exist"), "{e}");
 }
 
 #[test]
@@ -257,21 +238,14 @@ fn a_resolved_scenario_builds() {
         + "\n[[injectors]]\ntype = \"delay\"\nprobability = 1.5\nmin = \"1ms\"\nmax = \"2ms\"\n";
     let r = resolved(&bad).unwrap();
     assert_eq!(
-        build(&r, BuildOptions::default())
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default(),
+        build(&r, BuildOptions::default()).err().map(|e| e.to_string()).unwrap_or_default(),
         "s.toml: injectors[0]: probability 1.5 is outside [0, 1]"
     );
 }
 
 fn doc_block<'a>(doc: &'a str, lang: &str, nth: usize) -> &'a str {
     let fence = format!("```{lang}\n");
-    let start = doc
-        .match_indices(&fence)
-        .nth(nth)
-        .map(|(i, _)| i + fence.len())
-        .expect("block");
+    let start = doc.match_indices(&fence).nth(nth).map(|(i, _)| i + fence.len()).expect("block");
     &doc[start..start + doc[start..].find("```").expect("closed block")]
 }
 
@@ -282,10 +256,7 @@ fn the_examples_in_docs_scenario_md_parse() {
     assert_eq!(full.steps.len(), 3);
     assert_eq!(full.injectors.len(), 3);
     assert_eq!(full.validators.len(), 2);
-    assert_eq!(
-        full.plugins[0].config,
-        Some(serde_json::json!({ "n": 10, "delay_ms": 25 }))
-    );
+    assert_eq!(full.plugins[0].config, Some(serde_json::json!({ "n": 10, "delay_ms": 25 })));
     let yaml = from_str(doc_block(doc, "yaml", 0), Format::Yaml, "doc.yaml").unwrap();
     let json = from_str(doc_block(doc, "json", 0), Format::Json, "doc.json").unwrap();
     assert_eq!(yaml, json);

@@ -17,15 +17,8 @@ pub struct HumanDuration(pub Duration);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct ByteSize(pub u64);
 
-const DURATION_UNITS: [(&str, f64); 7] = [
-    ("ns", 1e-9),
-    ("us", 1e-6),
-    ("µs", 1e-6),
-    ("ms", 1e-3),
-    ("s", 1.0),
-    ("m", 60.0),
-    ("h", 3600.0),
-];
+const DURATION_UNITS: [(&str, f64); 7] =
+    [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
 
 const SIZE_UNITS: [(&str, u64); 7] = [
     ("B", 1),
@@ -38,23 +31,16 @@ const SIZE_UNITS: [(&str, u64); 7] = [
 ];
 
 fn split_number(s: &str) -> (&str, &str) {
-    let end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     (&s[..end], s[end..].trim())
 }
 
 /// Parses `"500ms"`-style durations.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid =
-        || format!("invalid duration \"{text}\" (expected e.g. \"500ms\", \"5s\", \"10m\")");
+    let invalid = || format!("invalid duration \"{text}\" (expected e.g. \"500ms\", \"5s\", \"10m\")");
     let (number, unit) = split_number(text.trim());
     let value: f64 = number.parse().map_err(|_| invalid())?;
-    let scale = DURATION_UNITS
-        .iter()
-        .find(|(u, _)| *u == unit)
-        .map(|(_, s)| *s)
-        .ok_or_else(invalid)?;
+    let scale = DURATION_UNITS.iter().find(|(u, _)| *u == unit).map(|(_, s)| *s).ok_or_else(invalid)?;
     let secs = value * scale;
     if !secs.is_finite() || secs > 1e12 {
         return Err(invalid());
@@ -64,18 +50,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses `"64MiB"`-style sizes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let invalid = || {
-        format!("invalid size \"{text}\" (expected bytes or e.g. \"512KiB\", \"64MiB\", \"1GB\")")
-    };
+    let invalid = || format!("invalid size \"{text}\" (expected bytes or e.g. \"512KiB\", \"64MiB\", \"1GB\")");
     let (number, unit) = split_number(text.trim());
     let scale = if unit.is_empty() {
         1
     } else {
-        SIZE_UNITS
-            .iter()
-            .find(|(u, _)| u.eq_ignore_ascii_case(unit))
-            .map(|(_, s)| *s)
-            .ok_or_else(invalid)?
+        SIZE_UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit)).map(|(_, s)| *s).ok_or_else(invalid)?
     };
     if let Ok(n) = number.parse::<u64>() {
         return n.checked_mul(scale).ok_or_else(invalid);
@@ -91,22 +71,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// The shortest exact form of a duration (`"1500ms"`, `"10m"`, `"250us"`).
 pub fn format_duration(d: Duration) -> String {
     let ns = d.as_nanos();
-    for (unit, per) in [
-        ("h", 3_600_000_000_000u128),
-        ("m", 60_000_000_000),
-        ("s", 1_000_000_000),
-        ("ms", 1_000_000),
-        ("us", 1_000),
-    ] {
+    for (unit, per) in
+        [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)]
+    {
         if ns >= per && ns.is_multiple_of(per) {
             return format!("{}{unit}", ns / per);
         }
     }
-    if ns == 0 {
-        "0s".to_string()
-    } else {
-        format!("{ns}ns")
-    }
+    if ns == 0 { "0s".to_string() } else { format!("{ns}ns") }
 }
 
 impl Serialize for HumanDuration {
@@ -137,9 +109,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 )))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<HumanDuration, E> {
-                Err(E::custom(format!(
-                    "a bare number ({v}) is ambiguous for a duration; write a unit, e.g. \"{v}s\""
-                )))
+                Err(E::custom(format!("a bare number ({v}) is ambiguous for a duration; write a unit, e.g. \"{v}s\"")))
             }
         }
         d.deserialize_any(V)
@@ -167,9 +137,7 @@ impl<'de> Deserialize<'de> for ByteSize {
                 Ok(ByteSize(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom(format!("a size cannot be negative ({v})")))
+                u64::try_from(v).map(ByteSize).map_err(|_| E::custom(format!("a size cannot be negative ({v})")))
             }
         }
         d.deserialize_any(V)
@@ -189,9 +157,7 @@ mod tests {
         assert_eq!(parse_duration("250us"), Ok(Duration::from_micros(250)));
         assert_eq!(
             parse_duration("5 sec"),
-            Err(
-                "invalid duration \"5 sec\" (expected e.g. \"500ms\", \"5s\", \"10m\")".to_string()
-            )
+            Err("invalid duration \"5 sec\" (expected e.g. \"500ms\", \"5s\", \"10m\")".to_string())
         );
         assert!(parse_duration("ms").is_err());
         assert!(parse_duration("").is_err());
@@ -214,10 +180,7 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(
             parse_size("64 megs"),
-            Err(
-                "invalid size \"64 megs\" (expected bytes or e.g. \"512KiB\", \"64MiB\", \"1GB\")"
-                    .to_string()
-            )
+            Err("invalid size \"64 megs\" (expected bytes or e.g. \"512KiB\", \"64MiB\", \"1GB\")".to_string())
         );
     }
 }

@@ -55,19 +55,12 @@ fn toml_yaml_and_json_scenarios_give_the_same_decisions() {
         let run = dir.run(&["run", name, "-q"]);
         let j = journal(&dir);
         assert_eq!(j["iterations"]["total"], 10, "{}", run.explain());
-        failures.push((
-            j["iterations"]["failed"].clone(),
-            j["verdict"].clone(),
-            run.code(),
-        ));
+        failures.push((j["iterations"]["failed"].clone(), j["verdict"].clone(), run.code()));
     }
     // Same seed, same injector: the same iterations fail whatever the file format.
     assert_eq!(failures[0], failures[1]);
     assert_eq!(failures[0], failures[2]);
-    assert!(
-        failures[0].0.as_u64().unwrap() > 0,
-        "the error injector fired: {failures:?}"
-    );
+    assert!(failures[0].0.as_u64().unwrap() > 0, "the error injector fired: {failures:?}");
 }
 
 #[test]

@@ -29,11 +29,8 @@ fn check_balanced(html: &str) -> Result<Vec<String>, String> {
             }
             continue;
         }
-        let name: String = tag
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let name: String =
+            tag.chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
         if name.is_empty() {
             return Err(format!("bad tag <{tag}>"));
         }
@@ -48,11 +45,7 @@ fn check_balanced(html: &str) -> Result<Vec<String>, String> {
         }
         stack.push(name);
     }
-    if stack.is_empty() {
-        Ok(seen)
-    } else {
-        Err(format!("unclosed: {stack:?}"))
-    }
+    if stack.is_empty() { Ok(seen) } else { Err(format!("unclosed: {stack:?}")) }
 }
 
 #[test]
@@ -100,32 +93,16 @@ severity = "warning"
     let html = dir.read("chaoskit-report/report.html");
     let tags = check_balanced(&html).unwrap_or_else(|e| panic!("{e}\n{html}"));
     for needed in ["html", "head", "body", "svg", "polyline", "table", "rect"] {
-        assert!(
-            tags.iter().any(|t| t == needed),
-            "no <{needed}> in the report"
-        );
+        assert!(tags.iter().any(|t| t == needed), "no <{needed}> in the report");
     }
     let lower = html.to_ascii_lowercase();
     assert!(!lower.contains("<script"), "no script at all");
-    for attr in [
-        "src=\"http",
-        "href=\"http",
-        "src='http",
-        "href='http",
-        "url(http",
-        "@import",
-    ] {
+    for attr in ["src=\"http", "href=\"http", "src='http", "href='http", "url(http", "@import"] {
         assert!(!lower.contains(attr), "external reference `{attr}`");
     }
     // User text is escaped, never markup.
-    assert!(
-        html.contains("<h1>html &#60;&#38;&#62; &#34;quotes&#34; <span"),
-        "{html}"
-    );
+    assert!(html.contains("<h1>html &#60;&#38;&#62; &#34;quotes&#34; <span"), "{html}");
     assert!(!html.contains("<boom>"));
     assert!(html.contains("<td>&#60;boom&#62;</td>"), "{html}");
-    assert!(
-        html.contains(">&lt;boom&gt;</text>"),
-        "SVG labels are escaped too"
-    );
+    assert!(html.contains(">&lt;boom&gt;</text>"), "SVG labels are escaped too");
 }

@@ -38,20 +38,12 @@ args = ["0.02"]
     let mut child = dir.command(&["run", "s.toml"]).spawn().expect("spawn");
     let started = Instant::now();
     while !dir.join("target.pid").exists() || dir.read("target.pid").trim().is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "target never started\n{}",
-            dir.listing()
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "target never started\n{}", dir.listing());
         std::thread::sleep(Duration::from_millis(20));
     }
     // Let some iterations run.
     std::thread::sleep(Duration::from_millis(700));
-    let status = std::process::Command::new("kill")
-        .arg("-INT")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
+    let status = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
@@ -67,15 +59,8 @@ args = ["0.02"]
     assert_eq!(exit.code(), Some(130));
     let j = journal(&dir);
     assert_eq!(j["stop_reason"], "interrupted");
-    assert!(
-        j["iterations"]["total"].as_u64().unwrap() > 0,
-        "{}",
-        j["iterations"]
-    );
+    assert!(j["iterations"]["total"].as_u64().unwrap() > 0, "{}", j["iterations"]);
     assert!(dir.join("chaoskit-report/report.html").is_file());
     let pid = dir.read("target.pid").trim().to_string();
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "target process {pid} outlived the host"
-    );
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "target process {pid} outlived the host");
 }

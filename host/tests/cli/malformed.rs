@@ -2,40 +2,31 @@
 
 use crate::util::Dir;
 
-const GOOD: &str =
-    "version = 1\n[scenario]\nname = \"m\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n";
+const GOOD: &str = "version = 1\n[scenario]\nname = \"m\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n";
 
 #[test]
 fn an_unknown_injector_type_suggests_the_closest_name() {
     let dir = Dir::new("dealy");
-    dir.write(
-        "bad.toml",
-        &format!("{GOOD}[[injectors]]\ntype = \"dealy\"\nprobability = 0.5\n"),
-    );
+    dir.write("bad.toml", &format!("{GOOD}[[injectors]]\ntype = \"dealy\"\nprobability = 0.5\n"));
     let run = dir.run(&["run", "bad.toml"]);
     run.expect_code(2);
     assert_eq!(
         run.stderr(),
         "error: bad.toml:8:8: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory` (did you mean `delay`?)\n"
     );
-    assert!(
-        !dir.join("chaoskit-report").exists(),
-        "nothing ran, nothing was written"
-    );
+    assert!(!dir.join("chaoskit-report").exists(), "nothing ran, nothing was written");
 }
 
 #[test]
 fn yaml_and_json_errors_carry_line_column_and_key() {
     let dir = Dir::new("yaml-json");
-    dir.write("bad.yaml", "version: 1\nscenario:\n  name: m\n  concurrency: many\nsteps:\n  - type: command\n    command: \"true\"\n");
+    dir.write(
+        "bad.yaml",
+        "version: 1\nscenario:\n  name: m\n  concurrency: many\nsteps:\n  - type: command\n    command: \"true\"\n",
+    );
     let run = dir.run(&["validate", "bad.yaml"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .starts_with("error: bad.yaml:4:16: scenario.concurrency: "),
-        "{}",
-        run.explain()
-    );
+    assert!(run.stderr().starts_with("error: bad.yaml:4:16: scenario.concurrency: "), "{}", run.explain());
     dir.write("bad.json", "{\"version\": 1, \"scenario\": {\"name\": \"m\"},\n \"steps\": [{\"type\": \"http\", \"url\": \"http://127.0.0.1:1/\", \"timeout\": \"soon\"}]}");
     let run = dir.run(&["validate", "bad.json"]);
     run.expect_code(2);
@@ -48,10 +39,7 @@ fn yaml_and_json_errors_carry_line_column_and_key() {
 #[test]
 fn a_misspelt_key_lists_the_valid_keys() {
     let dir = Dir::new("key");
-    dir.write(
-        "bad.toml",
-        &GOOD.replace("name = \"m\"", "name = \"m\"\nrepeats = 3"),
-    );
+    dir.write("bad.toml", &GOOD.replace("name = \"m\"", "name = \"m\"\nrepeats = 3"));
     let run = dir.run(&["validate", "bad.toml"]);
     run.expect_code(2);
     assert_eq!(
@@ -65,11 +53,7 @@ fn files_that_cannot_be_read_or_named_are_configuration_errors() {
     let dir = Dir::new("missing");
     let run = dir.run(&["run", "nope.toml"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().starts_with("error: cannot read `nope.toml`: "),
-        "{}",
-        run.explain()
-    );
+    assert!(run.stderr().starts_with("error: cannot read `nope.toml`: "), "{}", run.explain());
     dir.write("s.ini", GOOD);
     let run = dir.run(&["validate", "s.ini"]);
     run.expect_code(2);
@@ -84,8 +68,7 @@ fn usage_errors_exit_2_and_help_exits_0_with_examples() {
     let dir = Dir::new("usage");
     dir.run(&["run"]).expect_code(2);
     dir.run(&["frobnicate"]).expect_code(2);
-    dir.run(&["run", "s.toml", "--repeat", "3", "--duration", "1s"])
-        .expect_code(2);
+    dir.run(&["run", "s.toml", "--repeat", "3", "--duration", "1s"]).expect_code(2);
     for args in [
         &["--help"][..],
         &["run", "--help"],
@@ -105,10 +88,7 @@ fn validate_prints_the_resolved_scenario() {
     dir.write("s.toml", GOOD);
     let run = dir.run(&["validate", "s.toml"]);
     run.expect_code(0);
-    assert_eq!(
-        run.stderr(),
-        "s.toml: ok — scenario `m`: 1 step, 0 injectors, 0 validators, 0 plugins; 1 iteration\n"
-    );
+    assert_eq!(run.stderr(), "s.toml: ok — scenario `m`: 1 step, 0 injectors, 0 validators, 0 plugins; 1 iteration\n");
     let run = dir.run(&["validate", "s.toml", "--resolved"]);
     run.expect_code(0);
     let resolved: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
@@ -126,19 +106,14 @@ fn plugins_are_refused_clearly_until_the_runtime_lands() {
     let run = dir.run(&["run", "s.toml", "--plugin", "x.wasm"]);
     run.expect_code(2);
     assert!(
-        run.stderr()
-            .starts_with("error: cannot load plugin `x` from `")
-            && run
-                .stderr()
-                .ends_with("x.wasm`: plugin support is not built into this binary yet\n"),
+        run.stderr().starts_with("error: cannot load plugin `x` from `")
+            && run.stderr().ends_with("x.wasm`: plugin support is not built into this binary yet\n"),
         "{}",
         run.explain()
     );
     dir.write(
         "p.toml",
-        &format!(
-            "{GOOD}[[plugins]]\npath = \"x.wasm\"\nlabel = \"every-nth\"\nconfig = {{ n = 3 }}\n"
-        ),
+        &format!("{GOOD}[[plugins]]\npath = \"x.wasm\"\nlabel = \"every-nth\"\nconfig = {{ n = 3 }}\n"),
     );
     let run = dir.run(&["validate", "p.toml", "--resolved"]);
     run.expect_code(0);
@@ -147,8 +122,5 @@ fn plugins_are_refused_clearly_until_the_runtime_lands() {
     dir.run(&["run", "p.toml"]).expect_code(2);
     let run = dir.run(&["plugin", "inspect", "x.wasm"]);
     run.expect_code(2);
-    assert_eq!(
-        run.stderr(),
-        "error: cannot inspect `x.wasm`: plugin support is not built into this binary yet\n"
-    );
+    assert_eq!(run.stderr(), "error: cannot inspect `x.wasm`: plugin support is not built into this binary yet\n");
 }

@@ -9,8 +9,7 @@ use crate::util::{Dir, free_port};
 fn scrape(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -44,10 +43,7 @@ max = "1us"
 "#,
     );
     let addr = format!("127.0.0.1:{port}");
-    let mut child = dir
-        .command(&["run", "s.toml", "-q", "--metrics-addr", &addr])
-        .spawn()
-        .unwrap();
+    let mut child = dir.command(&["run", "s.toml", "-q", "--metrics-addr", &addr]).spawn().unwrap();
     let started = Instant::now();
     let mut body = String::new();
     while started.elapsed() < Duration::from_secs(15) {
@@ -60,22 +56,10 @@ max = "1us"
         }
     }
     let _ = child.wait();
-    assert!(
-        body.contains("chaoskit_iterations_total{outcome=\"fail\"}"),
-        "{body}"
-    );
-    assert!(
-        body.contains("chaoskit_iteration_duration_seconds_bucket"),
-        "{body}"
-    );
-    assert!(
-        body.contains("chaoskit_injections_total{injector=\"flaky\",action=\"error\"}"),
-        "{body}"
-    );
-    assert!(
-        body.contains("chaoskit_validator_failures_total{validator=\"quick\"}"),
-        "{body}"
-    );
+    assert!(body.contains("chaoskit_iterations_total{outcome=\"fail\"}"), "{body}");
+    assert!(body.contains("chaoskit_iteration_duration_seconds_bucket"), "{body}");
+    assert!(body.contains("chaoskit_injections_total{injector=\"flaky\",action=\"error\"}"), "{body}");
+    assert!(body.contains("chaoskit_validator_failures_total{validator=\"quick\"}"), "{body}");
 }
 
 #[test]
@@ -87,9 +71,7 @@ fn a_metrics_address_in_use_is_a_configuration_error() {
     let run = dir.run(&["run", "s.toml", "-q", "--metrics-addr", &addr]);
     run.expect_code(2);
     assert!(
-        run.stderr().starts_with(&format!(
-            "error: cannot serve metrics on {addr}: failed to create HTTP listener: "
-        )),
+        run.stderr().starts_with(&format!("error: cannot serve metrics on {addr}: failed to create HTTP listener: ")),
         "{}",
         run.explain()
     );

@@ -45,32 +45,21 @@ fn a_passing_scenario_exits_0_and_writes_every_report() {
     let run = dir.run(&["run", "s.toml"]);
     run.expect_code(0);
     assert!(run.stdout().contains("VERDICT: PASS"), "{}", run.explain());
-    assert!(
-        run.stderr().contains("verdict       PASS"),
-        "{}",
-        run.explain()
-    );
+    assert!(run.stderr().contains("verdict       PASS"), "{}", run.explain());
     let j = journal(&dir);
     assert_eq!(j["schema"], "chaoskit.report/v1");
     assert_eq!(j["verdict"], "PASS");
     assert_eq!(j["iterations"]["total"], 20);
     assert_eq!(j["seed"], 11);
     assert_eq!(j["target"], "127.0.0.1:".to_string() + &port.to_string());
-    assert!(
-        j["latency_us"]["p50"].as_f64().unwrap() > 100.0,
-        "latency is measured: {}",
-        j["latency_us"]
-    );
+    assert!(j["latency_us"]["p50"].as_f64().unwrap() > 100.0, "latency is measured: {}", j["latency_us"]);
     assert!(j["injectors"][0]["injections"]["delay"].as_u64().unwrap() > 0);
     // Each request drives its own connection and leaves no task behind.
     assert_eq!(j["validators"][1]["label"], "no_task_leak");
     assert_eq!(j["validators"][1]["violations"], 0);
     let junit = dir.read("chaoskit-report/junit.xml");
     assert!(junit.contains("<testsuite name=\"http /ok\""), "{junit}");
-    assert!(
-        dir.read("chaoskit-report/report.txt")
-            .contains("VERDICT: PASS")
-    );
+    assert!(dir.read("chaoskit-report/report.txt").contains("VERDICT: PASS"));
     assert!(dir.join("chaoskit-report/report.html").is_file());
     // No temporary files are left behind by the atomic writes.
     assert!(!dir.listing().contains(".tmp-"), "{}", dir.listing());
@@ -87,10 +76,7 @@ fn a_failing_scenario_exits_1_with_the_reason_in_the_report() {
     let j = journal(&dir);
     assert_eq!(j["verdict"], "FAIL");
     assert_eq!(j["stop_reason"], "fail_fast");
-    assert_eq!(
-        j["failures"][0]["error"],
-        "step `get` failed: GET /fail answered 500, expected 2xx"
-    );
+    assert_eq!(j["failures"][0]["error"], "step `get` failed: GET /fail answered 500, expected 2xx");
 }
 
 #[test]
@@ -104,8 +90,7 @@ fn warnings_make_a_run_unstable_which_still_exits_0() {
     dir.write("s.toml", &text);
     let run = dir.run(&["run", "s.toml", "--format", "json"]);
     run.expect_code(0);
-    let stdout: serde_json::Value =
-        serde_json::from_str(&run.stdout()).expect("--format json prints the journal");
+    let stdout: serde_json::Value = serde_json::from_str(&run.stdout()).expect("--format json prints the journal");
     assert_eq!(stdout["verdict"], "UNSTABLE");
     assert_eq!(stdout, journal(&dir));
 }
@@ -115,19 +100,8 @@ fn flags_override_the_file() {
     let port = http_service();
     let dir = Dir::new("overrides");
     dir.write("s.toml", &http_scenario(port, "/ok", ""));
-    let run = dir.run(&[
-        "run",
-        "s.toml",
-        "--seed",
-        "99",
-        "--repeat",
-        "7",
-        "--concurrency",
-        "1",
-        "--report-dir",
-        "out",
-        "-q",
-    ]);
+    let run =
+        dir.run(&["run", "s.toml", "--seed", "99", "--repeat", "7", "--concurrency", "1", "--report-dir", "out", "-q"]);
     run.expect_code(0);
     let j: serde_json::Value = serde_json::from_str(&dir.read("out/journal.json")).unwrap();
     assert_eq!(j["seed"], 99);
@@ -163,10 +137,7 @@ args = ["-c", "test -f s.toml"]
     let _ = failing;
     let run = dir.run(&["run", "f.toml", "-q"]);
     run.expect_code(1);
-    assert_eq!(
-        journal(&dir)["failures"][0]["error"],
-        "step `command-1` failed: `sh` exited with exit status: 3: nope"
-    );
+    assert_eq!(journal(&dir)["failures"][0]["error"], "step `command-1` failed: `sh` exited with exit status: 3: nope");
 }
 
 #[test]
@@ -185,10 +156,7 @@ fn a_closed_stdout_pipe_ends_quietly() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(
-        !stderr.contains("error") && !stderr.contains("panicked"),
-        "{stderr}"
-    );
+    assert!(!stderr.contains("error") && !stderr.contains("panicked"), "{stderr}");
     assert!(dir.join("chaoskit-report/journal.json").is_file());
 }
 
@@ -228,15 +196,9 @@ max = "1GiB"
         ),
     );
     dir.run(&["run", "s.toml", "-q"]).expect_code(0);
-    assert_eq!(
-        dir.read("chaoskit-report/target.stdout.log"),
-        format!("started on {port}\n")
-    );
+    assert_eq!(dir.read("chaoskit-report/target.stdout.log"), format!("started on {port}\n"));
     let pid = dir.read("target.pid").trim().to_string();
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the target process {pid} was stopped"
-    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the target process {pid} was stopped");
 }
 
 #[test]
@@ -268,10 +230,7 @@ command = "true"
         run.explain()
     );
     let pid = dir.read("target.pid").trim().to_string();
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the target process {pid} was stopped"
-    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the target process {pid} was stopped");
 }
 
 #[test]
@@ -283,33 +242,15 @@ fn report_re_renders_a_journal() {
     let text = dir.run(&["report", "chaoskit-report/journal.json"]);
     text.expect_code(0);
     assert_eq!(text.stdout(), dir.read("chaoskit-report/report.txt"));
-    let junit = dir.run(&[
-        "report",
-        "chaoskit-report/journal.json",
-        "--format",
-        "junit",
-    ]);
+    let junit = dir.run(&["report", "chaoskit-report/journal.json", "--format", "junit"]);
     assert_eq!(junit.stdout(), dir.read("chaoskit-report/junit.xml"));
-    dir.run(&[
-        "report",
-        "chaoskit-report/journal.json",
-        "--format",
-        "html",
-        "-o",
-        "again.html",
-    ])
-    .expect_code(0);
-    assert_eq!(
-        dir.read("again.html"),
-        dir.read("chaoskit-report/report.html")
-    );
+    dir.run(&["report", "chaoskit-report/journal.json", "--format", "html", "-o", "again.html"]).expect_code(0);
+    assert_eq!(dir.read("again.html"), dir.read("chaoskit-report/report.html"));
     dir.write("bad.json", "{\"schema\": \"other\"}");
     let bad = dir.run(&["report", "bad.json"]);
     bad.expect_code(2);
     assert!(
-        bad.stderr().starts_with(
-            "error: `bad.json`\n\nCaused by:\n    not a chaoskit journal: missing field"
-        ),
+        bad.stderr().starts_with("error: `bad.json`\n\nCaused by:\n    not a chaoskit journal: missing field"),
         "{}",
         bad.explain()
     );
@@ -318,19 +259,13 @@ fn report_re_renders_a_journal() {
 #[test]
 fn logs_can_be_json_lines_on_stderr() {
     let dir = Dir::new("json-logs");
-    dir.write("s.toml", "version = 1\n[scenario]\nname = \"logs\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n");
+    dir.write(
+        "s.toml",
+        "version = 1\n[scenario]\nname = \"logs\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n",
+    );
     let run = dir.run(&["run", "s.toml", "-q", "-v", "--log-format", "json"]);
     run.expect_code(0);
-    let lines: Vec<serde_json::Value> = run
-        .stderr()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["fields"]["message"] == "run started"),
-        "{}",
-        run.explain()
-    );
+    let lines: Vec<serde_json::Value> =
+        run.stderr().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "run started"), "{}", run.explain());
 }

@@ -18,40 +18,25 @@ fn every_bad_scenario_prints_its_pinned_error() {
     assert!(cases.len() >= 10, "the UI cases are there");
     let mut mismatches = Vec::new();
     for case in cases {
-        let name = case
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("utf-8 name");
+        let name = case.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
         let out = Command::new(env!("CARGO_BIN_EXE_chaoskit-host"))
             .args(["validate", name])
             .current_dir(&dir)
             .env_remove("RUST_LOG")
             .output()
             .expect("run chaoskit-host");
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{name} must be refused with exit 2"
-        );
+        assert_eq!(out.status.code(), Some(2), "{name} must be refused with exit 2");
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let expected_path = case.with_extension(format!(
-            "{}.err",
-            case.extension().and_then(|e| e.to_str()).unwrap_or("")
-        ));
+        let expected_path =
+            case.with_extension(format!("{}.err", case.extension().and_then(|e| e.to_str()).unwrap_or("")));
         if bless {
             std::fs::write(&expected_path, &stderr).expect("write .err");
             continue;
         }
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if stderr != expected {
-            mismatches.push(format!(
-                "{name}\n  expected: {expected:?}\n  actual:   {stderr:?}"
-            ));
+            mismatches.push(format!("{name}\n  expected: {expected:?}\n  actual:   {stderr:?}"));
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "UI mismatches (CHAOSKIT_BLESS=1 to accept):\n{}",
-        mismatches.join("\n")
-    );
+    assert!(mismatches.is_empty(), "UI mismatches (CHAOSKIT_BLESS=1 to accept):\n{}", mismatches.join("\n"));
 }

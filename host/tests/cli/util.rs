@@ -13,10 +13,7 @@ pub struct Dir {
 
 impl Dir {
     pub fn new(name: &str) -> Dir {
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("chaoskit-cli-{name}-"))
-            .tempdir()
-            .expect("temp dir");
+        let tmp = tempfile::Builder::new().prefix(&format!("chaoskit-cli-{name}-")).tempdir().expect("temp dir");
         Dir { tmp }
     }
 
@@ -35,8 +32,7 @@ impl Dir {
     }
 
     pub fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.join(name))
-            .unwrap_or_else(|e| panic!("read {name}: {e}\n{}", self.listing()))
+        std::fs::read_to_string(self.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}\n{}", self.listing()))
     }
 
     pub fn listing(&self) -> String {
@@ -50,21 +46,13 @@ impl Dir {
     /// The binary, run in this directory with user environment removed.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chaoskit-host"));
-        cmd.args(args)
-            .current_dir(self.path())
-            .env_remove("RUST_LOG")
-            .env("CI", "true")
-            .stdin(Stdio::null());
+        cmd.args(args).current_dir(self.path()).env_remove("RUST_LOG").env("CI", "true").stdin(Stdio::null());
         cmd
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
         let output = self.command(args).output().expect("spawn chaoskit-host");
-        Run {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            output,
-            listing: self.listing(),
-        }
+        Run { args: args.iter().map(|s| s.to_string()).collect(), output, listing: self.listing() }
     }
 }
 
@@ -161,19 +149,12 @@ fn serve(stream: TcpStream) {
         _ => ("404 Not Found", "no"),
     };
     let mut out = stream;
-    let _ = write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let _ = write!(out, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
 }
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// The journal written by a run.
