@@ -19,6 +19,9 @@ pub use watch::{PidCell, TargetFds, TargetRss, TargetThreads};
 
 use crate::scenario::{BoxError, Target};
 
+/// How long an address target may take to accept the setup check's connection.
+const ADDRESS_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The target of a scenario file.
 pub struct ServiceTarget {
     name: String,
@@ -27,7 +30,7 @@ pub struct ServiceTarget {
 
 enum TargetKind {
     None,
-    Address,
+    Address(String),
     // Boxed: the process variant is large and the others are empty.
     Process(Box<ProcessTarget>),
 }
@@ -38,9 +41,10 @@ impl ServiceTarget {
         ServiceTarget { name: name.into(), kind: TargetKind::None }
     }
 
-    /// A service that is already running; nothing is started or stopped.
-    pub fn address(name: impl Into<String>) -> Self {
-        ServiceTarget { name: name.into(), kind: TargetKind::Address }
+    /// A service that is already running at `address` (`host:port`); nothing is started
+    /// or stopped, but setup checks that it accepts a TCP connection.
+    pub fn address(name: impl Into<String>, address: impl Into<String>) -> Self {
+        ServiceTarget { name: name.into(), kind: TargetKind::Address(address.into()) }
     }
 
     /// A process started at setup and stopped at teardown.
@@ -65,14 +69,22 @@ impl Target for ServiceTarget {
     async fn setup(&self) -> Result<(), BoxError> {
         match &self.kind {
             TargetKind::Process(p) => p.start().await,
-            TargetKind::None | TargetKind::Address => Ok(()),
+            // Fail early and clearly rather than with every iteration.
+            TargetKind::Address(address) => {
+                match tokio::time::timeout(ADDRESS_CHECK, tokio::net::TcpStream::connect(address.as_str())).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("`{address}` is not reachable: {e}").into()),
+                    Err(_) => Err(format!("`{address}` did not accept a connection within {ADDRESS_CHECK:?}").into()),
+                }
+            }
+            TargetKind::None => Ok(()),
         }
     }
 
     async fn teardown(&self) -> Result<(), BoxError> {
         match &self.kind {
             TargetKind::Process(p) => p.stop().await,
-            TargetKind::None | TargetKind::Address => Ok(()),
+            TargetKind::None | TargetKind::Address(_) => Ok(()),
         }
     }
 }

@@ -46,7 +46,7 @@ const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<ServiceTarget>, SpecError> {
     let target = match &r.target {
         ResolvedTarget::None { name } => ServiceTarget::none(name),
-        ResolvedTarget::Address { name, .. } => ServiceTarget::address(name),
+        ResolvedTarget::Address { name, address } => ServiceTarget::address(name, address),
         ResolvedTarget::Process { name, program, args, env, cwd, ready, ready_timeout, stop_timeout } => {
             let ready = match ready {
                 Some(r) => match (&r.tcp, &r.http) {

@@ -269,3 +269,24 @@ fn logs_can_be_json_lines_on_stderr() {
         run.stderr().lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
     assert!(lines.iter().any(|l| l["fields"]["message"] == "run started"), "{}", run.explain());
 }
+
+#[test]
+fn an_unreachable_address_target_fails_before_any_iteration() {
+    let port = crate::util::free_port();
+    let dir = Dir::new("unreachable");
+    dir.write(
+        "s.toml",
+        &format!(
+            "version = 1\n[scenario]\nname = \"u\"\n[target]\ntype = \"address\"\naddress = \"127.0.0.1:{port}\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n"
+        ),
+    );
+    let run = dir.run(&["run", "s.toml", "-q"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr().starts_with(&format!(
+            "error: setup of target `127.0.0.1:{port}` failed: `127.0.0.1:{port}` is not reachable: Connection refused"
+        )),
+        "{}",
+        run.explain()
+    );
+}
