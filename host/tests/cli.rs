@@ -11,6 +11,8 @@ mod interrupt;
 mod malformed;
 #[path = "cli/metrics.rs"]
 mod metrics;
+#[path = "cli/proxy.rs"]
+mod proxy;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "cli/ui.rs"]

@@ -69,6 +69,11 @@ pub enum Command {
         after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n\nExit codes: 0 rendered, 2 not a readable journal."
     )]
     Report(ReportArgs),
+    /// Run a chaos proxy with a Toxiproxy-compatible HTTP API.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host proxy\n  chaoskit-host proxy --listen 127.0.0.1:8474 --config proxies.json --seed 7\n  toxiproxy-cli -h 127.0.0.1:8474 create -l 127.0.0.1:26379 -u 127.0.0.1:6379 redis\n\nThe API speaks Toxiproxy's paths, JSON and status codes, so its clients work unchanged.\n--config takes the JSON array that POST /populate takes. Ctrl-C stops the server and\ncloses every proxied connection. Exit codes: 0 stopped, 2 bad flags or config."
+    )]
+    Proxy(ProxyArgs),
     /// Work with WebAssembly plugins.
     #[command(after_help = "Examples:\n  chaoskit-host plugin inspect plugins/slow_db.wasm")]
     Plugin(PluginArgs),
@@ -132,6 +137,20 @@ pub struct ReportArgs {
     /// Write to this file (atomically) instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// `proxy` flags.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address of the HTTP API (loopback by default; bind another address deliberately).
+    #[arg(long, default_value = "127.0.0.1:8474", value_name = "ADDR")]
+    pub listen: String,
+    /// Proxies to create at start: a JSON array in the format of `POST /populate`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Seed of the toxics' random draws (jitter, toxicity, slice sizes); replayable.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `plugin` commands.

@@ -2,7 +2,7 @@
 //! prints. `main.rs` only calls [`main`].
 //!
 //! - [`exit`]: exit codes as named constants and the one match that maps errors to them.
-//! - `run`, `validate`, `report`, `plugin inspect`: one module per command.
+//! - `run`, `validate`, `report`, `plugin inspect`, `proxy`: one module per command.
 //! - The CLI, never the library, installs the process-wide things: the tracing subscriber,
 //!   the Prometheus recorder and the Ctrl-C handler.
 
@@ -13,6 +13,7 @@ mod metrics;
 mod output;
 mod plugins;
 mod progress;
+mod proxy_cmd;
 mod report_cmd;
 mod run;
 mod validate_cmd;
@@ -89,6 +90,7 @@ async fn dispatch(cli: Cli, env: Environment) -> Result<i32, CliError> {
         Command::Validate(args) => validate_cmd::validate(args, &env),
         Command::Report(args) => report_cmd::report(args),
         Command::Plugin(args) => plugins::plugin_command(args),
+        Command::Proxy(args) => proxy_cmd::proxy(args).await,
     }
 }
 
