@@ -9,11 +9,13 @@
 
 mod http;
 mod process;
+mod proxies;
 mod steps;
 mod watch;
 
 pub use http::{HttpUrl, parse_url};
 pub use process::{ProcessConfig, ProcessTarget, Readiness};
+pub use proxies::ProxySet;
 pub use steps::{CommandCall, HttpCall, StepFailure, TcpCall};
 pub use watch::{PidCell, TargetFds, TargetRss, TargetThreads};
 
@@ -26,6 +28,7 @@ const ADDRESS_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct ServiceTarget {
     name: String,
     kind: TargetKind,
+    proxies: Option<ProxySet>,
 }
 
 enum TargetKind {
@@ -38,18 +41,24 @@ enum TargetKind {
 impl ServiceTarget {
     /// No system under test (steps run commands or reach services on their own).
     pub fn none(name: impl Into<String>) -> Self {
-        ServiceTarget { name: name.into(), kind: TargetKind::None }
+        ServiceTarget { name: name.into(), kind: TargetKind::None, proxies: None }
     }
 
     /// A service that is already running at `address` (`host:port`); nothing is started
     /// or stopped, but setup checks that it accepts a TCP connection.
     pub fn address(name: impl Into<String>, address: impl Into<String>) -> Self {
-        ServiceTarget { name: name.into(), kind: TargetKind::Address(address.into()) }
+        ServiceTarget { name: name.into(), kind: TargetKind::Address(address.into()), proxies: None }
     }
 
     /// A process started at setup and stopped at teardown.
     pub fn process(name: impl Into<String>, process: ProcessTarget) -> Self {
-        ServiceTarget { name: name.into(), kind: TargetKind::Process(Box::new(process)) }
+        ServiceTarget { name: name.into(), kind: TargetKind::Process(Box::new(process)), proxies: None }
+    }
+
+    /// Chaos proxies created before the target starts and removed after it stopped.
+    pub fn with_proxies(mut self, proxies: ProxySet) -> Self {
+        self.proxies = Some(proxies).filter(|p| !p.is_empty());
+        self
     }
 
     /// The pid cell of a process target (0 until it runs), for validators.
@@ -67,6 +76,37 @@ impl Target for ServiceTarget {
     }
 
     async fn setup(&self) -> Result<(), BoxError> {
+        // The target may connect to its dependencies through the proxies as it starts.
+        if let Some(proxies) = &self.proxies
+            && let Err(e) = proxies.create().await
+        {
+            let _ = proxies.remove().await;
+            return Err(e);
+        }
+        let started = self.start_target().await;
+        if started.is_err()
+            && let Some(proxies) = &self.proxies
+        {
+            let _ = proxies.remove().await;
+        }
+        started
+    }
+
+    async fn teardown(&self) -> Result<(), BoxError> {
+        let stopped = match &self.kind {
+            TargetKind::Process(p) => p.stop().await,
+            TargetKind::None | TargetKind::Address(_) => Ok(()),
+        };
+        let removed = match &self.proxies {
+            Some(proxies) => proxies.remove().await,
+            None => Ok(()),
+        };
+        stopped.and(removed)
+    }
+}
+
+impl ServiceTarget {
+    async fn start_target(&self) -> Result<(), BoxError> {
         match &self.kind {
             TargetKind::Process(p) => p.start().await,
             // Fail early and clearly rather than with every iteration.
@@ -78,13 +118,6 @@ impl Target for ServiceTarget {
                 }
             }
             TargetKind::None => Ok(()),
-        }
-    }
-
-    async fn teardown(&self) -> Result<(), BoxError> {
-        match &self.kind {
-            TargetKind::Process(p) => p.stop().await,
-            TargetKind::None | TargetKind::Address(_) => Ok(()),
         }
     }
 }

@@ -11,10 +11,11 @@ use super::resolve::{ResolvedScenario, ResolvedTarget};
 use super::schema::{FailAction, InjectorSpec, StepSpec, ValidatorSpec};
 use crate::chaos::Action;
 use crate::inject::{self, Injector, NetworkRule};
+use crate::proxy::{Client, Proxy, Stream, ToxicKind};
 use crate::scenario::{BuildError, Scenario};
 use crate::services::{
-    CommandCall, HttpCall, PidCell, ProcessConfig, ProcessTarget, Readiness, ServiceTarget, TargetFds, TargetRss,
-    TargetThreads, TcpCall, parse_url,
+    CommandCall, HttpCall, PidCell, ProcessConfig, ProcessTarget, ProxySet, Readiness, ServiceTarget, TargetFds,
+    TargetRss, TargetThreads, TcpCall, parse_url,
 };
 use crate::validate::{self, Validator, ValidatorExt};
 
@@ -69,6 +70,17 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
             ServiceTarget::process(name, ProcessTarget::new(config, options.cancel.clone()))
         }
     };
+    let mut proxies = ProxySet::new(r.seed.unwrap_or(0));
+    for (n, p) in r.proxies.iter().enumerate() {
+        let server = match &p.server {
+            Some(url) => {
+                Some(Client::new(url).map_err(|e| invalid(r, &format!("proxies[{n}].server"), e.to_string()))?)
+            }
+            None => None,
+        };
+        let listen = p.listen.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+        proxies.add(Proxy::new(p.name.clone(), listen, p.upstream.clone()), server);
+    }
     let pid = target.pid_cell();
 
     let mut b = Scenario::builder(r.name.clone())
@@ -138,8 +150,9 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
         };
     }
 
-    for spec in &r.injectors {
-        b = b.inject(spec.label().unwrap_or(spec.type_name()).to_string(), injector(spec));
+    for (n, spec) in r.injectors.iter().enumerate() {
+        let injector = injector(spec, &proxies).map_err(|m| invalid(r, &format!("injectors[{n}]"), m))?;
+        b = b.inject(spec.label().unwrap_or(spec.type_name()).to_string(), injector);
     }
     for spec in &r.validators {
         let (label, severity) = spec.label_and_severity();
@@ -157,7 +170,7 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
         b = b.assert(label, v);
     }
 
-    b.target(target).build().map_err(|e| match e {
+    b.target(target.with_proxies(proxies)).build().map_err(|e| match e {
         BuildError::InvalidInjector { label, reason, .. } => {
             let key = r
                 .injectors
@@ -179,8 +192,8 @@ fn invalid(r: &ResolvedScenario, key: &str, message: String) -> SpecError {
     SpecError::Invalid { file: r.file.clone(), key: key.into(), message }
 }
 
-fn injector(spec: &InjectorSpec) -> Box<dyn Injector> {
-    match spec {
+fn injector(spec: &InjectorSpec, proxies: &ProxySet) -> Result<Box<dyn Injector>, String> {
+    Ok(match spec {
         InjectorSpec::Delay { probability, min, max, .. } => Box::new(inject::delay(*probability, min.0, max.0)),
         InjectorSpec::DelayEvery { interval, min, max, .. } => Box::new(inject::delay_every(interval.0, min.0, max.0)),
         InjectorSpec::Panic { probability, message, .. } => {
@@ -223,7 +236,21 @@ fn injector(spec: &InjectorSpec) -> Box<dyn Injector> {
         }
         InjectorSpec::Cpu { workers, duty, .. } => Box::new(inject::cpu(workers.unwrap_or(1), duty.unwrap_or(0.5))),
         InjectorSpec::Memory { size, .. } => Box::new(inject::memory(usize::try_from(size.0).unwrap_or(usize::MAX))),
-    }
+        InjectorSpec::ProxyToxic { proxy, toxic, stream, attributes, probability, per_iteration, .. } => {
+            let endpoint = proxies.endpoint(proxy).ok_or_else(|| format!("no proxy named `{proxy}`"))?;
+            let attrs: serde_json::Map<String, serde_json::Value> = attributes.clone().into_iter().collect();
+            let kind = ToxicKind::from_attributes(toxic, &attrs).map_err(|e| e.to_string())?;
+            let stream = stream.as_deref().map_or(Some(Stream::Downstream), Stream::parse).ok_or("unknown stream")?;
+            let fault =
+                inject::proxy_toxic(endpoint, proxy.clone(), stream, kind).probability(probability.unwrap_or(1.0));
+            if per_iteration.unwrap_or(false) { Box::new(fault.per_iteration()) } else { Box::new(fault) }
+        }
+        InjectorSpec::ProxyDown { proxy, probability, per_iteration, .. } => {
+            let endpoint = proxies.endpoint(proxy).ok_or_else(|| format!("no proxy named `{proxy}`"))?;
+            let fault = inject::proxy_down(endpoint, proxy.clone()).probability(probability.unwrap_or(1.0));
+            if per_iteration.unwrap_or(false) { Box::new(fault.per_iteration()) } else { Box::new(fault) }
+        }
+    })
 }
 
 fn validator(spec: &ValidatorSpec, pid: Option<PidCell>) -> Box<dyn Validator> {

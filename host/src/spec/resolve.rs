@@ -8,8 +8,10 @@ use serde::Serialize;
 
 use super::error::SpecError;
 use super::schema::{
-    InjectorSpec, PluginSpec, Preset, ProcessSpec, ReadySpec, ScenarioFile, StepSpec, TargetSpec, ValidatorSpec,
+    InjectorSpec, PluginSpec, Preset, ProcessSpec, ProxySpec, ReadySpec, ScenarioFile, StepSpec, TargetSpec,
+    ValidatorSpec,
 };
+use super::suggest::closest;
 use super::units::HumanDuration;
 use crate::report::Thresholds;
 use crate::scenario::FailurePolicy;
@@ -147,6 +149,8 @@ pub struct ResolvedScenario {
     pub validators: Vec<ValidatorSpec>,
     /// Plugins to load.
     pub plugins: Vec<PluginRequest>,
+    /// Chaos proxies, `listen` filled in.
+    pub proxies: Vec<ProxySpec>,
 }
 
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -260,21 +264,67 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
     let mut injectors = spec.injectors;
     for i in injectors.iter_mut() {
         let default = i.type_name();
-        match i {
-            InjectorSpec::Delay { label, .. }
-            | InjectorSpec::DelayEvery { label, .. }
-            | InjectorSpec::Panic { label, .. }
-            | InjectorSpec::Error { label, .. }
-            | InjectorSpec::Cancel { label, .. }
-            | InjectorSpec::Failpoint { label, .. }
-            | InjectorSpec::Network { label, .. }
-            | InjectorSpec::Cpu { label, .. }
-            | InjectorSpec::Memory { label, .. } => {
-                label.get_or_insert_with(|| default.to_string());
-            }
-        }
+        i.label_mut().get_or_insert_with(|| default.to_string());
     }
     unique(file, "injectors", injectors.iter().map(|i| i.label().unwrap_or_default()))?;
+
+    let mut proxies = spec.proxies;
+    for (n, p) in proxies.iter_mut().enumerate() {
+        p.listen.get_or_insert_with(|| "127.0.0.1:0".into());
+        if p.upstream.trim().is_empty() {
+            return Err(invalid(&format!("proxies[{n}].upstream"), "the upstream `host:port` is required".into()));
+        }
+        if let Some(server) = &p.server {
+            crate::proxy::Client::new(server).map_err(|e| invalid(&format!("proxies[{n}].server"), e.to_string()))?;
+        }
+    }
+    unique(file, "proxies", proxies.iter().map(|p| p.name.as_str()))?;
+    for (n, i) in injectors.iter().enumerate() {
+        let (proxy, toxic) = match i {
+            InjectorSpec::ProxyToxic { proxy, toxic, stream, attributes, .. } => {
+                if let Some(stream) = stream
+                    && crate::proxy::Stream::parse(stream).is_none()
+                {
+                    return Err(invalid(
+                        &format!("injectors[{n}].stream"),
+                        format!("unknown stream `{stream}`; valid values: `upstream`, `downstream`"),
+                    ));
+                }
+                (proxy, Some((toxic, attributes)))
+            }
+            InjectorSpec::ProxyDown { proxy, .. } => (proxy, None),
+            _ => continue,
+        };
+        if !proxies.iter().any(|p| &p.name == proxy) {
+            let names: Vec<&str> = proxies.iter().map(|p| p.name.as_str()).collect();
+            let hint =
+                closest(proxy, names.iter().copied()).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+            let valid = if names.is_empty() {
+                "none: add a `[[proxies]]` entry".to_string()
+            } else {
+                format!("`{}`", names.join("`, `"))
+            };
+            return Err(invalid(
+                &format!("injectors[{n}].proxy"),
+                format!("no proxy named `{proxy}`; defined: {valid}{hint}"),
+            ));
+        }
+        if let Some((toxic, attributes)) = toxic {
+            const TOXICS: [&str; 7] =
+                ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"];
+            if !TOXICS.contains(&toxic.as_str()) {
+                let hint = closest(toxic, TOXICS).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+                return Err(invalid(
+                    &format!("injectors[{n}].toxic"),
+                    format!("unknown toxic `{toxic}`; valid values: `{}`{hint}", TOXICS.join("`, `")),
+                ));
+            }
+            let attrs: serde_json::Map<String, serde_json::Value> = attributes.clone().into_iter().collect();
+            let kind = crate::proxy::ToxicKind::from_attributes(toxic, &attrs)
+                .map_err(|e| invalid(&format!("injectors[{n}].attributes"), e.to_string()))?;
+            kind.validate().map_err(|e| invalid(&format!("injectors[{n}].attributes"), e.to_string()))?;
+        }
+    }
 
     let mut validators = spec.validators;
     let process_target = matches!(target, ResolvedTarget::Process { .. });
@@ -312,6 +362,7 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
         injectors,
         validators,
         plugins,
+        proxies,
     })
 }
 

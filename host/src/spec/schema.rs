@@ -31,6 +31,27 @@ pub struct ScenarioFile {
     /// WebAssembly plugins (injectors or validators).
     #[serde(default)]
     pub plugins: Vec<PluginSpec>,
+    /// Chaos proxies in front of the target's dependencies (created at setup, removed at
+    /// teardown); `proxy_toxic` and `proxy_down` injectors act on them.
+    #[serde(default)]
+    pub proxies: Vec<ProxySpec>,
+}
+
+/// One `[[proxies]]` entry: a TCP chaos proxy, in this process or on a Toxiproxy-compatible
+/// server (`chaoskit-host proxy` or Shopify's Toxiproxy) elsewhere.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySpec {
+    /// Unique name; injectors refer to it.
+    pub name: String,
+    /// Where clients connect (`host:port`; default `127.0.0.1:0`, a free loopback port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Where the proxy forwards to (`host:port`).
+    pub upstream: String,
+    /// URL of a remote proxy API (e.g. `http://10.0.0.5:8474`); default: in this process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// The `[scenario]` section.
@@ -418,6 +439,42 @@ pub enum InjectorSpec {
         /// How much.
         size: ByteSize,
     },
+    /// Adds a Toxiproxy toxic to a `[[proxies]]` entry, for the run or per iteration.
+    ProxyToxic {
+        /// Label in reports (also names the toxic: `chaoskit-<label>`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        /// The `[[proxies]]` name.
+        proxy: String,
+        /// latency, bandwidth, slow_close, timeout, reset_peer, slicer or limit_data.
+        toxic: String,
+        /// `upstream` (client to server) or `downstream` (default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream: Option<String>,
+        /// Toxiproxy's attributes and units, e.g. `{ latency = 100, jitter = 10 }` (ms).
+        #[serde(default)]
+        attributes: BTreeMap<String, serde_json::Value>,
+        /// Probability the toxic applies (to the run, or to each iteration). Default 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        probability: Option<f64>,
+        /// Decide and apply per iteration instead of for the whole run (default false).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        per_iteration: Option<bool>,
+    },
+    /// Takes a `[[proxies]]` entry down (its listener and connections close).
+    ProxyDown {
+        /// Label in reports.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        /// The `[[proxies]]` name.
+        proxy: String,
+        /// Probability the proxy goes down (for the run, or in each iteration). Default 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        probability: Option<f64>,
+        /// Decide per iteration instead of for the whole run (default false).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        per_iteration: Option<bool>,
+    },
 }
 
 /// One `[[validators]]` entry; `label` defaults to the type name, `severity` to the
@@ -623,6 +680,25 @@ impl InjectorSpec {
             InjectorSpec::Network { .. } => "network",
             InjectorSpec::Cpu { .. } => "cpu",
             InjectorSpec::Memory { .. } => "memory",
+            InjectorSpec::ProxyToxic { .. } => "proxy_toxic",
+            InjectorSpec::ProxyDown { .. } => "proxy_down",
+        }
+    }
+
+    /// The label slot, to fill in a default.
+    pub(crate) fn label_mut(&mut self) -> &mut Option<String> {
+        match self {
+            InjectorSpec::Delay { label, .. }
+            | InjectorSpec::DelayEvery { label, .. }
+            | InjectorSpec::Panic { label, .. }
+            | InjectorSpec::Error { label, .. }
+            | InjectorSpec::Cancel { label, .. }
+            | InjectorSpec::Failpoint { label, .. }
+            | InjectorSpec::Network { label, .. }
+            | InjectorSpec::Cpu { label, .. }
+            | InjectorSpec::Memory { label, .. }
+            | InjectorSpec::ProxyToxic { label, .. }
+            | InjectorSpec::ProxyDown { label, .. } => label,
         }
     }
 
@@ -637,7 +713,9 @@ impl InjectorSpec {
             | InjectorSpec::Failpoint { label, .. }
             | InjectorSpec::Network { label, .. }
             | InjectorSpec::Cpu { label, .. }
-            | InjectorSpec::Memory { label, .. } => label.as_deref(),
+            | InjectorSpec::Memory { label, .. }
+            | InjectorSpec::ProxyToxic { label, .. }
+            | InjectorSpec::ProxyDown { label, .. } => label.as_deref(),
         }
     }
 }

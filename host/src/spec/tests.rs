@@ -111,17 +111,17 @@ fn an_unknown_injector_type_suggests_the_closest_name_in_every_format() {
     let t = MINIMAL_TOML.to_string() + "\n[[injectors]]\ntype = \"dealy\"\nprobability = 0.1\n";
     assert_eq!(
         err(toml(&t)),
-        "s.toml:13:8: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory` (did you mean `delay`?)"
+        "s.toml:13:8: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory`, `proxy_toxic`, `proxy_down` (did you mean `delay`?)"
     );
     let y = "version: 1\nscenario: { name: y }\nsteps:\n  - { type: command, command: \"true\" }\ninjectors:\n  - type: dealy\n    probability: 0.1\n";
     assert_eq!(
         err(from_str(y, Format::Yaml, "s.yaml")),
-        "s.yaml:6:5: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory` (did you mean `delay`?)"
+        "s.yaml:6:5: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory`, `proxy_toxic`, `proxy_down` (did you mean `delay`?)"
     );
     let j = "{\"version\": 1, \"scenario\": {\"name\": \"j\"},\n \"steps\": [{\"type\": \"command\", \"command\": \"true\"}],\n \"injectors\": [{\"type\": \"dealy\"}]}";
     assert_eq!(
         err(from_str(j, Format::Json, "s.json")),
-        "s.json:3:31: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory` (did you mean `delay`?)"
+        "s.json:3:31: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory`, `proxy_toxic`, `proxy_down` (did you mean `delay`?)"
     );
 }
 
@@ -261,4 +261,12 @@ fn the_examples_in_docs_scenario_md_parse() {
     let json = from_str(doc_block(doc, "json", 0), Format::Json, "doc.json").unwrap();
     assert_eq!(yaml, json);
     resolve(yaml, "doc.yaml", Path::new("/")).unwrap();
+    let proxies = format!(
+        "version = 1\n[scenario]\nname = \"p\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n{}",
+        doc_block(doc, "toml", 1)
+    );
+    let with_proxies = resolve(toml(&proxies).unwrap(), "doc.toml", Path::new("/")).unwrap();
+    assert_eq!(with_proxies.proxies[0].name, "db");
+    assert_eq!(with_proxies.injectors[0].label(), Some("slow-db"));
+    assert_eq!(with_proxies.injectors[1].label(), Some("proxy_down"));
 }

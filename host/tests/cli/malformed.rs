@@ -12,7 +12,7 @@ fn an_unknown_injector_type_suggests_the_closest_name() {
     run.expect_code(2);
     assert_eq!(
         run.stderr(),
-        "error: bad.toml:8:8: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory` (did you mean `delay`?)\n"
+        "error: bad.toml:8:8: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory`, `proxy_toxic`, `proxy_down` (did you mean `delay`?)\n"
     );
     assert!(!dir.join("chaoskit-report").exists(), "nothing ran, nothing was written");
 }
