@@ -41,8 +41,11 @@ pub struct PluginLimits {
 pub struct PluginRequest {
     /// Label in reports.
     pub label: String,
-    /// Absolute path of the component.
+    /// Absolute path of the component, or of the plugin crate to build when `build` is set.
     pub path: PathBuf,
+    /// Whether `path` is a plugin crate (a directory with a `Cargo.toml`) that the host builds
+    /// for `wasm32-wasip2` before loading it.
+    pub build: bool,
     /// JSON passed to `configure` (`{}` when none was given).
     pub config_json: String,
     /// Limits.
@@ -61,6 +64,7 @@ impl PluginRequest {
         let path = if path.is_absolute() { path.to_path_buf() } else { cwd.join(path) };
         PluginRequest {
             label: plugin_label(&path),
+            build: path.join("Cargo.toml").is_file(),
             path,
             config_json: "{}".into(),
             limits: PluginLimits::default(),
@@ -431,12 +435,18 @@ fn resolve_process(p: ProcessSpec, file: &str, base_dir: &Path) -> Result<Resolv
 
 fn resolve_plugin(p: PluginSpec, base_dir: &Path) -> Result<PluginRequest, String> {
     let path = resolve_path(base_dir, &p.path);
-    if !path.is_file() {
-        return Err(format!("plugin `{}` does not exist (resolved to `{}`)", p.path, path.display()));
+    let build = path.is_dir() && path.join("Cargo.toml").is_file();
+    if !path.is_file() && !build {
+        return Err(format!(
+            "plugin `{}` is neither a component file nor a plugin crate directory (resolved to `{}`)",
+            p.path,
+            path.display()
+        ));
     }
     let limits = p.limits.unwrap_or_default();
     Ok(PluginRequest {
         label: p.label.unwrap_or_else(|| plugin_label(&path)),
+        build,
         path,
         config_json: p.config.map_or_else(|| "{}".to_string(), |c| c.to_string()),
         limits: PluginLimits { memory_bytes: limits.memory.map(|m| m.0), decide_deadline: limits.decide_deadline },
