@@ -32,7 +32,8 @@ fn resolved(text: &str) -> Result<ResolvedScenario, SpecError> {
 #[test]
 fn the_demo_scenario_parses_and_resolves() {
     let file = toml(include_str!("../../../examples/scenarios/demo.toml")).unwrap();
-    assert_eq!(file.steps.len(), 2);
+    assert_eq!(file.steps.len(), 3);
+    assert_eq!(file.proxies.len(), 1);
     let r = resolve(file, "demo.toml", Path::new("/repo/examples/scenarios")).unwrap();
     assert_eq!(r.name, "demo: items under chaos");
     assert_eq!(r.repeat, Some(300));
@@ -226,7 +227,20 @@ fn plugins_resolve_against_the_file_with_their_config_as_json() {
     assert_eq!(p.grants, vec!["clocks".to_string()]);
     let missing = MINIMAL_TOML.to_string() + "\n[[plugins]]\npath = \"nope.wasm\"\n";
     let e = resolve(toml(&missing).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
-    assert!(e.starts_with("s.toml: plugins[0].path: plugin `nope.wasm` does not exist"), "{e}");
+    assert!(
+        e.starts_with(
+            "s.toml: plugins[0].path: plugin `nope.wasm` is neither a component file nor a plugin crate directory"
+        ),
+        "{e}"
+    );
+    // A directory with a Cargo.toml is a plugin crate the run builds first.
+    std::fs::create_dir(dir.path().join("my-plugin")).unwrap();
+    std::fs::write(dir.path().join("my-plugin/Cargo.toml"), "[package]\nname = \"my-plugin\"\n").unwrap();
+    let from_source = MINIMAL_TOML.to_string() + "\n[[plugins]]\npath = \"my-plugin\"\n";
+    let r = resolve(toml(&from_source).unwrap(), "s.toml", dir.path()).unwrap();
+    assert!(r.plugins[0].build);
+    assert_eq!(r.plugins[0].label, "my-plugin");
+    assert_eq!(r.plugins[0].path, dir.path().join("my-plugin"));
 }
 
 #[test]
