@@ -224,8 +224,7 @@ impl<T: Target> Executor<T> {
             stop: AtomicBool::new(false),
             failed_fast: AtomicBool::new(false),
             next: AtomicU64::new(0),
-            done: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
+            counters: (0..concurrency).map(|_| WorkerCounters::default()).collect(),
             tallies: (0..concurrency).map(|_| Mutex::new(Tally::new(plan.injectors.len(), validators_len))).collect(),
             t0: Mutex::new(Instant::now()),
             on_iteration,
@@ -448,8 +447,7 @@ struct Shared<T> {
     stop: AtomicBool,
     failed_fast: AtomicBool,
     next: AtomicU64,
-    done: AtomicU64,
-    failed: AtomicU64,
+    counters: Vec<WorkerCounters>,
     tallies: Vec<Mutex<Tally>>,
     t0: Mutex<Instant>,
     on_iteration: Option<IterationFn>,
@@ -478,8 +476,8 @@ async fn drive<T: Target>(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let planned = run_for.is_none().then_some(shared.repeat);
     let snapshot = |s: &Shared<T>| Progress {
-        done: s.done.load(Ordering::Relaxed),
-        failed: s.failed.load(Ordering::Relaxed),
+        done: s.counters.iter().map(|c| c.done.load(Ordering::Relaxed)).sum(),
+        failed: s.counters.iter().map(|c| c.failed.load(Ordering::Relaxed)).sum(),
         elapsed: s.t0.lock().unwrap_or_else(|e| e.into_inner()).elapsed(),
         planned,
         duration: run_for,
@@ -516,9 +514,27 @@ async fn drive<T: Target>(
     interrupted
 }
 
+/// Progress counters of one worker, on a cache line of their own: workers never write a
+/// line another worker writes.
+#[derive(Default)]
+#[repr(align(128))]
+struct WorkerCounters {
+    done: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Iteration indices a worker claims at once when several run: fewer writes to the shared
+/// counter. Which worker runs an index never changes its decisions.
+const CLAIM: u64 = 16;
+
 async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
     let deadline = *shared.deadline.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = *shared.t0.lock().unwrap_or_else(|e| e.into_inner());
+    // Small runs claim one at a time so every worker gets work.
+    let workers = shared.counters.len() as u64;
+    let claim = if workers == 1 { 1 } else { (shared.repeat / (workers * 8)).clamp(1, CLAIM) };
+    let counters = &shared.counters[w];
+    let (mut next, mut end) = (0, 0);
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             break;
@@ -526,14 +542,19 @@ async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        if next == end {
+            next = shared.next.fetch_add(claim, Ordering::Relaxed);
+            end = next.saturating_add(claim).min(shared.repeat);
+        }
+        let index = next;
         if index >= shared.repeat {
             break;
         }
+        next += 1;
         let ok = iteration(shared, index, w, t0).await;
-        shared.done.fetch_add(1, Ordering::Relaxed);
+        counters.done.fetch_add(1, Ordering::Relaxed);
         if !ok {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
+            counters.failed.fetch_add(1, Ordering::Relaxed);
             if shared.policy == FailurePolicy::FailFast {
                 shared.failed_fast.store(true, Ordering::Relaxed);
                 shared.stop.store(true, Ordering::Relaxed);
