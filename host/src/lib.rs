@@ -1,1 +1,2 @@
 //! ChaosKit library.
+pub mod plugin;

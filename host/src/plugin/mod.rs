@@ -1,0 +1,6 @@
+//! Wasm plugins.
+mod bindings;
+mod error;
+mod health;
+mod runtime;
+mod state;
