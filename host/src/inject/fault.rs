@@ -1,0 +1,159 @@
+//! Injectors that answer one kind of point with a fixed action: panic, error, cancel,
+//! named failpoints, and closures.
+
+use super::{Injector, check_probability};
+use crate::chaos::{Action, Capabilities, Draws, Point};
+
+/// Panics at panic points with probability `p`.
+#[derive(Clone, Debug)]
+pub struct PanicFault {
+    p: f64,
+    message: String,
+}
+
+/// Panics at panic points with probability `p` (message "chaos: injected panic").
+pub fn panic(p: f64) -> PanicFault {
+    PanicFault { p, message: "chaos: injected panic".into() }
+}
+
+impl PanicFault {
+    /// The panic message.
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+}
+
+impl Injector for PanicFault {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::PANIC
+    }
+    #[inline]
+    fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
+        if draws.chance(self.p) { Action::Panic(self.message.clone()) } else { Action::None }
+    }
+    fn validate_config(&self) -> Result<(), String> {
+        check_probability(self.p)
+    }
+}
+
+/// Fails error points with probability `p`.
+#[derive(Clone, Debug)]
+pub struct ErrorFault {
+    p: f64,
+    message: String,
+}
+
+/// Fails error points with probability `p` (message "injected error").
+pub fn error(p: f64) -> ErrorFault {
+    ErrorFault { p, message: "injected error".into() }
+}
+
+impl ErrorFault {
+    /// The error message.
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+}
+
+impl Injector for ErrorFault {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ERROR
+    }
+    #[inline]
+    fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
+        if draws.chance(self.p) { Action::Error(self.message.clone()) } else { Action::None }
+    }
+    fn validate_config(&self) -> Result<(), String> {
+        check_probability(self.p)
+    }
+}
+
+/// Cancels cancellation points with probability `p`.
+#[derive(Clone, Debug)]
+pub struct Cancel {
+    p: f64,
+}
+
+/// Cancels the token returned by `maybe_cancel` with probability `p`.
+pub fn cancel(p: f64) -> Cancel {
+    Cancel { p }
+}
+
+impl Injector for Cancel {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::CANCEL
+    }
+    #[inline]
+    fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
+        if draws.chance(self.p) { Action::Cancel } else { Action::None }
+    }
+    fn validate_config(&self) -> Result<(), String> {
+        check_probability(self.p)
+    }
+}
+
+/// Applies an action at a named failpoint with probability `p`.
+#[derive(Clone, Debug)]
+pub struct Failpoint {
+    name: String,
+    p: f64,
+    action: Action,
+}
+
+/// At the failpoint called `name`, applies `action` with probability `p`
+/// (like the `fail` crate's `fail_point!`, but seeded and per iteration).
+pub fn failpoint(name: impl Into<String>, p: f64, action: Action) -> Failpoint {
+    Failpoint { name: name.into(), p, action }
+}
+
+impl Injector for Failpoint {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::FAILPOINT
+    }
+    #[inline]
+    fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
+        if point.name == self.name && draws.chance(self.p) { self.action.clone() } else { Action::None }
+    }
+    fn validate_config(&self) -> Result<(), String> {
+        check_probability(self.p)
+    }
+}
+
+/// An injector made of a closure.
+pub struct FnInjector<F> {
+    capabilities: Capabilities,
+    f: F,
+}
+
+/// An injector answering `kinds` with a closure over the point and the seeded stream.
+///
+/// ```
+/// use chaoskit::{inject, Action, Capabilities};
+/// use std::time::Duration;
+/// // Delay every tenth iteration by 5 ms.
+/// let every_tenth = inject::from_fn(Capabilities::DELAY, |point, _draws| {
+///     if point.iteration % 10 == 0 { Action::Delay(Duration::from_millis(5)) } else { Action::None }
+/// });
+/// # let _ = every_tenth;
+/// ```
+pub fn from_fn<F>(kinds: Capabilities, f: F) -> FnInjector<F>
+where
+    F: Fn(&Point<'_>, &mut Draws<'_>) -> Action + Send + Sync + 'static,
+{
+    FnInjector { capabilities: kinds, f }
+}
+
+impl<F> Injector for FnInjector<F>
+where
+    F: Fn(&Point<'_>, &mut Draws<'_>) -> Action + Send + Sync + 'static,
+{
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+    fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
+        if self.capabilities.answers(point.kind) { (self.f)(point, draws) } else { Action::None }
+    }
+}
+

@@ -1,0 +1,320 @@
+//! The result of a run: counts, latency, per-injector and per-validator summaries, the
+//! bounded journal, and the verdict; rendered as text, JSON and JUnit.
+//!
+//! The JSON form is the journal file: [`Report`] serialises to a documented, versioned
+//! schema ([`REPORT_SCHEMA`]) and reads back, so a finished run can be rendered again.
+
+mod junit;
+mod text;
+mod verdict;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use verdict::{Thresholds, Verdict};
+
+use crate::journal::IterationRecord;
+use crate::scenario::FailurePolicy;
+use crate::validate::{Counting, Severity};
+
+/// Identifies the JSON layout of [`Report`]; bumped on any incompatible change.
+pub const REPORT_SCHEMA: &str = "chaoskit.report/v1";
+
+/// Why the run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Every planned iteration ran.
+    Completed,
+    /// The `run_for` duration elapsed.
+    Deadline,
+    /// An iteration failed under [`FailurePolicy::FailFast`].
+    FailFast,
+    /// The run was cancelled (Ctrl-C or a cancellation token).
+    Interrupted,
+}
+
+/// Iteration counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Iterations run.
+    pub total: u64,
+    /// Iterations that passed.
+    pub passed: u64,
+    /// Iterations that failed.
+    pub failed: u64,
+}
+
+/// Iteration latency in microseconds, from an HDR histogram (3 significant digits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Fastest.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+/// What one injector did over the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InjectorSummary {
+    /// The label given in the scenario.
+    pub label: String,
+    /// The scope it applies to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Faults injected, by action ("delay", "error", ...).
+    pub injections: BTreeMap<String, u64>,
+    /// Problems or remarks (failed stop, disabled plugin, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// What one validator found over the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidatorSummary {
+    /// The label given in the scenario.
+    pub label: String,
+    /// Declared severity.
+    pub severity: Severity,
+    /// Per iteration or per run.
+    pub counting: Counting,
+    /// Iterations it complained about.
+    pub violations: u64,
+    /// Complaints that were the validator's own failure (a crashed plugin).
+    pub harness_errors: u64,
+    /// Its first complaint during the iterations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_violation: Option<String>,
+    /// Its judgement of the whole run, if it complained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_violation: Option<String>,
+    /// Remarks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Totals of what the code reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventTotals {
+    /// Panics caught.
+    pub panics: u64,
+    /// Errors reported.
+    pub errors: u64,
+    /// Deepest recursion reported.
+    pub max_recursion_depth: u32,
+}
+
+/// How the run was configured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Planned iterations (absent for duration runs).
+    pub iterations: Option<u64>,
+    /// Planned duration in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Iterations in flight at once.
+    pub concurrency: usize,
+    /// Failure policy.
+    pub failure_policy: FailurePolicy,
+}
+
+/// One point of the timeline: iterations that started within a time bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelineBucket {
+    /// Bucket start, milliseconds since the run started.
+    pub start_ms: u64,
+    /// Iterations started in the bucket.
+    pub iterations: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Mean latency in microseconds.
+    pub mean_us: f64,
+    /// Slowest iteration in microseconds.
+    pub max_us: f64,
+    /// Faults injected.
+    pub injections: u64,
+}
+
+/// The complete result of a run. `verdict` decides success.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always [`REPORT_SCHEMA`].
+    pub schema: String,
+    /// Scenario name.
+    pub scenario: String,
+    /// Target name.
+    pub target: String,
+    /// The seed every decision derived from: rerun with it to replay them.
+    pub seed: u64,
+    /// Start time, Unix milliseconds.
+    pub started_at_unix_ms: u64,
+    /// Wall time of the whole run (setup to teardown), microseconds.
+    pub wall_time_us: u64,
+    /// Configuration.
+    pub plan: Plan,
+    /// Why it stopped.
+    pub stop_reason: StopReason,
+    /// Iteration counts.
+    pub iterations: Counts,
+    /// `passed / total` (0 when nothing ran).
+    pub success_rate: f64,
+    /// Iteration latency.
+    pub latency_us: LatencySummary,
+    /// Per injector.
+    pub injectors: Vec<InjectorSummary>,
+    /// Per validator.
+    pub validators: Vec<ValidatorSummary>,
+    /// Event totals.
+    pub events: EventTotals,
+    /// Thresholds applied.
+    pub thresholds: Thresholds,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why the verdict is what it is (empty for a clean PASS).
+    pub reasons: Vec<String>,
+    /// Failing iterations kept in full (see `JournalConfig`).
+    pub failures: Vec<IterationRecord>,
+    /// Failing iterations counted but not kept.
+    pub failures_omitted: u64,
+    /// Passing iterations kept in full (a deterministic sample).
+    pub samples: Vec<IterationRecord>,
+    /// Activity over time, for charts.
+    pub timeline: Vec<TimelineBucket>,
+    /// Errors while stopping injectors or tearing down the target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle_errors: Vec<String>,
+}
+
+impl Report {
+    /// The verdict.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// Whether the verdict is PASS or UNSTABLE.
+    pub fn is_success(&self) -> bool {
+        self.verdict.is_success()
+    }
+
+    /// Human-readable summary.
+    pub fn to_text(&self) -> String {
+        text::render(self)
+    }
+
+    /// The JSON journal (pretty-printed).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    /// Reads a JSON journal back; refuses other schema versions.
+    pub fn from_json(json: &str) -> Result<Report, ReportError> {
+        let report: Report = serde_json::from_str(json).map_err(ReportError::Json)?;
+        if report.schema != REPORT_SCHEMA {
+            return Err(ReportError::Schema { found: report.schema, expected: REPORT_SCHEMA });
+        }
+        Ok(report)
+    }
+
+    /// JUnit XML: one suite for the scenario, a `verdict` case plus one case per validator.
+    pub fn to_junit(&self) -> String {
+        junit::render(self)
+    }
+
+    /// Decides the verdict from the counts, the validators and the thresholds.
+    pub(crate) fn decide(&mut self) {
+        let mut reasons = Vec::new();
+        let mut fail = false;
+        let mut unstable = false;
+        let t = &self.thresholds;
+        if self.iterations.total == 0 {
+            fail = true;
+            reasons.push("no iteration ran".to_string());
+        }
+        if self.stop_reason == StopReason::FailFast {
+            fail = true;
+            let first = self.failures.first().map(|f| {
+                format!(" (iteration {}: {})", f.index, f.error.as_deref().unwrap_or("failed"))
+            });
+            reasons.push(format!("stopped at the first failing iteration{}", first.unwrap_or_default()));
+        }
+        if self.iterations.total > 0 && self.success_rate < t.min_success_rate {
+            fail = true;
+            reasons.push(format!(
+                "success rate {:.2}% is below the minimum {:.2}%",
+                self.success_rate * 100.0,
+                t.min_success_rate * 100.0
+            ));
+        }
+        if let Some(max) = t.max_failures
+            && self.iterations.failed > max
+        {
+            fail = true;
+            reasons.push(format!("{} iterations failed, at most {max} allowed", self.iterations.failed));
+        }
+        for v in &self.validators {
+            let complained = v.violations > 0 || v.final_violation.is_some();
+            if !complained {
+                continue;
+            }
+            let what = v.final_violation.as_deref().or(v.first_violation.as_deref()).unwrap_or("");
+            match v.severity {
+                Severity::Critical if v.final_violation.is_some() || v.harness_errors > 0 => {
+                    fail = true;
+                    reasons.push(format!("critical validator `{}`: {what}", v.label));
+                }
+                Severity::Critical => {
+                    reasons.push(format!("critical validator `{}` failed {} iterations: {what}", v.label, v.violations));
+                }
+                Severity::Warning => {
+                    if t.warnings_fail {
+                        fail = true;
+                    } else {
+                        unstable = true;
+                    }
+                    reasons.push(format!("warning from `{}`: {what}", v.label));
+                }
+            }
+        }
+        if self.iterations.failed > 0 && !fail {
+            reasons.push(format!(
+                "{} of {} iterations failed, within the thresholds",
+                self.iterations.failed, self.iterations.total
+            ));
+        }
+        self.verdict = if fail {
+            Verdict::Fail
+        } else if unstable {
+            Verdict::Unstable
+        } else {
+            Verdict::Pass
+        };
+        self.reasons = reasons;
+    }
+}
+
+/// Why a journal could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// Not valid report JSON.
+    #[error("not a chaoskit journal: {0}")]
+    Json(serde_json::Error),
+    /// Another schema version.
+    #[error("journal schema `{found}` is not supported (expected `{expected}`)")]
+    Schema {
+        /// What the file says.
+        found: String,
+        /// What this version reads.
+        expected: &'static str,
+    },
+}

@@ -1,0 +1,101 @@
+//! Verdicts and the thresholds that decide them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The outcome of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// Every threshold held.
+    Pass,
+    /// Thresholds held, but warning validators complained.
+    Unstable,
+    /// A threshold or a critical invariant was broken.
+    Fail,
+}
+
+impl Verdict {
+    /// "PASS", "UNSTABLE" or "FAIL".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Unstable => "UNSTABLE",
+            Verdict::Fail => "FAIL",
+        }
+    }
+
+    /// Whether the run counts as a success (PASS or UNSTABLE).
+    pub fn is_success(self) -> bool {
+        self != Verdict::Fail
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a run must achieve to pass.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Minimum share of passing iterations, in `[0, 1]`.
+    pub min_success_rate: f64,
+    /// Most failing iterations allowed (`None`: only the rate counts).
+    #[serde(default)]
+    pub max_failures: Option<u64>,
+    /// Whether a warning validator's complaint fails the run instead of making it UNSTABLE.
+    #[serde(default)]
+    pub warnings_fail: bool,
+}
+
+impl Default for Thresholds {
+    /// At least 95% of iterations pass; warnings make the run UNSTABLE.
+    fn default() -> Self {
+        Thresholds { min_success_rate: 0.95, max_failures: None, warnings_fail: false }
+    }
+}
+
+impl Thresholds {
+    /// Every iteration passes and no validator complains at all.
+    pub fn strict() -> Self {
+        Thresholds { min_success_rate: 1.0, max_failures: Some(0), warnings_fail: true }
+    }
+
+    /// At least 80% of iterations pass.
+    pub fn relaxed() -> Self {
+        Thresholds { min_success_rate: 0.80, max_failures: None, warnings_fail: false }
+    }
+
+    /// A preset by name: `default`, `strict` or `relaxed`.
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "default" => Some(Thresholds::default()),
+            "strict" => Some(Thresholds::strict()),
+            "relaxed" => Some(Thresholds::relaxed()),
+            _ => None,
+        }
+    }
+
+    /// Sets the minimum success rate.
+    pub fn min_success_rate(mut self, rate: f64) -> Self {
+        self.min_success_rate = rate;
+        self
+    }
+
+    /// Sets the maximum number of failing iterations.
+    pub fn max_failures(mut self, n: u64) -> Self {
+        self.max_failures = Some(n);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.min_success_rate) {
+            return Err(format!("min_success_rate {} is outside [0, 1]", self.min_success_rate));
+        }
+        Ok(())
+    }
+}

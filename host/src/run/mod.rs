@@ -1,0 +1,589 @@
+//! The executor: runs a [`Scenario`] and returns its [`Report`].
+//!
+//! Lifecycle, on every path (failing iteration, panicking step, cancellation, an injector
+//! that fails to start): target setup → injectors start in order → validators take their
+//! baselines → iterations → validators judge the run → injectors stop in reverse order →
+//! target teardown. Nothing the executor starts outlives [`Executor::run`].
+//!
+//! With `concurrency(n)` the executor runs `n` workers; each takes the next iteration index
+//! from a shared counter, so which worker runs an iteration never changes its decisions
+//! (those derive from the seed and the index alone).
+
+mod step;
+mod tally;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::chaos::{ChaosContext, ChaosPlan, PlannedInjector, mix};
+use crate::inject::{InjectError, StartContext};
+use crate::journal::{DecisionRecord, IterationRecord, ViolationRecord};
+use crate::report::{Counts, EventTotals, InjectorSummary, Plan, REPORT_SCHEMA, Report, StopReason, ValidatorSummary};
+use crate::scenario::{BoxError, FailurePolicy, Scenario, Target};
+use crate::validate::{IterationOutcome, Severity, Violation};
+use step::{StepOutcome, run_step};
+pub(crate) use tally::{Tally, action_name, action_slot};
+
+/// Runs a scenario to completion and returns its report; the verdict decides success.
+///
+/// Must be called inside a tokio runtime (time enabled). See [`Executor`] for cancellation
+/// and progress.
+pub async fn run<T: Target>(scenario: Scenario<T>) -> Result<Report, RunError> {
+    Executor::new(scenario).run().await
+}
+
+/// Why a run could not take place at all (a run that took place returns a [`Report`],
+/// whatever its verdict).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The target's setup failed; nothing else was started.
+    #[error("setup of target `{target}` failed: {source}")]
+    Setup {
+        /// The target.
+        target: String,
+        /// Why.
+        source: BoxError,
+    },
+    /// An injector failed to start; those already started were stopped in reverse order
+    /// and the target was torn down.
+    #[error("injector `{label}` failed to start: {source}")]
+    InjectorStart {
+        /// The injector's label.
+        label: String,
+        /// Why.
+        source: InjectError,
+    },
+    /// A validator could not take its baseline.
+    #[error("validator `{label}` failed to start: {source}")]
+    ValidatorStart {
+        /// The validator's label.
+        label: String,
+        /// Why.
+        source: Violation,
+    },
+}
+
+/// A snapshot of a run in progress, for live statistics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// Iterations finished.
+    pub done: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Time since the iterations started.
+    pub elapsed: Duration,
+    /// Planned iterations (repeat runs).
+    pub planned: Option<u64>,
+    /// Planned duration (duration runs).
+    pub duration: Option<Duration>,
+}
+
+type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Runs a scenario with options: cancellation, grace period, progress callback.
+pub struct Executor<T> {
+    scenario: Scenario<T>,
+    cancel: CancellationToken,
+    grace: Duration,
+    progress: Option<(Duration, ProgressFn)>,
+}
+
+impl<T: Target> Executor<T> {
+    /// An executor for `scenario`.
+    pub fn new(scenario: Scenario<T>) -> Self {
+        Executor { scenario, cancel: CancellationToken::new(), grace: Duration::from_secs(5), progress: None }
+    }
+
+    /// Stops the run when `token` is cancelled (e.g. on Ctrl-C): no new iterations start,
+    /// iterations in flight get the grace period to finish, then everything is stopped in
+    /// order and the report (stop reason `interrupted`) is returned.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// How long iterations in flight may finish after cancellation (default 5 s); after it
+    /// they are abandoned.
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Calls `f` every `every` with the progress so far (from the run's own task).
+    pub fn on_progress(mut self, every: Duration, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some((every, Arc::new(f)));
+        self
+    }
+
+    /// Runs the scenario.
+    pub async fn run(self) -> Result<Report, RunError> {
+        let Executor { scenario, cancel, grace, progress } = self;
+        let started_at = SystemTime::now();
+        let wall = Instant::now();
+        let seed = scenario.seed.unwrap_or_else(fresh_seed);
+        let Scenario {
+            name,
+            target,
+            steps,
+            injectors,
+            validators,
+            scopes,
+            repeat,
+            run_for,
+            concurrency,
+            policy,
+            thresholds,
+            journal,
+            step_timeout,
+            ..
+        } = scenario;
+        let target = Arc::new(target);
+        let target_name = target.name().to_string();
+
+        target.setup().await.map_err(|source| RunError::Setup { target: target_name.clone(), source })?;
+        tracing::info!(target: "chaoskit::run", scenario = %name, seed, "run started");
+
+        let plan = Arc::new(ChaosPlan::new(
+            seed,
+            injectors
+                .into_iter()
+                .map(|d| PlannedInjector { label: d.label, injector: d.injector, scope: d.scope })
+                .collect(),
+            scopes,
+            steps.iter().map(|s| (s.name.clone(), s.scope)).collect(),
+        ));
+
+        let mut lifecycle = Lifecycle { plan: plan.clone(), started: 0, errors: Vec::new() };
+        for (index, p) in plan.injectors.iter().enumerate() {
+            let ctx = StartContext { label: &p.label, seed, index };
+            if let Err(source) = p.injector.start(&ctx) {
+                lifecycle.stop_injectors();
+                teardown(&*target, &mut lifecycle.errors).await;
+                return Err(RunError::InjectorStart { label: p.label.to_string(), source });
+            }
+            lifecycle.started = index + 1;
+        }
+
+        let validators_len = validators.len();
+        let shared = Arc::new(Shared {
+            plan: plan.clone(),
+            target: target.clone(),
+            steps,
+            validators,
+            step_timeout,
+            policy,
+            journal,
+            repeat: if run_for.is_some() { u64::MAX } else { repeat },
+            deadline: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            failed_fast: AtomicBool::new(false),
+            next: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            tallies: (0..concurrency).map(|_| Mutex::new(Tally::new(plan.injectors.len(), validators_len))).collect(),
+            t0: Mutex::new(Instant::now()),
+        });
+
+        // Workers exist (and wait at the gate) before validators take their baselines, so a
+        // task-leak baseline counts them.
+        let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
+        let mut workers = tokio::task::JoinSet::new();
+        for w in 1..concurrency {
+            let shared = shared.clone();
+            let mut gate = gate_rx.clone();
+            workers.spawn(async move {
+                if gate.wait_for(|open| *open).await.is_ok() {
+                    worker(&shared, w).await;
+                }
+            });
+        }
+
+        for v in shared.validators.iter() {
+            if let Err(source) = v.validator.start() {
+                shared.stop.store(true, Ordering::Relaxed);
+                drop(gate_tx);
+                workers.shutdown().await;
+                lifecycle.stop_injectors();
+                teardown(&*target, &mut lifecycle.errors).await;
+                return Err(RunError::ValidatorStart { label: v.label.to_string(), source });
+            }
+        }
+
+        let t0 = Instant::now();
+        *shared.t0.lock().unwrap_or_else(|e| e.into_inner()) = t0;
+        if let Some(d) = run_for {
+            *shared.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(t0 + d);
+        }
+        let _ = gate_tx.send(true);
+
+        let interrupted = drive(&shared, workers, &cancel, grace, progress, run_for).await;
+
+        let stop_reason = if interrupted {
+            StopReason::Interrupted
+        } else if shared.failed_fast.load(Ordering::Relaxed) {
+            StopReason::FailFast
+        } else if run_for.is_some() {
+            StopReason::Deadline
+        } else {
+            StopReason::Completed
+        };
+
+        let finals: Vec<Option<Violation>> = shared
+            .validators
+            .iter()
+            .map(|v| match std::panic::catch_unwind(AssertUnwindSafe(|| v.validator.finish())) {
+                Ok(r) => r.err(),
+                Err(p) => Some(Violation::harness(format!("validator panicked: {}", step::panic_message(&*p)))),
+            })
+            .collect();
+
+        lifecycle.stop_injectors();
+        teardown(&*target, &mut lifecycle.errors).await;
+        tracing::info!(target: "chaoskit::run", scenario = %name, "run finished");
+
+        let mut tally = Tally::new(plan.injectors.len(), shared.validators.len());
+        for t in shared.tallies.iter() {
+            let t = std::mem::replace(
+                &mut *t.lock().unwrap_or_else(|e| e.into_inner()),
+                Tally::new(plan.injectors.len(), shared.validators.len()),
+            );
+            tally.merge(t);
+        }
+        tally.finish_journal(&shared.journal);
+
+        let injectors = plan
+            .injectors
+            .iter()
+            .zip(&tally.injections)
+            .map(|(p, counts)| InjectorSummary {
+                label: p.label.to_string(),
+                scope: p.scope.map(|s| plan.scopes[s as usize].to_string()),
+                injections: counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(slot, n)| (action_name(slot).to_string(), *n))
+                    .collect(),
+                notes: p.injector.notes(),
+            })
+            .collect();
+        let validators = shared
+            .validators
+            .iter()
+            .zip(tally.violations.iter())
+            .zip(finals)
+            .map(|((v, (count, harness, first)), fin)| ValidatorSummary {
+                label: v.label.to_string(),
+                severity: v.validator.severity(),
+                counting: v.validator.counting(),
+                violations: *count,
+                harness_errors: harness + u64::from(fin.as_ref().is_some_and(|f| f.harness_error)),
+                first_violation: first.as_ref().map(|(_, m)| m.clone()),
+                final_violation: fin.map(|f| f.message),
+                notes: v.validator.notes(),
+            })
+            .collect();
+
+        let latency_us = tally.latency_summary();
+        let total = tally.total;
+        let mut report = Report {
+            schema: REPORT_SCHEMA.to_string(),
+            scenario: name,
+            target: target_name,
+            seed,
+            started_at_unix_ms: started_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            wall_time_us: wall.elapsed().as_micros() as u64,
+            plan: Plan {
+                iterations: run_for.is_none().then_some(repeat),
+                duration_ms: run_for.map(|d| d.as_millis() as u64),
+                concurrency,
+                failure_policy: policy,
+            },
+            stop_reason,
+            iterations: Counts { total, passed: total - tally.failed, failed: tally.failed },
+            success_rate: if total == 0 { 0.0 } else { (total - tally.failed) as f64 / total as f64 },
+            latency_us,
+            injectors,
+            validators,
+            events: EventTotals { panics: tally.panics, errors: tally.errors, max_recursion_depth: tally.max_depth },
+            thresholds,
+            verdict: crate::Verdict::Pass,
+            reasons: Vec::new(),
+            failures: std::mem::take(&mut tally.failing),
+            failures_omitted: tally.failing_omitted,
+            samples: std::mem::take(&mut tally.passing),
+            timeline: std::mem::replace(&mut tally.timeline, tally::Timeline::new()).into_buckets(),
+            lifecycle_errors: std::mem::take(&mut lifecycle.errors),
+        };
+        report.decide();
+        Ok(report)
+    }
+}
+
+/// A seed for runs that did not set one: unpredictable, and printed in the report.
+fn fresh_seed() -> u64 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let local = 0u8;
+    mix(nanos ^ mix(u64::from(std::process::id())) ^ (&local as *const u8 as u64))
+}
+
+async fn teardown<T: Target>(target: &T, errors: &mut Vec<String>) {
+    if let Err(e) = target.teardown().await {
+        tracing::warn!(target: "chaoskit::run", error = %e, "target teardown failed");
+        errors.push(format!("teardown of target `{}` failed: {e}", target.name()));
+    }
+}
+
+/// Stops started injectors in reverse order exactly once, also when the run future is
+/// dropped mid-way.
+struct Lifecycle {
+    plan: Arc<ChaosPlan>,
+    started: usize,
+    errors: Vec<String>,
+}
+
+impl Lifecycle {
+    fn stop_injectors(&mut self) {
+        for p in self.plan.injectors[..self.started].iter().rev() {
+            if let Err(e) = p.injector.stop() {
+                tracing::warn!(target: "chaoskit::run", label = %p.label, error = %e, "injector stop failed");
+                self.errors.push(format!("injector `{}` failed to stop: {e}", p.label));
+            }
+        }
+        self.started = 0;
+    }
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        self.stop_injectors();
+    }
+}
+
+struct Shared<T> {
+    plan: Arc<ChaosPlan>,
+    target: Arc<T>,
+    steps: Vec<crate::scenario::StepDef<T>>,
+    validators: Vec<crate::scenario::ValidatorDef>,
+    step_timeout: Option<Duration>,
+    policy: FailurePolicy,
+    journal: crate::journal::JournalConfig,
+    repeat: u64,
+    deadline: Mutex<Option<Instant>>,
+    stop: AtomicBool,
+    failed_fast: AtomicBool,
+    next: AtomicU64,
+    done: AtomicU64,
+    failed: AtomicU64,
+    tallies: Vec<Mutex<Tally>>,
+    t0: Mutex<Instant>,
+}
+
+/// Runs worker 0 inline and waits for the others, handling cancellation and progress.
+/// Returns whether the run was interrupted.
+async fn drive<T: Target>(
+    shared: &Arc<Shared<T>>,
+    mut workers: tokio::task::JoinSet<()>,
+    cancel: &CancellationToken,
+    grace: Duration,
+    progress: Option<(Duration, ProgressFn)>,
+    run_for: Option<Duration>,
+) -> bool {
+    let all = async {
+        worker(shared, 0).await;
+        while workers.join_next().await.is_some() {}
+    };
+    tokio::pin!(all);
+    let (every, report) = match progress {
+        Some((every, f)) => (every, Some(f)),
+        None => (Duration::from_secs(3600), None),
+    };
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let planned = run_for.is_none().then_some(shared.repeat);
+    let snapshot = |s: &Shared<T>| Progress {
+        done: s.done.load(Ordering::Relaxed),
+        failed: s.failed.load(Ordering::Relaxed),
+        elapsed: s.t0.lock().unwrap_or_else(|e| e.into_inner()).elapsed(),
+        planned,
+        duration: run_for,
+    };
+    let mut interrupted = false;
+    let mut grace_end: Option<tokio::time::Instant> = None;
+    loop {
+        let grace_sleep = async {
+            match grace_end {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut all => break,
+            _ = ticker.tick(), if report.is_some() => {
+                if let Some(f) = &report { f(&snapshot(shared)); }
+            }
+            () = cancel.cancelled(), if !interrupted => {
+                interrupted = true;
+                shared.stop.store(true, Ordering::Relaxed);
+                grace_end = Some(tokio::time::Instant::now() + grace);
+                tracing::info!(target: "chaoskit::run", "cancelled: no new iterations, {grace:?} grace for those in flight");
+            }
+            () = grace_sleep => {
+                tracing::warn!(target: "chaoskit::run", "grace period over: abandoning iterations in flight");
+                break;
+            }
+        }
+    }
+    if let Some(f) = &report {
+        f(&snapshot(shared));
+    }
+    interrupted
+}
+
+async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
+    let deadline = *shared.deadline.lock().unwrap_or_else(|e| e.into_inner());
+    let t0 = *shared.t0.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let index = shared.next.fetch_add(1, Ordering::Relaxed);
+        if index >= shared.repeat {
+            break;
+        }
+        let ok = iteration(shared, index, w, t0).await;
+        shared.done.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            if shared.policy == FailurePolicy::FailFast {
+                shared.failed_fast.store(true, Ordering::Relaxed);
+                shared.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Runs one iteration and records it in worker `w`'s tally; returns whether it passed.
+async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Instant) -> bool {
+    let mut ctx = ChaosContext::new(shared.plan.clone(), index);
+    let start = Instant::now();
+    let mut error: Option<String> = None;
+    let mut stalled: Option<&str> = None;
+    let mut steps_executed = 0u32;
+    for (n, step) in shared.steps.iter().enumerate() {
+        ctx.enter_step(n as u32, step.scope);
+        match run_step(step, &ctx, &shared.target, shared.step_timeout).await {
+            StepOutcome::Ok => steps_executed += 1,
+            StepOutcome::Failed(e) => {
+                error = Some(format!("step `{}` failed: {e}", step.name));
+                break;
+            }
+            StepOutcome::Panicked(message) => {
+                ctx.record_panic(&message);
+                error = Some(format!("step `{}` panicked: {message}", step.name));
+                break;
+            }
+            StepOutcome::TimedOut(budget) => {
+                ctx.cancellation_token().cancel();
+                stalled = Some(&step.name);
+                error = Some(format!(
+                    "iteration {index} ran past its {budget:?} step timeout in step `{}`; the step was abandoned",
+                    step.name
+                ));
+                break;
+            }
+        }
+    }
+    let duration = start.elapsed();
+    let trace = ctx.take_trace();
+    drop(ctx);
+
+    let outcome = IterationOutcome {
+        index,
+        ok: error.is_none(),
+        duration,
+        error: error.as_deref(),
+        stalled_step: stalled,
+        steps_executed,
+        events: &trace.events,
+        max_recursion_depth: trace.max_recursion_depth,
+        panics: trace.panics,
+        errors: trace.errors,
+    };
+    let mut violations: Vec<(usize, Violation)> = Vec::new();
+    for (n, v) in shared.validators.iter().enumerate() {
+        let checked = std::panic::catch_unwind(AssertUnwindSafe(|| v.validator.check(&outcome)));
+        match checked {
+            Ok(Ok(())) => {}
+            Ok(Err(violation)) => violations.push((n, violation)),
+            Err(p) => violations.push((n, Violation::harness(format!("validator panicked: {}", step::panic_message(&*p))))),
+        }
+    }
+    if error.is_none()
+        && let Some((n, v)) = violations.iter().find(|(n, _)| shared.validators[*n].validator.severity() == Severity::Critical)
+    {
+        error = Some(format!("validator `{}` failed: {}", shared.validators[*n].label, v.message));
+    }
+    let ok = error.is_none();
+
+    let mut tally = shared.tallies[w].lock().unwrap_or_else(|e| e.into_inner());
+    let tally = &mut *tally;
+    tally.total += 1;
+    tally.failed += u64::from(!ok);
+    tally.panics += u64::from(trace.panics);
+    tally.errors += u64::from(trace.errors);
+    tally.max_depth = tally.max_depth.max(trace.max_recursion_depth);
+    for d in &trace.decisions {
+        tally.injections[d.injector as usize][action_slot(d.action.name())] += 1;
+    }
+    for (n, v) in &violations {
+        let slot = &mut tally.violations[*n];
+        slot.0 += 1;
+        slot.1 += u64::from(v.harness_error);
+        if slot.2.as_ref().is_none_or(|(i, _)| index < *i) {
+            slot.2 = Some((index, v.message.clone()));
+        }
+    }
+    let start_us = start.saturating_duration_since(t0).as_micros() as u64;
+    tally.record_latency(start_us / 1000, duration.as_nanos() as u64, !ok, trace.decisions.len() as u64);
+    if !ok || shared.journal.samples(index) {
+        let record = IterationRecord {
+            index,
+            start_us,
+            duration_us: duration.as_micros() as u64,
+            ok,
+            error,
+            steps_executed,
+            decisions: trace
+                .decisions
+                .iter()
+                .map(|d| {
+                    let (kind, point, scope) = shared.plan.point(d.point);
+                    DecisionRecord {
+                        injector: shared.plan.injectors[d.injector as usize].label.to_string(),
+                        kind: kind.as_str().to_string(),
+                        point: point.to_string(),
+                        scope: scope.map(|s| s.to_string()),
+                        action: d.action.clone(),
+                    }
+                })
+                .collect(),
+            events: trace.events,
+            dropped_events: trace.dropped_events,
+            violations: violations
+                .into_iter()
+                .map(|(n, v)| ViolationRecord { validator: shared.validators[n].label.to_string(), message: v.message })
+                .collect(),
+        };
+        tally.keep(record, &shared.journal);
+    }
+    ok
+}

@@ -1,0 +1,219 @@
+//! Per-worker running totals of a run, merged into the report at the end.
+//!
+//! Each worker owns one `Tally`, so recording an iteration touches no shared cache line;
+//! memory stays bounded however long the run (a histogram, counters, a capped timeline and
+//! the journal's capped samples).
+
+use hdrhistogram::Histogram;
+
+use crate::journal::{IterationRecord, JournalConfig};
+use crate::report::{LatencySummary, TimelineBucket};
+
+const ACTIONS: [&str; 5] = ["delay", "error", "panic", "cancel", "network"];
+const MAX_BUCKETS: usize = 240;
+
+pub(crate) fn action_slot(name: &str) -> usize {
+    ACTIONS.iter().position(|a| *a == name).unwrap_or(0)
+}
+
+pub(crate) fn action_name(slot: usize) -> &'static str {
+    ACTIONS[slot]
+}
+
+#[derive(Clone, Copy, Default)]
+struct Bucket {
+    iterations: u64,
+    failed: u64,
+    sum_us: f64,
+    max_us: f64,
+    injections: u64,
+}
+
+/// Iteration activity over time, in buckets that double in width to stay under a cap.
+pub(crate) struct Timeline {
+    width_ms: u64,
+    buckets: Vec<Bucket>,
+}
+
+impl Timeline {
+    pub(crate) fn new() -> Self {
+        Timeline { width_ms: 100, buckets: Vec::new() }
+    }
+
+    fn add(&mut self, start_ms: u64, failed: bool, us: f64, injections: u64) {
+        let mut slot = (start_ms / self.width_ms) as usize;
+        while slot >= MAX_BUCKETS {
+            self.coarsen();
+            slot = (start_ms / self.width_ms) as usize;
+        }
+        if self.buckets.len() <= slot {
+            self.buckets.resize(slot + 1, Bucket::default());
+        }
+        let b = &mut self.buckets[slot];
+        b.iterations += 1;
+        b.failed += u64::from(failed);
+        b.sum_us += us;
+        b.max_us = b.max_us.max(us);
+        b.injections += injections;
+    }
+
+    fn coarsen(&mut self) {
+        self.width_ms *= 2;
+        let merged = self
+            .buckets
+            .chunks(2)
+            .map(|pair| pair.iter().fold(Bucket::default(), |a, b| merge_bucket(a, *b)))
+            .collect();
+        self.buckets = merged;
+    }
+
+    fn merge(&mut self, mut other: Timeline) {
+        while self.width_ms < other.width_ms {
+            self.coarsen();
+        }
+        while other.width_ms < self.width_ms {
+            other.coarsen();
+        }
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), Bucket::default());
+        }
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a = merge_bucket(*a, b);
+        }
+    }
+
+    pub(crate) fn into_buckets(self) -> Vec<TimelineBucket> {
+        self.buckets
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| TimelineBucket {
+                start_ms: i as u64 * self.width_ms,
+                iterations: b.iterations,
+                failed: b.failed,
+                mean_us: if b.iterations == 0 { 0.0 } else { b.sum_us / b.iterations as f64 },
+                max_us: b.max_us,
+                injections: b.injections,
+            })
+            .collect()
+    }
+}
+
+fn merge_bucket(a: Bucket, b: Bucket) -> Bucket {
+    Bucket {
+        iterations: a.iterations + b.iterations,
+        failed: a.failed + b.failed,
+        sum_us: a.sum_us + b.sum_us,
+        max_us: a.max_us.max(b.max_us),
+        injections: a.injections + b.injections,
+    }
+}
+
+/// What one worker saw.
+pub(crate) struct Tally {
+    pub(crate) latency_ns: Histogram<u64>,
+    pub(crate) total: u64,
+    pub(crate) failed: u64,
+    pub(crate) panics: u64,
+    pub(crate) errors: u64,
+    pub(crate) max_depth: u32,
+    /// `[injector][action]` counts.
+    pub(crate) injections: Vec<[u64; 5]>,
+    /// Per validator: violations, harness errors, first violation (by iteration index).
+    pub(crate) violations: Vec<(u64, u64, Option<(u64, String)>)>,
+    pub(crate) failing: Vec<IterationRecord>,
+    pub(crate) failing_omitted: u64,
+    pub(crate) passing: Vec<IterationRecord>,
+    pub(crate) timeline: Timeline,
+}
+
+impl Tally {
+    pub(crate) fn new(injectors: usize, validators: usize) -> Self {
+        Tally {
+            latency_ns: Histogram::new(3).expect("3 significant figures is valid"),
+            total: 0,
+            failed: 0,
+            panics: 0,
+            errors: 0,
+            max_depth: 0,
+            injections: vec![[0; 5]; injectors],
+            violations: vec![(0, 0, None); validators],
+            failing: Vec::new(),
+            failing_omitted: 0,
+            passing: Vec::new(),
+            timeline: Timeline::new(),
+        }
+    }
+
+    pub(crate) fn record_latency(&mut self, start_ms: u64, ns: u64, failed: bool, injections: u64) {
+        self.latency_ns.saturating_record(ns.max(1));
+        self.timeline.add(start_ms, failed, ns as f64 / 1e3, injections);
+    }
+
+    /// Keeps a record if the journal policy wants it.
+    pub(crate) fn keep(&mut self, record: IterationRecord, config: &JournalConfig) {
+        if record.ok {
+            if self.passing.len() < config.max_passing {
+                self.passing.push(record);
+            }
+        } else if self.failing.len() < config.max_failing {
+            self.failing.push(record);
+        } else {
+            self.failing_omitted += 1;
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: Tally) {
+        self.latency_ns.add(&other.latency_ns).expect("histograms auto-resize");
+        self.total += other.total;
+        self.failed += other.failed;
+        self.panics += other.panics;
+        self.errors += other.errors;
+        self.max_depth = self.max_depth.max(other.max_depth);
+        for (a, b) in self.injections.iter_mut().zip(other.injections) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        for (a, b) in self.violations.iter_mut().zip(other.violations) {
+            a.0 += b.0;
+            a.1 += b.1;
+            a.2 = match (a.2.take(), b.2) {
+                (Some(x), Some(y)) => Some(if x.0 <= y.0 { x } else { y }),
+                (x, y) => x.or(y),
+            };
+        }
+        self.failing.extend(other.failing);
+        self.failing_omitted += other.failing_omitted;
+        self.passing.extend(other.passing);
+        self.timeline.merge(other.timeline);
+    }
+
+    /// Sorts the kept records by index and trims them to the caps, so the journal is the
+    /// same whatever the interleaving of workers.
+    pub(crate) fn finish_journal(&mut self, config: &JournalConfig) {
+        self.failing.sort_by_key(|r| r.index);
+        self.passing.sort_by_key(|r| r.index);
+        if self.failing.len() > config.max_failing {
+            self.failing_omitted += (self.failing.len() - config.max_failing) as u64;
+            self.failing.truncate(config.max_failing);
+        }
+        self.passing.truncate(config.max_passing);
+    }
+
+    pub(crate) fn latency_summary(&self) -> LatencySummary {
+        let h = &self.latency_ns;
+        if h.is_empty() {
+            return LatencySummary::default();
+        }
+        let us = |ns: u64| ns as f64 / 1e3;
+        LatencySummary {
+            min: us(h.min()),
+            mean: h.mean() / 1e3,
+            p50: us(h.value_at_quantile(0.50)),
+            p90: us(h.value_at_quantile(0.90)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+        }
+    }
+}
