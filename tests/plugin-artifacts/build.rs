@@ -39,8 +39,7 @@ fn main() {
         .arg("--target")
         .arg(TARGET)
         .arg("--manifest-path")
-        .arg(plugins.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir);
+        .arg(plugins.join("Cargo.toml"));
     // What the outer build configured for the host must not leak into the guests (a clippy
     // wrapper, coverage or sanitizer flags, a `--target` of its own).
     for var in [
@@ -58,6 +57,7 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
+    cmd.env("CARGO_TARGET_DIR", &target_dir);
     if env::var_os("CI").is_some() {
         cmd.env("RUSTFLAGS", "-Dwarnings");
     }
@@ -75,20 +75,20 @@ fn main() {
     }
 
     let release = target_dir.join(TARGET).join("release");
-    let mut gen = String::new();
+    let mut out = String::new();
     let mut plugin_names = Vec::new();
     let mut fixture_names = Vec::new();
     for (name, _) in &guests {
         let file = release.join(format!("{}.wasm", name.replace('-', "_")));
         let konst = name.to_uppercase().replace('-', "_");
-        writeln!(gen, "/// Path of the `{name}` component, built from `plugins/`.").unwrap();
-        writeln!(gen, "pub const {konst}: &str = {:?};", file.display().to_string()).unwrap();
+        writeln!(out, "/// Path of the `{name}` component, built from `plugins/`.").unwrap();
+        writeln!(out, "pub const {konst}: &str = {:?};", file.display().to_string()).unwrap();
         // Suites: a `fixture-` prefix marks adversarial fixtures, anything else is a plugin.
         if let Some(rest) = name.strip_prefix("fixture-") {
             assert!(!rest.is_empty(), "fixture crate `{name}` needs a name after `fixture-`");
-            fixture_names.push(konst);
+            fixture_names.push(rest.replace('-', "_"));
         } else {
-            plugin_names.push(konst);
+            plugin_names.push(name.replace('-', "_"));
         }
         // Rebuild when any source file the guest was compiled from changes.
         let dep_info = release.join(format!("lib{}.d", name.replace('-', "_")));
@@ -106,7 +106,7 @@ fn main() {
         }
     }
     writeln!(
-        gen,
+        out,
         "/// Why the plugins could not be built, when they could not.\npub const BUILD_ERROR: Option<&str> = {error:?};"
     )
     .unwrap();
@@ -114,14 +114,14 @@ fn main() {
         ("foreach_plugin", &plugin_names, "plugin in `plugins/`"),
         ("foreach_fixture", &fixture_names, "fixture in `plugins/fixtures/`"),
     ] {
-        writeln!(gen, "/// Calls `$mac!(NAME)` for every {what}.").unwrap();
-        writeln!(gen, "#[macro_export]\nmacro_rules! {mac} {{\n    ($mac:ident) => {{").unwrap();
+        writeln!(out, "/// Calls `$mac!(name)` for every {what} (snake case, without the `fixture_` prefix).").unwrap();
+        writeln!(out, "#[macro_export]\nmacro_rules! {mac} {{\n    ($mac:ident) => {{").unwrap();
         for n in names.iter() {
-            writeln!(gen, "        $mac!({n});").unwrap();
+            writeln!(out, "        $mac!({n});").unwrap();
         }
-        writeln!(gen, "    }};\n}}").unwrap();
+        writeln!(out, "    }};\n}}").unwrap();
     }
-    fs::write(out_dir.join("gen.rs"), gen).expect("write gen.rs");
+    fs::write(out_dir.join("gen.rs"), out).expect("write gen.rs");
 }
 
 /// `(package name, directory)` of every crate in `plugins/` and `plugins/fixtures/`.

@@ -243,18 +243,27 @@ impl Compiled {
 
     /// Refuse imports that are neither the host interface, nor the std baseline, nor granted.
     fn check_imports(&self, path: &Path, _grants: &[Grant]) -> Result<(), PluginError> {
-        for import in &self.imports {
-            let ok = import.starts_with("chaoskit:plugin/")
-                || STD_BASELINE.iter().any(|p| import.starts_with(p));
-            if !ok {
-                return Err(PluginError::ImportNotGranted {
-                    path: path.to_owned(),
-                    import: import.clone(),
-                    hint: grant_hint(import),
-                });
+        let refused = self.imports.iter().filter(|import| {
+            !(import.starts_with("chaoskit:plugin/")
+                || STD_BASELINE.iter().any(|p| import.starts_with(p)))
+        });
+        // Name the capability that matters (files, sockets) before what comes with it (the
+        // clock types `wasi:filesystem` uses).
+        let first = refused.min_by_key(|import| {
+            if import.starts_with("wasi:clocks/") || import.starts_with("wasi:random/") {
+                1
+            } else {
+                0
             }
+        });
+        match first {
+            Some(import) => Err(PluginError::ImportNotGranted {
+                path: path.to_owned(),
+                import: import.clone(),
+                hint: grant_hint(import),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -319,7 +328,7 @@ pub(crate) fn prepare(
     })
 }
 
-fn describe_exports(exports: &[String]) -> String {
+pub(crate) fn describe_exports(exports: &[String]) -> String {
     if exports.is_empty() {
         "a component that exports nothing".into()
     } else {
@@ -373,14 +382,15 @@ pub(crate) fn classify(
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => FailureKind::Deadline { export, budget },
         Some(Trap::StackOverflow) => FailureKind::StackOverflow { export },
-        _ => {
-            let mut message = error.to_string();
-            if let Some(root) = error.chain().last() {
-                let root = root.to_string();
-                if root != message {
-                    message = format!("{message}: {root}");
-                }
-            }
+        Some(trap) => FailureKind::Trap {
+            export,
+            message: trap.to_string(),
+        },
+        None => {
+            // A host function's error (e.g. an unlinked WASI import) or an instantiation
+            // error: the root cause says what; the outer layers carry the wasm backtrace.
+            let root = error.chain().last().map(|e| e.to_string());
+            let mut message = root.unwrap_or_else(|| error.to_string());
             message.truncate(message.floor_char_boundary(512));
             FailureKind::Trap { export, message }
         }

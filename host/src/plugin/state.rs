@@ -189,3 +189,7 @@ impl host::Host for PluginState {
         }
     }
 }
+
+// The `types` interfaces have no functions; their `Host` traits are empty.
+impl super::bindings::chaoskit::plugin::types::Host for PluginState {}
+impl super::bindings::validator::chaoskit::plugin::types::Host for PluginState {}
