@@ -3,7 +3,7 @@
 //! `plugin-artifacts` crate.
 
 use chaoskit::plugin::{
-    Limits, PluginError, PluginHost, PluginSpec, WasmInjector, WasmValidator, World,
+    Grant, Limits, PluginError, PluginHost, PluginSpec, WasmInjector, WasmValidator, World,
 };
 use chaoskit::{
     Action, Draws, Event, Injector, IterationOutcome, Point, PointKind, Validator, Violation,
@@ -76,6 +76,32 @@ fn outcome(index: u64, ok: bool, duration: Duration, events: &[Event]) -> Iterat
         panics: 0,
         errors: u32::from(!ok),
     }
+}
+
+/// Run `f` with a subscriber that captures this thread's log lines.
+fn logged<R>(f: impl FnOnce() -> R) -> (R, String) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let r = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    (r, text)
 }
 
 fn tempdir() -> tempfile::TempDir {
@@ -309,9 +335,10 @@ mod sandbox {
     }
 
     #[test]
-    fn a_panic_is_contained() {
+    fn a_panic_is_contained_and_its_message_shown() {
         let inj = misbehave(r#"{"mode": "panic", "every": 2}"#, relaxed());
-        assert_contained(&inj, "trapped in `decide`");
+        assert_contained(&inj, "trapped in `decide`: wasm `unreachable` instruction executed (guest stderr:");
+        assert!(inj.notes()[0].contains("misbehave: deliberate panic at iteration 2"), "{:?}", inj.notes());
     }
 
     #[test]
@@ -384,11 +411,23 @@ mod sandbox {
     }
 
     #[test]
-    fn stdio_without_a_grant_traps_and_fails_open() {
+    fn stdio_is_dropped_without_a_grant() {
         let inj = injector(artifacts::FIXTURE_STDIO, "{}");
-        assert_eq!(decide(&inj, PointKind::Delay, 0), Action::None);
-        let notes = inj.notes();
-        assert!(notes[0].contains("trapped in `decide`"), "{notes:?}");
+        let (action, log) = logged(|| decide(&inj, PointKind::Delay, 0));
+        assert_eq!(action, Action::Cancel);
+        assert!(!log.contains("stdio fixture"), "{log}");
+        assert_eq!(inj.failures(), 0);
+    }
+
+    #[test]
+    fn stdio_goes_to_the_log_with_a_grant() {
+        let inj = host()
+            .load_injector(spec(artifacts::FIXTURE_STDIO).grant(Grant::Stdio))
+            .unwrap();
+        let (action, log) = logged(|| decide(&inj, PointKind::Delay, 4));
+        assert_eq!(action, Action::Cancel);
+        assert!(log.contains("stream=\"stdout\" stdio fixture: stdout at `db.query` iteration 4") || log.contains("stdio fixture: stdout at `db.query` iteration 4"), "{log}");
+        assert!(log.contains("stdio fixture: stderr at iteration 4"), "{log}");
     }
 
     #[test]

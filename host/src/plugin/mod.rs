@@ -13,7 +13,8 @@
 //! The contract is `wit/plugin.wit` (`chaoskit:plugin@0.1.0`); plugins are written with the
 //! `chaoskit-plugin-sdk` crate. A plugin sees only the `host` interface (seeded randomness,
 //! host time, logging, shared counters). The imports every Rust `wasm32-wasip2` component
-//! carries from `std` (stdio, environment, exit) are linked as traps; any other import
+//! carries from `std` are linked inert: stdout and stderr go nowhere (or to the log with
+//! [`Grant::Stdio`]), the environment is empty, stdin is closed, `exit` traps. Any other import
 //! (files, sockets, clocks, OS randomness) is refused at load. Each call has a deadline
 //! (epoch interruption, 1 ms ticks) and each instance a memory limit.
 //!
@@ -46,6 +47,7 @@ mod injector;
 mod reload;
 mod runtime;
 mod state;
+mod stdio;
 mod validator;
 
 pub use error::{FailureKind, PluginError};
@@ -89,9 +91,11 @@ impl std::fmt::Display for World {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Grant {
-    /// Let the plugin write to stdout and stderr (for debugging).
+    /// Send the plugin's stdout and stderr lines to the log (`tracing` target
+    /// `chaoskit::plugin`, field `stream`), for debugging.
     ///
-    /// Without it, the `std` stdio imports every Rust component carries trap when called.
+    /// Without it, what the plugin prints is dropped; the end of its stderr is still shown when
+    /// it traps (that is where a Rust panic message goes).
     Stdio,
 }
 

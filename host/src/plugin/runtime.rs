@@ -23,8 +23,8 @@ pub(crate) const MAX_MEMORY: usize = 1 << 30;
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 
 /// Imports every Rust `wasm32-wasip2` component carries because of `std` (panic output, the
-/// environment, exit). They are linked as functions that trap: calling one gives the guest
-/// nothing, yet a plugin built the ordinary way loads.
+/// environment, exit). Stdio and an empty environment are linked by `stdio`; the rest trap when
+/// called. None of them gives the guest anything from the host.
 const STD_BASELINE: &[&str] = &[
     "wasi:cli/environment@",
     "wasi:cli/exit@",
@@ -316,6 +316,7 @@ pub(crate) fn prepare(
             ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?
         }
     }
+    super::stdio::link(&mut linker, &compiled.imports).map_err(link)?;
     linker
         .define_unknown_imports_as_traps(&compiled.component)
         .map_err(link)?;
@@ -382,10 +383,14 @@ pub(crate) fn classify(
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => FailureKind::Deadline { export, budget },
         Some(Trap::StackOverflow) => FailureKind::StackOverflow { export },
-        Some(trap) => FailureKind::Trap {
-            export,
-            message: trap.to_string(),
-        },
+        Some(trap) => {
+            let mut message = trap.to_string();
+            if let Some(stderr) = store.data_mut().take_stderr() {
+                message = format!("{message} (guest stderr: {stderr})");
+            }
+            message.truncate(message.floor_char_boundary(512));
+            FailureKind::Trap { export, message }
+        }
         None => {
             // A host function's error (e.g. an unlinked WASI import) or an instantiation
             // error: the root cause says what; the outer layers carry the wasm backtrace.

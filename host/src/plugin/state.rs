@@ -114,6 +114,44 @@ impl PluginState {
     }
 }
 
+/// Most guest stderr kept to explain a trap.
+const MAX_TAIL: usize = 1024;
+
+impl PluginState {
+    /// Guest output: kept (stderr tail) and, with `Grant::Stdio`, logged line by line.
+    pub(crate) fn write(&mut self, stderr: bool, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        if stderr {
+            self.stderr_tail.push_str(&text);
+            if self.stderr_tail.len() > 2 * MAX_TAIL {
+                let start = self
+                    .stderr_tail
+                    .ceil_char_boundary(self.stderr_tail.len() - MAX_TAIL);
+                self.stderr_tail.drain(..start);
+            }
+        }
+        if self.stdio {
+            let plugin = &*self.shared.name;
+            let stream = if stderr { "stderr" } else { "stdout" };
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                tracing::info!(target: "chaoskit::plugin", plugin, stream, "{}", cut(line));
+            }
+        }
+    }
+
+    /// What the guest last wrote to stderr (e.g. its panic message), on one line.
+    pub(crate) fn take_stderr(&mut self) -> Option<String> {
+        let tail = std::mem::take(&mut self.stderr_tail);
+        let line = tail
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!line.is_empty()).then_some(line)
+    }
+}
+
 fn cut(message: &str) -> &str {
     if message.len() <= MAX_LOG_BYTES {
         return message;
