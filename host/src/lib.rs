@@ -54,16 +54,20 @@ pub mod validate;
 /// Chaos points on the current iteration's context; no-ops outside a run.
 pub mod points {
     pub use crate::chaos::{
-        current, failpoint, maybe_cancel, maybe_delay, maybe_error, maybe_network, maybe_panic, record_error,
-        record_metric, record_panic, record_recursion_depth, with_current,
+        current, failpoint, maybe_cancel, maybe_delay, maybe_error, maybe_network, maybe_panic,
+        record_error, record_metric, record_panic, record_recursion_depth, with_current,
     };
 }
 
-pub use chaos::{Action, Capabilities, ChaosContext, ChaosError, Draws, Event, NetworkFault, Point, PointKind};
+pub use chaos::{
+    Action, Capabilities, ChaosContext, ChaosError, Draws, Event, NetworkFault, Point, PointKind,
+};
 pub use inject::{InjectError, Injector, StartContext};
 pub use journal::JournalConfig;
 pub use report::{Report, Thresholds, Verdict};
 pub use run::{Executor, Progress, RunError, run};
-pub use scenario::{BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target};
+pub use scenario::{
+    BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target,
+};
 pub use tokio_util::sync::CancellationToken;
 pub use validate::{Counting, IterationOutcome, Severity, Validator, ValidatorExt, Violation};

@@ -33,8 +33,8 @@ pub use current::{
     record_error, record_metric, record_panic, record_recursion_depth, with_current,
 };
 pub(crate) use current::{on_thread, scope as scope_task};
-pub(crate) use event::EventLog;
 pub use event::Event;
+pub(crate) use event::EventLog;
 pub use point::{Action, Capabilities, ChaosError, NetworkFault, Point, PointKind};
 pub use stream::Draws;
 pub(crate) use stream::{StreamSlot, mix};
@@ -46,9 +46,19 @@ const KINDS: usize = PointKind::ALL.len();
 
 /// One injector as the run sees it.
 pub(crate) struct PlannedInjector {
+    /// Unique within the scenario; also names the injector's random streams, so adding,
+    /// removing or reordering other injectors never changes this one's draws.
     pub(crate) label: Arc<str>,
     pub(crate) injector: Arc<dyn Injector>,
     pub(crate) scope: Option<u16>,
+}
+
+/// A stable 64-bit key for an injector's label (FNV-1a): the same label gives the same
+/// streams in every run and on every platform.
+pub(crate) fn stream_key(label: &str) -> u64 {
+    label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Interned chaos points: `(kind, name, scope)` to a run-wide id.
@@ -75,6 +85,7 @@ impl PointTable {
 pub(crate) struct ChaosPlan {
     pub(crate) seed: u64,
     pub(crate) injectors: Vec<PlannedInjector>,
+    stream_keys: Vec<u64>,
     by_kind: [Box<[u32]>; KINDS],
     active: u8,
     pub(crate) scopes: Vec<Arc<str>>,
@@ -98,7 +109,9 @@ impl ChaosPlan {
                 .map(|(i, _)| i as u32)
                 .collect::<Box<[u32]>>()
         });
-        let active = injectors.iter().fold(0, |m, p| m | p.injector.capabilities().bits());
+        let active = injectors
+            .iter()
+            .fold(0, |m, p| m | p.injector.capabilities().bits());
         // Step points get the first ids, so the hot path finds them without a lookup.
         let mut table = PointTable::default();
         for (name, scope) in &steps {
@@ -106,17 +119,32 @@ impl ChaosPlan {
                 table.intern(kind, name, *scope);
             }
         }
-        ChaosPlan { seed, injectors, by_kind, active, scopes, steps, points: RwLock::new(table) }
+        let stream_keys = injectors.iter().map(|p| stream_key(&p.label)).collect();
+        ChaosPlan {
+            seed,
+            injectors,
+            stream_keys,
+            by_kind,
+            active,
+            scopes,
+            steps,
+            points: RwLock::new(table),
+        }
     }
 
     /// A plan with no injectors: every chaos point is a no-op.
     fn inert() -> Arc<ChaosPlan> {
         static INERT: OnceLock<Arc<ChaosPlan>> = OnceLock::new();
-        INERT.get_or_init(|| Arc::new(ChaosPlan::new(0, Vec::new(), Vec::new(), Vec::new()))).clone()
+        INERT
+            .get_or_init(|| Arc::new(ChaosPlan::new(0, Vec::new(), Vec::new(), Vec::new())))
+            .clone()
     }
 
     fn point_id(&self, kind: PointKind, step: u32, site: Option<&str>, scope: Option<u16>) -> u32 {
-        if site.is_none() && (step as usize) < self.steps.len() && self.steps[step as usize].1 == scope {
+        if site.is_none()
+            && (step as usize) < self.steps.len()
+            && self.steps[step as usize].1 == scope
+        {
             return step * KINDS as u32 + kind.index() as u32;
         }
         let name = site.unwrap_or_else(|| self.step_name(step));
@@ -129,7 +157,10 @@ impl ChaosPlan {
         {
             return *id;
         }
-        self.points.write().unwrap_or_else(|e| e.into_inner()).intern(kind, name, scope)
+        self.points
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .intern(kind, name, scope)
     }
 
     fn step_name(&self, step: u32) -> &str {
@@ -140,11 +171,18 @@ impl ChaosPlan {
     pub(crate) fn point(&self, id: u32) -> (PointKind, Arc<str>, Option<Arc<str>>) {
         let table = self.points.read().unwrap_or_else(|e| e.into_inner());
         let (kind, name, scope) = &table.points[id as usize];
-        (*kind, name.clone(), scope.map(|s| self.scopes[s as usize].clone()))
+        (
+            *kind,
+            name.clone(),
+            scope.map(|s| self.scopes[s as usize].clone()),
+        )
     }
 
     fn scope_id(&self, name: &str) -> Option<u16> {
-        self.scopes.iter().position(|s| &**s == name).map(|i| i as u16)
+        self.scopes
+            .iter()
+            .position(|s| &**s == name)
+            .map(|i| i as u16)
     }
 }
 
@@ -224,6 +262,30 @@ impl ChaosContext {
         ChaosContext::new(ChaosPlan::inert(), 0)
     }
 
+    /// A context for iteration `iteration` of a pretend run with `seed`, answered by
+    /// `injectors`: for unit-testing code that takes a `&ChaosContext`, and for benchmarks.
+    /// The injectors are not started; decisions are recorded but nobody reads them.
+    ///
+    /// ```
+    /// use chaoskit::{ChaosContext, inject};
+    /// let ctx = ChaosContext::detached(7, 0, [("flaky", inject::error(1.0).into_shared())]);
+    /// assert!(ctx.maybe_error().is_err());
+    /// ```
+    pub fn detached<L: Into<Arc<str>>>(
+        seed: u64,
+        iteration: u64,
+        injectors: impl IntoIterator<Item = (L, Arc<dyn Injector>)>,
+    ) -> Self {
+        let injectors = injectors
+            .into_iter()
+            .map(|(label, injector)| PlannedInjector { label: label.into(), injector, scope: None })
+            .collect();
+        let plan = ChaosPlan::new(seed, injectors, Vec::new(), vec![(Arc::from("detached"), None)]);
+        let mut ctx = ChaosContext::new(Arc::new(plan), iteration);
+        ctx.enter_step(0, None);
+        ctx
+    }
+
     pub(crate) fn enter_step(&mut self, step: u32, scope: Option<u16>) {
         self.state.step.store(step, Ordering::Relaxed);
         self.scope = scope;
@@ -241,7 +303,9 @@ impl ChaosContext {
 
     /// The name of the step running now, or `-` between steps.
     pub fn step_name(&self) -> &str {
-        self.state.plan.step_name(self.state.step.load(Ordering::Relaxed))
+        self.state
+            .plan
+            .step_name(self.state.step.load(Ordering::Relaxed))
     }
 
     /// The scope chaos points of this handle belong to.
@@ -254,7 +318,10 @@ impl ChaosContext {
     /// injector.
     pub fn in_scope(&self, scope: &str) -> ChaosContext {
         let id = self.state.plan.scope_id(scope).unwrap_or(u16::MAX);
-        ChaosContext { state: self.state.clone(), scope: Some(id).filter(|&i| i != u16::MAX) }
+        ChaosContext {
+            state: self.state.clone(),
+            scope: Some(id).filter(|&i| i != u16::MAX),
+        }
     }
 
     /// Whether some injector answers `kind`: the whole cost of an idle chaos point.
@@ -293,7 +360,12 @@ impl ChaosContext {
             if planned.scope.is_some() && planned.scope != self.scope {
                 continue;
             }
-            let mut draws = Draws::from_slot(&state.streams[i as usize], plan.seed, u64::from(i), state.index);
+            let mut draws = Draws::from_slot(
+                &state.streams[i as usize],
+                plan.seed,
+                plan.stream_keys[i as usize],
+                state.index,
+            );
             let action = planned.injector.decide(&point, &mut draws);
             drop(draws);
             if action.is_none() {
@@ -369,7 +441,9 @@ impl ChaosContext {
     /// at once if an injector decides to cancel.
     pub fn maybe_cancel(&self) -> CancellationToken {
         let token = self.cancellation_token().child_token();
-        if self.answers(PointKind::Cancel) && matches!(self.decide_slow(PointKind::Cancel, None), Action::Cancel) {
+        if self.answers(PointKind::Cancel)
+            && matches!(self.decide_slow(PointKind::Cancel, None), Action::Cancel)
+        {
             token.cancel();
         }
         token
@@ -399,23 +473,33 @@ impl ChaosContext {
         if !self.answers(PointKind::Failpoint) {
             return Ok(());
         }
-        self.apply(self.decide_slow(PointKind::Failpoint, Some(name))).await
+        self.apply(self.decide_slow(PointKind::Failpoint, Some(name)))
+            .await
     }
 
     async fn apply(&self, action: Action) -> Result<(), ChaosError> {
         match action {
             Action::None => Ok(()),
-            Action::Delay(d) | Action::Network(NetworkFault { latency: d, drop: false }) => {
+            Action::Delay(d)
+            | Action::Network(NetworkFault {
+                latency: d,
+                drop: false,
+            }) => {
                 if !d.is_zero() {
                     tokio::time::sleep(d).await;
                 }
                 Ok(())
             }
-            Action::Network(NetworkFault { latency, drop: true }) => {
+            Action::Network(NetworkFault {
+                latency,
+                drop: true,
+            }) => {
                 if !latency.is_zero() {
                     tokio::time::sleep(latency).await;
                 }
-                Err(ChaosError { message: "connection dropped".into() })
+                Err(ChaosError {
+                    message: "connection dropped".into(),
+                })
             }
             Action::Error(message) => {
                 self.record_error(&message);
@@ -424,7 +508,9 @@ impl ChaosContext {
             Action::Panic(message) => std::panic::panic_any(message),
             Action::Cancel => {
                 self.cancellation_token().cancel();
-                Err(ChaosError { message: "cancelled".into() })
+                Err(ChaosError {
+                    message: "cancelled".into(),
+                })
             }
         }
     }
@@ -504,8 +590,16 @@ mod tests {
     fn delays_add_up_and_first_error_wins() {
         let d = |ms| Action::Delay(Duration::from_millis(ms));
         assert_eq!(combine(d(2), d(3)), d(5));
-        assert_eq!(combine(Action::Error("a".into()), Action::Error("b".into())), Action::Error("a".into()));
-        let n = |ms, drop| Action::Network(NetworkFault { latency: Duration::from_millis(ms), drop });
+        assert_eq!(
+            combine(Action::Error("a".into()), Action::Error("b".into())),
+            Action::Error("a".into())
+        );
+        let n = |ms, drop| {
+            Action::Network(NetworkFault {
+                latency: Duration::from_millis(ms),
+                drop,
+            })
+        };
         assert_eq!(combine(n(1, false), n(2, true)), n(3, true));
     }
 

@@ -138,7 +138,10 @@ pub struct NetworkFault {
 
 impl NetworkFault {
     /// No fault.
-    pub const NONE: NetworkFault = NetworkFault { latency: Duration::ZERO, drop: false };
+    pub const NONE: NetworkFault = NetworkFault {
+        latency: Duration::ZERO,
+        drop: false,
+    };
 
     /// Whether anything is applied.
     pub fn is_none(&self) -> bool {

@@ -3,7 +3,7 @@
 //! The Go original shared one generator between every injector and iteration, so a
 //! decision depended on what everything else had drawn before it. Here each injector
 //! draws, in each iteration, from its own ChaCha8 stream derived from the seed, the
-//! injector's index and the iteration index. Adding an injector, reordering
+//! injector's label and the iteration index. Adding an injector, reordering
 //! concurrent iterations or drawing more in one place never changes another stream.
 
 use std::sync::{Mutex, MutexGuard};
@@ -60,21 +60,43 @@ pub struct Draws<'a> {
 }
 
 impl<'a> Draws<'a> {
-    pub(crate) fn from_slot(slot: &'a StreamSlot, seed: u64, injector: u64, iteration: u64) -> Self {
-        Draws { source: Source::Slot { slot, guard: None, seed, injector, iteration } }
+    pub(crate) fn from_slot(
+        slot: &'a StreamSlot,
+        seed: u64,
+        injector: u64,
+        iteration: u64,
+    ) -> Self {
+        Draws {
+            source: Source::Slot {
+                slot,
+                guard: None,
+                seed,
+                injector,
+                iteration,
+            },
+        }
     }
 
     /// Draws from a caller-owned generator (tests, benchmarks, adapters).
     pub fn from_rng(rng: &'a mut ChaCha8Rng) -> Self {
-        Draws { source: Source::Borrowed(rng) }
+        Draws {
+            source: Source::Borrowed(rng),
+        }
     }
 
     /// The underlying generator, created on first use.
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
         match &mut self.source {
             Source::Borrowed(rng) => rng,
-            Source::Slot { slot, guard, seed, injector, iteration } => {
-                let guard = guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
+            Source::Slot {
+                slot,
+                guard,
+                seed,
+                injector,
+                iteration,
+            } => {
+                let guard =
+                    guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
                 guard.get_or_insert_with(|| stream(*seed, *injector, *iteration))
             }
         }

@@ -13,7 +13,10 @@ pub struct PanicFault {
 
 /// Panics at panic points with probability `p` (message "chaos: injected panic").
 pub fn panic(p: f64) -> PanicFault {
-    PanicFault { p, message: "chaos: injected panic".into() }
+    PanicFault {
+        p,
+        message: "chaos: injected panic".into(),
+    }
 }
 
 impl PanicFault {
@@ -30,7 +33,11 @@ impl Injector for PanicFault {
     }
     #[inline]
     fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if draws.chance(self.p) { Action::Panic(self.message.clone()) } else { Action::None }
+        if draws.chance(self.p) {
+            Action::Panic(self.message.clone())
+        } else {
+            Action::None
+        }
     }
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)
@@ -46,7 +53,10 @@ pub struct ErrorFault {
 
 /// Fails error points with probability `p` (message "injected error").
 pub fn error(p: f64) -> ErrorFault {
-    ErrorFault { p, message: "injected error".into() }
+    ErrorFault {
+        p,
+        message: "injected error".into(),
+    }
 }
 
 impl ErrorFault {
@@ -63,7 +73,11 @@ impl Injector for ErrorFault {
     }
     #[inline]
     fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if draws.chance(self.p) { Action::Error(self.message.clone()) } else { Action::None }
+        if draws.chance(self.p) {
+            Action::Error(self.message.clone())
+        } else {
+            Action::None
+        }
     }
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)
@@ -87,7 +101,11 @@ impl Injector for Cancel {
     }
     #[inline]
     fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if draws.chance(self.p) { Action::Cancel } else { Action::None }
+        if draws.chance(self.p) {
+            Action::Cancel
+        } else {
+            Action::None
+        }
     }
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)
@@ -105,7 +123,11 @@ pub struct Failpoint {
 /// At the failpoint called `name`, applies `action` with probability `p`
 /// (like the `fail` crate's `fail_point!`, but seeded and per iteration).
 pub fn failpoint(name: impl Into<String>, p: f64, action: Action) -> Failpoint {
-    Failpoint { name: name.into(), p, action }
+    Failpoint {
+        name: name.into(),
+        p,
+        action,
+    }
 }
 
 impl Injector for Failpoint {
@@ -114,7 +136,11 @@ impl Injector for Failpoint {
     }
     #[inline]
     fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if point.name == self.name && draws.chance(self.p) { self.action.clone() } else { Action::None }
+        if point.name == self.name && draws.chance(self.p) {
+            self.action.clone()
+        } else {
+            Action::None
+        }
     }
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)
@@ -142,7 +168,10 @@ pub fn from_fn<F>(kinds: Capabilities, f: F) -> FnInjector<F>
 where
     F: Fn(&Point<'_>, &mut Draws<'_>) -> Action + Send + Sync + 'static,
 {
-    FnInjector { capabilities: kinds, f }
+    FnInjector {
+        capabilities: kinds,
+        f,
+    }
 }
 
 impl<F> Injector for FnInjector<F>
@@ -153,7 +182,10 @@ where
         self.capabilities
     }
     fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if self.capabilities.answers(point.kind) { (self.f)(point, draws) } else { Action::None }
+        if self.capabilities.answers(point.kind) {
+            (self.f)(point, draws)
+        } else {
+            Action::None
+        }
     }
 }
-

@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 pub use composite::{Composite, composite};
 pub use delay::{Delay, delay, delay_every};
-pub use fault::{Cancel, ErrorFault, Failpoint, FnInjector, PanicFault, cancel, error, failpoint, from_fn, panic};
+pub use fault::{
+    Cancel, ErrorFault, Failpoint, FnInjector, PanicFault, cancel, error, failpoint, from_fn, panic,
+};
 pub use network::{Network, NetworkRule, host_matches, network};
 pub use pressure::{CpuPressure, MemoryPressure, cpu, memory};
 
@@ -53,7 +55,9 @@ pub enum InjectError {
 /// Only [`capabilities`](Injector::capabilities) and [`decide`](Injector::decide) matter
 /// for an injector that answers chaos points; background injectors (CPU, memory) answer
 /// nothing and do their work between `start` and `stop`.
-#[diagnostic::on_unimplemented(note = "see the `chaoskit::inject` module docs for the built-in injectors and `inject::from_fn`")]
+#[diagnostic::on_unimplemented(
+    note = "see the `chaoskit::inject` module docs for the built-in injectors and `inject::from_fn`"
+)]
 pub trait Injector: Send + Sync + 'static {
     /// Which chaos point kinds this injector answers.
     fn capabilities(&self) -> Capabilities;
@@ -85,6 +89,14 @@ pub trait Injector: Send + Sync + 'static {
     /// Lines for the report (e.g. a plugin disabled after repeated failures).
     fn notes(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// This injector behind an `Arc<dyn Injector>`.
+    fn into_shared(self) -> Arc<dyn Injector>
+    where
+        Self: Sized,
+    {
+        Arc::new(self)
     }
 }
 

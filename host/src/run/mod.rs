@@ -22,7 +22,9 @@ use tokio_util::sync::CancellationToken;
 use crate::chaos::{ChaosContext, ChaosPlan, PlannedInjector, mix};
 use crate::inject::{InjectError, StartContext};
 use crate::journal::{DecisionRecord, IterationRecord, ViolationRecord};
-use crate::report::{Counts, EventTotals, InjectorSummary, Plan, REPORT_SCHEMA, Report, StopReason, ValidatorSummary};
+use crate::report::{
+    Counts, EventTotals, InjectorSummary, Plan, REPORT_SCHEMA, Report, StopReason, ValidatorSummary,
+};
 use crate::scenario::{BoxError, FailurePolicy, Scenario, Target};
 use crate::validate::{IterationOutcome, Severity, Violation};
 use step::{StepOutcome, run_step};
@@ -96,7 +98,12 @@ pub struct Executor<T> {
 impl<T: Target> Executor<T> {
     /// An executor for `scenario`.
     pub fn new(scenario: Scenario<T>) -> Self {
-        Executor { scenario, cancel: CancellationToken::new(), grace: Duration::from_secs(5), progress: None }
+        Executor {
+            scenario,
+            cancel: CancellationToken::new(),
+            grace: Duration::from_secs(5),
+            progress: None,
+        }
     }
 
     /// Stops the run when `token` is cancelled (e.g. on Ctrl-C): no new iterations start,
@@ -115,14 +122,23 @@ impl<T: Target> Executor<T> {
     }
 
     /// Calls `f` every `every` with the progress so far (from the run's own task).
-    pub fn on_progress(mut self, every: Duration, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+    pub fn on_progress(
+        mut self,
+        every: Duration,
+        f: impl Fn(&Progress) + Send + Sync + 'static,
+    ) -> Self {
         self.progress = Some((every, Arc::new(f)));
         self
     }
 
     /// Runs the scenario.
     pub async fn run(self) -> Result<Report, RunError> {
-        let Executor { scenario, cancel, grace, progress } = self;
+        let Executor {
+            scenario,
+            cancel,
+            grace,
+            progress,
+        } = self;
         let started_at = SystemTime::now();
         let wall = Instant::now();
         let seed = scenario.seed.unwrap_or_else(fresh_seed);
@@ -145,26 +161,44 @@ impl<T: Target> Executor<T> {
         let target = Arc::new(target);
         let target_name = target.name().to_string();
 
-        target.setup().await.map_err(|source| RunError::Setup { target: target_name.clone(), source })?;
+        target.setup().await.map_err(|source| RunError::Setup {
+            target: target_name.clone(),
+            source,
+        })?;
         tracing::info!(target: "chaoskit::run", scenario = %name, seed, "run started");
 
         let plan = Arc::new(ChaosPlan::new(
             seed,
             injectors
                 .into_iter()
-                .map(|d| PlannedInjector { label: d.label, injector: d.injector, scope: d.scope })
+                .map(|d| PlannedInjector {
+                    label: d.label,
+                    injector: d.injector,
+                    scope: d.scope,
+                })
                 .collect(),
             scopes,
             steps.iter().map(|s| (s.name.clone(), s.scope)).collect(),
         ));
 
-        let mut lifecycle = Lifecycle { plan: plan.clone(), started: 0, errors: Vec::new() };
+        let mut lifecycle = Lifecycle {
+            plan: plan.clone(),
+            started: 0,
+            errors: Vec::new(),
+        };
         for (index, p) in plan.injectors.iter().enumerate() {
-            let ctx = StartContext { label: &p.label, seed, index };
+            let ctx = StartContext {
+                label: &p.label,
+                seed,
+                index,
+            };
             if let Err(source) = p.injector.start(&ctx) {
                 lifecycle.stop_injectors();
                 teardown(&*target, &mut lifecycle.errors).await;
-                return Err(RunError::InjectorStart { label: p.label.to_string(), source });
+                return Err(RunError::InjectorStart {
+                    label: p.label.to_string(),
+                    source,
+                });
             }
             lifecycle.started = index + 1;
         }
@@ -185,7 +219,9 @@ impl<T: Target> Executor<T> {
             next: AtomicU64::new(0),
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            tallies: (0..concurrency).map(|_| Mutex::new(Tally::new(plan.injectors.len(), validators_len))).collect(),
+            tallies: (0..concurrency)
+                .map(|_| Mutex::new(Tally::new(plan.injectors.len(), validators_len)))
+                .collect(),
             t0: Mutex::new(Instant::now()),
         });
 
@@ -210,7 +246,10 @@ impl<T: Target> Executor<T> {
                 workers.shutdown().await;
                 lifecycle.stop_injectors();
                 teardown(&*target, &mut lifecycle.errors).await;
-                return Err(RunError::ValidatorStart { label: v.label.to_string(), source });
+                return Err(RunError::ValidatorStart {
+                    label: v.label.to_string(),
+                    source,
+                });
             }
         }
 
@@ -236,10 +275,15 @@ impl<T: Target> Executor<T> {
         let finals: Vec<Option<Violation>> = shared
             .validators
             .iter()
-            .map(|v| match std::panic::catch_unwind(AssertUnwindSafe(|| v.validator.finish())) {
-                Ok(r) => r.err(),
-                Err(p) => Some(Violation::harness(format!("validator panicked: {}", step::panic_message(&*p)))),
-            })
+            .map(
+                |v| match std::panic::catch_unwind(AssertUnwindSafe(|| v.validator.finish())) {
+                    Ok(r) => r.err(),
+                    Err(p) => Some(Violation::harness(format!(
+                        "validator panicked: {}",
+                        step::panic_message(&*p)
+                    ))),
+                },
+            )
             .collect();
 
         lifecycle.stop_injectors();
@@ -277,13 +321,14 @@ impl<T: Target> Executor<T> {
             .iter()
             .zip(tally.violations.iter())
             .zip(finals)
-            .map(|((v, (count, harness, first)), fin)| ValidatorSummary {
+            .map(|((v, t), fin)| ValidatorSummary {
                 label: v.label.to_string(),
                 severity: v.validator.severity(),
                 counting: v.validator.counting(),
-                violations: *count,
-                harness_errors: harness + u64::from(fin.as_ref().is_some_and(|f| f.harness_error)),
-                first_violation: first.as_ref().map(|(_, m)| m.clone()),
+                violations: t.violations,
+                harness_errors: t.harness_errors
+                    + u64::from(fin.as_ref().is_some_and(|f| f.harness_error)),
+                first_violation: t.first.as_ref().map(|(_, m)| m.clone()),
                 final_violation: fin.map(|f| f.message),
                 notes: v.validator.notes(),
             })
@@ -296,7 +341,9 @@ impl<T: Target> Executor<T> {
             scenario: name,
             target: target_name,
             seed,
-            started_at_unix_ms: started_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            started_at_unix_ms: started_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             wall_time_us: wall.elapsed().as_micros() as u64,
             plan: Plan {
                 iterations: run_for.is_none().then_some(repeat),
@@ -305,12 +352,24 @@ impl<T: Target> Executor<T> {
                 failure_policy: policy,
             },
             stop_reason,
-            iterations: Counts { total, passed: total - tally.failed, failed: tally.failed },
-            success_rate: if total == 0 { 0.0 } else { (total - tally.failed) as f64 / total as f64 },
+            iterations: Counts {
+                total,
+                passed: total - tally.failed,
+                failed: tally.failed,
+            },
+            success_rate: if total == 0 {
+                0.0
+            } else {
+                (total - tally.failed) as f64 / total as f64
+            },
             latency_us,
             injectors,
             validators,
-            events: EventTotals { panics: tally.panics, errors: tally.errors, max_recursion_depth: tally.max_depth },
+            events: EventTotals {
+                panics: tally.panics,
+                errors: tally.errors,
+                max_recursion_depth: tally.max_depth,
+            },
             thresholds,
             verdict: crate::Verdict::Pass,
             reasons: Vec::new(),
@@ -327,7 +386,9 @@ impl<T: Target> Executor<T> {
 
 /// A seed for runs that did not set one: unpredictable, and printed in the report.
 fn fresh_seed() -> u64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let local = 0u8;
     mix(nanos ^ mix(u64::from(std::process::id())) ^ (&local as *const u8 as u64))
 }
@@ -335,7 +396,10 @@ fn fresh_seed() -> u64 {
 async fn teardown<T: Target>(target: &T, errors: &mut Vec<String>) {
     if let Err(e) = target.teardown().await {
         tracing::warn!(target: "chaoskit::run", error = %e, "target teardown failed");
-        errors.push(format!("teardown of target `{}` failed: {e}", target.name()));
+        errors.push(format!(
+            "teardown of target `{}` failed: {e}",
+            target.name()
+        ));
     }
 }
 
@@ -352,7 +416,8 @@ impl Lifecycle {
         for p in self.plan.injectors[..self.started].iter().rev() {
             if let Err(e) = p.injector.stop() {
                 tracing::warn!(target: "chaoskit::run", label = %p.label, error = %e, "injector stop failed");
-                self.errors.push(format!("injector `{}` failed to stop: {e}", p.label));
+                self.errors
+                    .push(format!("injector `{}` failed to stop: {e}", p.label));
             }
         }
         self.started = 0;
@@ -524,13 +589,21 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
         match checked {
             Ok(Ok(())) => {}
             Ok(Err(violation)) => violations.push((n, violation)),
-            Err(p) => violations.push((n, Violation::harness(format!("validator panicked: {}", step::panic_message(&*p))))),
+            Err(p) => violations.push((
+                n,
+                Violation::harness(format!("validator panicked: {}", step::panic_message(&*p))),
+            )),
         }
     }
     if error.is_none()
-        && let Some((n, v)) = violations.iter().find(|(n, _)| shared.validators[*n].validator.severity() == Severity::Critical)
+        && let Some((n, v)) = violations
+            .iter()
+            .find(|(n, _)| shared.validators[*n].validator.severity() == Severity::Critical)
     {
-        error = Some(format!("validator `{}` failed: {}", shared.validators[*n].label, v.message));
+        error = Some(format!(
+            "validator `{}` failed: {}",
+            shared.validators[*n].label, v.message
+        ));
     }
     let ok = error.is_none();
 
@@ -546,14 +619,19 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
     }
     for (n, v) in &violations {
         let slot = &mut tally.violations[*n];
-        slot.0 += 1;
-        slot.1 += u64::from(v.harness_error);
-        if slot.2.as_ref().is_none_or(|(i, _)| index < *i) {
-            slot.2 = Some((index, v.message.clone()));
+        slot.violations += 1;
+        slot.harness_errors += u64::from(v.harness_error);
+        if slot.first.as_ref().is_none_or(|(i, _)| index < *i) {
+            slot.first = Some((index, v.message.clone()));
         }
     }
     let start_us = start.saturating_duration_since(t0).as_micros() as u64;
-    tally.record_latency(start_us / 1000, duration.as_nanos() as u64, !ok, trace.decisions.len() as u64);
+    tally.record_latency(
+        start_us / 1000,
+        duration.as_nanos() as u64,
+        !ok,
+        trace.decisions.len() as u64,
+    );
     if !ok || shared.journal.samples(index) {
         let record = IterationRecord {
             index,
@@ -580,7 +658,10 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
             dropped_events: trace.dropped_events,
             violations: violations
                 .into_iter()
-                .map(|(n, v)| ViolationRecord { validator: shared.validators[n].label.to_string(), message: v.message })
+                .map(|(n, v)| ViolationRecord {
+                    validator: shared.validators[n].label.to_string(),
+                    message: v.message,
+                })
                 .collect(),
         };
         tally.keep(record, &shared.journal);

@@ -37,7 +37,10 @@ pub(crate) struct Timeline {
 
 impl Timeline {
     pub(crate) fn new() -> Self {
-        Timeline { width_ms: 100, buckets: Vec::new() }
+        Timeline {
+            width_ms: 100,
+            buckets: Vec::new(),
+        }
     }
 
     fn add(&mut self, start_ms: u64, failed: bool, us: f64, injections: u64) {
@@ -62,7 +65,10 @@ impl Timeline {
         let merged = self
             .buckets
             .chunks(2)
-            .map(|pair| pair.iter().fold(Bucket::default(), |a, b| merge_bucket(a, *b)))
+            .map(|pair| {
+                pair.iter()
+                    .fold(Bucket::default(), |a, b| merge_bucket(a, *b))
+            })
             .collect();
         self.buckets = merged;
     }
@@ -90,7 +96,11 @@ impl Timeline {
                 start_ms: i as u64 * self.width_ms,
                 iterations: b.iterations,
                 failed: b.failed,
-                mean_us: if b.iterations == 0 { 0.0 } else { b.sum_us / b.iterations as f64 },
+                mean_us: if b.iterations == 0 {
+                    0.0
+                } else {
+                    b.sum_us / b.iterations as f64
+                },
                 max_us: b.max_us,
                 injections: b.injections,
             })
@@ -108,6 +118,15 @@ fn merge_bucket(a: Bucket, b: Bucket) -> Bucket {
     }
 }
 
+/// What one validator said in one worker's iterations.
+#[derive(Clone, Default)]
+pub(crate) struct ValidatorTally {
+    pub(crate) violations: u64,
+    pub(crate) harness_errors: u64,
+    /// The earliest violation by iteration index, so the report is the same at any concurrency.
+    pub(crate) first: Option<(u64, String)>,
+}
+
 /// What one worker saw.
 pub(crate) struct Tally {
     pub(crate) latency_ns: Histogram<u64>,
@@ -118,8 +137,8 @@ pub(crate) struct Tally {
     pub(crate) max_depth: u32,
     /// `[injector][action]` counts.
     pub(crate) injections: Vec<[u64; 5]>,
-    /// Per validator: violations, harness errors, first violation (by iteration index).
-    pub(crate) violations: Vec<(u64, u64, Option<(u64, String)>)>,
+    /// Per validator.
+    pub(crate) violations: Vec<ValidatorTally>,
     pub(crate) failing: Vec<IterationRecord>,
     pub(crate) failing_omitted: u64,
     pub(crate) passing: Vec<IterationRecord>,
@@ -129,14 +148,14 @@ pub(crate) struct Tally {
 impl Tally {
     pub(crate) fn new(injectors: usize, validators: usize) -> Self {
         Tally {
-            latency_ns: Histogram::new(3).expect("3 significant figures is valid"),
+            latency_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("1 ns to 1 h at 3 significant figures is valid"),
             total: 0,
             failed: 0,
             panics: 0,
             errors: 0,
             max_depth: 0,
             injections: vec![[0; 5]; injectors],
-            violations: vec![(0, 0, None); validators],
+            violations: vec![ValidatorTally::default(); validators],
             failing: Vec::new(),
             failing_omitted: 0,
             passing: Vec::new(),
@@ -146,7 +165,8 @@ impl Tally {
 
     pub(crate) fn record_latency(&mut self, start_ms: u64, ns: u64, failed: bool, injections: u64) {
         self.latency_ns.saturating_record(ns.max(1));
-        self.timeline.add(start_ms, failed, ns as f64 / 1e3, injections);
+        self.timeline
+            .add(start_ms, failed, ns as f64 / 1e3, injections);
     }
 
     /// Keeps a record if the journal policy wants it.
@@ -163,7 +183,9 @@ impl Tally {
     }
 
     pub(crate) fn merge(&mut self, other: Tally) {
-        self.latency_ns.add(&other.latency_ns).expect("histograms auto-resize");
+        self.latency_ns
+            .add(&other.latency_ns)
+            .expect("histograms auto-resize");
         self.total += other.total;
         self.failed += other.failed;
         self.panics += other.panics;
@@ -175,9 +197,9 @@ impl Tally {
             }
         }
         for (a, b) in self.violations.iter_mut().zip(other.violations) {
-            a.0 += b.0;
-            a.1 += b.1;
-            a.2 = match (a.2.take(), b.2) {
+            a.violations += b.violations;
+            a.harness_errors += b.harness_errors;
+            a.first = match (a.first.take(), b.first) {
                 (Some(x), Some(y)) => Some(if x.0 <= y.0 { x } else { y }),
                 (x, y) => x.or(y),
             };

@@ -14,7 +14,10 @@ pub struct MaxPanics {
 
 /// At most `max` panics (caught by the executor or recorded by the code) over the run.
 pub fn max_panics(max: u64) -> MaxPanics {
-    MaxPanics { max, seen: AtomicU64::new(0) }
+    MaxPanics {
+        max,
+        seen: AtomicU64::new(0),
+    }
 }
 
 impl Validator for MaxPanics {
@@ -26,13 +29,17 @@ impl Validator for MaxPanics {
         Ok(())
     }
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
-        self.seen.fetch_add(u64::from(outcome.panics), Ordering::Relaxed);
+        self.seen
+            .fetch_add(u64::from(outcome.panics), Ordering::Relaxed);
         Ok(())
     }
     fn finish(&self) -> Result<(), Violation> {
         let seen = self.seen.load(Ordering::Relaxed);
         if seen > self.max {
-            Err(Violation::new(format!("{seen} panics caught, at most {} allowed", self.max)))
+            Err(Violation::new(format!(
+                "{seen} panics caught, at most {} allowed",
+                self.max
+            )))
         } else {
             Ok(())
         }
@@ -168,7 +175,9 @@ pub struct AllOf {
 /// Groups validators. The group is critical if any child is, per run if any child is, and
 /// its step timeout is the shortest of its children's.
 pub fn all(children: impl IntoIterator<Item = Box<dyn Validator>>) -> AllOf {
-    AllOf { children: children.into_iter().collect() }
+    AllOf {
+        children: children.into_iter().collect(),
+    }
 }
 
 fn join(results: impl Iterator<Item = Result<(), Violation>>) -> Result<(), Violation> {
@@ -183,16 +192,27 @@ fn join(results: impl Iterator<Item = Result<(), Violation>>) -> Result<(), Viol
     if messages.is_empty() {
         Ok(())
     } else {
-        Err(Violation { message: messages.join("; "), harness_error: harness })
+        Err(Violation {
+            message: messages.join("; "),
+            harness_error: harness,
+        })
     }
 }
 
 impl Validator for AllOf {
     fn severity(&self) -> Severity {
-        self.children.iter().map(|c| c.severity()).max().unwrap_or_default()
+        self.children
+            .iter()
+            .map(|c| c.severity())
+            .max()
+            .unwrap_or_default()
     }
     fn counting(&self) -> Counting {
-        if self.children.iter().any(|c| c.counting() == Counting::PerRun) {
+        if self
+            .children
+            .iter()
+            .any(|c| c.counting() == Counting::PerRun)
+        {
             Counting::PerRun
         } else {
             Counting::PerIteration

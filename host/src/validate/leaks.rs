@@ -30,16 +30,22 @@ pub struct NoTaskLeak {
 /// Alive tokio tasks after each iteration at most `tolerance` above the count when the run
 /// started (the executor's own workers are part of the baseline).
 pub fn no_task_leak(tolerance: u32) -> NoTaskLeak {
-    NoTaskLeak { tolerance: i64::from(tolerance), baseline: AtomicI64::new(0) }
+    NoTaskLeak {
+        tolerance: i64::from(tolerance),
+        baseline: AtomicI64::new(0),
+    }
 }
 
 fn alive_tasks() -> Option<i64> {
-    tokio::runtime::Handle::try_current().ok().map(|h| h.metrics().num_alive_tasks() as i64)
+    tokio::runtime::Handle::try_current()
+        .ok()
+        .map(|h| h.metrics().num_alive_tasks() as i64)
 }
 
 impl Validator for NoTaskLeak {
     fn start(&self) -> Result<(), Violation> {
-        let now = alive_tasks().ok_or_else(|| Violation::harness("task leak check needs a tokio runtime"))?;
+        let now = alive_tasks()
+            .ok_or_else(|| Violation::harness("task leak check needs a tokio runtime"))?;
         self.baseline.store(now, Ordering::Relaxed);
         Ok(())
     }
@@ -69,17 +75,23 @@ pub struct NoThreadLeak {
 /// OS threads of this process after each iteration at most `tolerance` above the count when
 /// the run started.
 pub fn no_thread_leak(tolerance: u32) -> NoThreadLeak {
-    NoThreadLeak { tolerance: i64::from(tolerance), baseline: AtomicI64::new(0) }
+    NoThreadLeak {
+        tolerance: i64::from(tolerance),
+        baseline: AtomicI64::new(0),
+    }
 }
 
 /// The number of OS threads in this process (Linux: `/proc/self/task`).
 pub fn thread_count() -> Option<i64> {
-    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count() as i64)
+    std::fs::read_dir("/proc/self/task")
+        .ok()
+        .map(|d| d.count() as i64)
 }
 
 impl Validator for NoThreadLeak {
     fn start(&self) -> Result<(), Violation> {
-        let now = thread_count().ok_or_else(|| Violation::harness("thread leak check needs /proc (Linux)"))?;
+        let now = thread_count()
+            .ok_or_else(|| Violation::harness("thread leak check needs /proc (Linux)"))?;
         self.baseline.store(now, Ordering::Relaxed);
         Ok(())
     }

@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use builtins::{
-    AllOf, FnValidator, MaxIterationTime, MaxPanics, NoStall, RecursionDepth, StateCheck, all, from_fn,
-    max_iteration_time, max_panics, no_stall, recursion_depth, state,
+    AllOf, FnValidator, MaxIterationTime, MaxPanics, NoStall, RecursionDepth, StateCheck, all,
+    from_fn, max_iteration_time, max_panics, no_stall, recursion_depth, state,
 };
 pub use leaks::{NoTaskLeak, NoThreadLeak, no_task_leak, no_thread_leak};
 pub use resources::{MemoryLimit, memory_limit, process_rss_bytes};
@@ -27,7 +27,9 @@ pub use resources::{MemoryLimit, memory_limit, process_rss_bytes};
 use crate::chaos::Event;
 
 /// How much a violation matters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Makes the verdict UNSTABLE; the iteration still counts as passed.
@@ -62,12 +64,18 @@ pub struct Violation {
 impl Violation {
     /// An invariant the system under test violated.
     pub fn new(message: impl Into<String>) -> Self {
-        Violation { message: message.into(), harness_error: false }
+        Violation {
+            message: message.into(),
+            harness_error: false,
+        }
     }
 
     /// The validator itself failed.
     pub fn harness(message: impl Into<String>) -> Self {
-        Violation { message: message.into(), harness_error: true }
+        Violation {
+            message: message.into(),
+            harness_error: true,
+        }
     }
 }
 
@@ -100,7 +108,9 @@ pub struct IterationOutcome<'a> {
 ///
 /// A validator may be shared by concurrent iterations, so per-run state lives behind
 /// atomics or a lock; per-iteration judgement needs no state at all.
-#[diagnostic::on_unimplemented(note = "see the `chaoskit::validate` module docs for the built-in validators and `validate::from_fn`")]
+#[diagnostic::on_unimplemented(
+    note = "see the `chaoskit::validate` module docs for the built-in validators and `validate::from_fn`"
+)]
 pub trait Validator: Send + Sync + 'static {
     /// How much a violation matters. Default: critical.
     fn severity(&self) -> Severity {
@@ -177,7 +187,10 @@ pub struct WithSeverity<V> {
 pub trait ValidatorExt: Validator + Sized {
     /// Overrides the declared severity (e.g. demote a check to a warning).
     fn with_severity(self, severity: Severity) -> WithSeverity<Self> {
-        WithSeverity { inner: self, severity }
+        WithSeverity {
+            inner: self,
+            severity,
+        }
     }
 }
 impl<V: Validator> ValidatorExt for V {}
