@@ -45,7 +45,13 @@ impl Health {
     }
 
     /// Record a failure; returns `true` when this failure disabled the plugin.
-    pub(crate) fn fail(&self, name: &str, short: &str, kind: &FailureKind, consequence: &str) -> bool {
+    pub(crate) fn fail(
+        &self,
+        name: &str,
+        short: &str,
+        kind: &FailureKind,
+        consequence: &str,
+    ) -> bool {
         let now = Instant::now();
         let mut log = self.log();
         log.total += 1;
@@ -115,7 +121,11 @@ impl Health {
                 .map(|(k, n)| format!("{k}: {n}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let last = log.last.as_ref().map(|k| format!("; last: {k}")).unwrap_or_default();
+            let last = log
+                .last
+                .as_ref()
+                .map(|k| format!("; last: {k}"))
+                .unwrap_or_default();
             notes.push(format!(
                 "plugin `{name}` (sha256 {short}): {} {what_failed} ({kinds}){last}",
                 log.total

@@ -126,17 +126,15 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    fn build(&self, pre: &InjectorPre<PluginState>) -> Result<(Instance, Capabilities), BuildError> {
+    fn build(
+        &self,
+        pre: &InjectorPre<PluginState>,
+    ) -> Result<(Instance, Capabilities), BuildError> {
         build(&self.rt, &self.shared, &self.spec, pre)
     }
 
     fn take(&self, version: &Version) -> Option<Instance> {
-        if let Some(instance) = version
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-        {
+        if let Some(instance) = version.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Some(instance);
         }
         // None idle: build one (a new worker, or a rebuild after a failure), within the limit.
@@ -232,15 +230,23 @@ fn build(
     let budget = limits.configure_deadline;
     store.set_epoch_deadline(runtime::ticks(budget));
     let bindings = pre.instantiate(&mut store).map_err(|e| {
-        BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
-            FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
-            other => other,
-        })
+        BuildError::Failed(
+            match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
+                FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
+                other => other,
+            },
+        )
     })?;
     let info = bindings
         .call_configure(&mut store, &spec.config)
         .map_err(|e| {
-            BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory))
+            BuildError::Failed(runtime::classify(
+                &mut store,
+                &e,
+                "configure",
+                budget,
+                limits.memory,
+            ))
         })?
         .map_err(BuildError::Config)?;
     Ok((
@@ -364,6 +370,31 @@ impl WasmInjector {
     /// Value of the shared host counter `name`, if the plugin created it.
     pub fn counter(&self, name: &str) -> Option<i64> {
         self.core.shared.counter(name)
+    }
+
+    /// Benchmark hook: build a fresh instance of the serving version (and configure it when
+    /// `configure`), then drop it. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn bench_instantiate(&self, configure: bool) -> Result<(), PluginError> {
+        let core = &*self.core;
+        let version = core.current.load();
+        if configure {
+            return core
+                .build(&version.pre)
+                .map(drop)
+                .map_err(|e| e.into_plugin_error(&core.path));
+        }
+        let mut store =
+            runtime::new_store(&core.rt, &core.shared, &core.spec.limits, &core.spec.grants);
+        store.set_epoch_deadline(runtime::ticks(core.spec.limits.configure_deadline));
+        version
+            .pre
+            .instantiate(&mut store)
+            .map(drop)
+            .map_err(|e| PluginError::Instantiate {
+                path: core.path.clone(),
+                message: format!("{e:#}"),
+            })
     }
 
     /// Reload the file now (as the watcher does): `Ok(true)` if a new version now serves,

@@ -404,7 +404,11 @@ impl PluginHost {
         }
     }
 
-    fn load_as(&self, spec: PluginSpec, expected: Option<World>) -> Result<LoadedPlugin, PluginError> {
+    fn load_as(
+        &self,
+        spec: PluginSpec,
+        expected: Option<World>,
+    ) -> Result<LoadedPlugin, PluginError> {
         spec.limits.check(&spec.path)?;
         let compiled = Compiled::new(&self.rt, &spec.path)?;
         let world = match (compiled.world, expected) {
@@ -422,11 +426,9 @@ impl PluginHost {
             World::Injector => {
                 LoadedPlugin::Injector(WasmInjector::load(Arc::clone(&self.rt), spec, &compiled)?)
             }
-            World::Validator => LoadedPlugin::Validator(WasmValidator::load(
-                Arc::clone(&self.rt),
-                spec,
-                &compiled,
-            )?),
+            World::Validator => {
+                LoadedPlugin::Validator(WasmValidator::load(Arc::clone(&self.rt), spec, &compiled)?)
+            }
         })
     }
 

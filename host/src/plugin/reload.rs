@@ -51,15 +51,16 @@ impl Watch {
             .ok_or_else(|| watch_error("the file has no parent directory".into()))?;
         let (tx, rx) = mpsc::channel::<()>();
         let wanted: PathBuf = file.clone();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event
-                && !event.kind.is_access()
-                && event.paths.iter().any(|p| *p == wanted)
-            {
-                let _ = tx.send(());
-            }
-        })
-        .map_err(|e| watch_error(e.to_string()))?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event
+                    && !event.kind.is_access()
+                    && event.paths.iter().any(|p| *p == wanted)
+                {
+                    let _ = tx.send(());
+                }
+            })
+            .map_err(|e| watch_error(e.to_string()))?;
         watcher
             .watch(&dir, RecursiveMode::NonRecursive)
             .map_err(|e| watch_error(e.to_string()))?;
@@ -69,7 +70,9 @@ impl Watch {
                 while rx.recv().is_ok() {
                     // Coalesce a burst of events (a write in several chunks) into one reload.
                     while rx.recv_timeout(SETTLE).is_ok() {}
-                    let Some(target) = target.upgrade() else { return };
+                    let Some(target) = target.upgrade() else {
+                        return;
+                    };
                     // Errors are logged and noted by the target; the old version keeps serving.
                     let _ = target.reload();
                 }

@@ -124,7 +124,12 @@ impl Runtime {
 
     /// Compile `bytes` (or take the cached compilation of the same hash).
     fn compile(&self, path: &Path, bytes: &[u8], hash: [u8; 32]) -> Result<Component, PluginError> {
-        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+        if let Some(c) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+        {
             return Ok(c.clone());
         }
         let component =
@@ -161,7 +166,11 @@ impl Artifact {
                 .join(" ");
             return Err(PluginError::NotWasm {
                 path: path.to_owned(),
-                head: if head.is_empty() { "(empty file)".into() } else { head },
+                head: if head.is_empty() {
+                    "(empty file)".into()
+                } else {
+                    head
+                },
             });
         }
         if bytes[4..8] == [1, 0, 0, 0] {
@@ -320,9 +329,7 @@ pub(crate) fn prepare(
     linker
         .define_unknown_imports_as_traps(&compiled.component)
         .map_err(link)?;
-    let pre = linker
-        .instantiate_pre(&compiled.component)
-        .map_err(link)?;
+    let pre = linker.instantiate_pre(&compiled.component).map_err(link)?;
     Ok(match world {
         World::Injector => Pre::Injector(InjectorPre::new(pre).map_err(link)?),
         World::Validator => Pre::Validator(ValidatorPre::new(pre).map_err(link)?),

@@ -97,8 +97,10 @@ pub(crate) struct PluginState {
     counters: Vec<Arc<AtomicI64>>,
     /// Whether guest stdout/stderr go to the log (`Grant::Stdio`).
     pub(crate) stdio: bool,
-    /// Start of the current guest stderr line, kept to explain a panic.
+    /// End of the guest's stderr, kept to explain a trap (a panic message goes there).
     pub(crate) stderr_tail: String,
+    /// Unfinished stdout / stderr lines (with `Grant::Stdio`).
+    pending: [String; 2],
 }
 
 impl PluginState {
@@ -110,6 +112,7 @@ impl PluginState {
             counters: Vec::new(),
             stdio,
             stderr_tail: String::new(),
+            pending: Default::default(),
         }
     }
 }
@@ -131,10 +134,22 @@ impl PluginState {
             }
         }
         if self.stdio {
+            // Writes arrive in pieces (stderr is unbuffered): log whole lines.
+            let pending = &mut self.pending[usize::from(stderr)];
+            pending.push_str(&text);
             let plugin = &*self.shared.name;
             let stream = if stderr { "stderr" } else { "stdout" };
-            for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                tracing::info!(target: "chaoskit::plugin", plugin, stream, "{}", cut(line));
+            while let Some(end) = pending
+                .find('\n')
+                .or((pending.len() > MAX_LOG_BYTES).then_some(pending.len()))
+            {
+                let line: String = pending.drain(..end).collect();
+                if pending.starts_with('\n') {
+                    pending.remove(0);
+                }
+                if !line.trim().is_empty() {
+                    tracing::info!(target: "chaoskit::plugin", plugin, stream, "{}", cut(&line));
+                }
             }
         }
     }

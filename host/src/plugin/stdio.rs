@@ -20,6 +20,34 @@ pub(crate) struct InputStream;
 pub(crate) struct TerminalOutput;
 /// `wasi:cli/terminal-input.terminal-input` (never created: no terminal).
 pub(crate) struct TerminalInput;
+/// `wasi:io/poll.pollable` (never created).
+pub(crate) struct Pollable;
+
+/// The resource types an interface sees (its own and those it `use`s): each must be the same
+/// host type in every instance that names it, or instantiation fails on mismatched resources.
+fn resources(interface: &str) -> &'static [(&'static str, fn() -> ResourceType)] {
+    const ERROR: (&str, fn() -> ResourceType) = ("error", ResourceType::host::<IoError>);
+    const POLLABLE: (&str, fn() -> ResourceType) = ("pollable", ResourceType::host::<Pollable>);
+    const OUTPUT: (&str, fn() -> ResourceType) =
+        ("output-stream", ResourceType::host::<OutputStream>);
+    const INPUT: (&str, fn() -> ResourceType) = ("input-stream", ResourceType::host::<InputStream>);
+    const TERM_OUT: (&str, fn() -> ResourceType) =
+        ("terminal-output", ResourceType::host::<TerminalOutput>);
+    const TERM_IN: (&str, fn() -> ResourceType) =
+        ("terminal-input", ResourceType::host::<TerminalInput>);
+    match interface {
+        "wasi:io/error" => &[ERROR],
+        "wasi:io/poll" => &[POLLABLE],
+        "wasi:io/streams" => &[ERROR, POLLABLE, OUTPUT, INPUT],
+        "wasi:cli/stdout" | "wasi:cli/stderr" => &[OUTPUT],
+        "wasi:cli/stdin" => &[INPUT],
+        "wasi:cli/terminal-output" | "wasi:cli/terminal-stdout" | "wasi:cli/terminal-stderr" => {
+            &[TERM_OUT]
+        }
+        "wasi:cli/terminal-input" | "wasi:cli/terminal-stdin" => &[TERM_IN],
+        _ => &[],
+    }
+}
 
 const STDOUT: u32 = 1;
 const STDERR: u32 = 2;
@@ -44,19 +72,38 @@ type Unit = Result<(), StreamError>;
 pub(crate) fn link(linker: &mut Linker<PluginState>, imports: &[String]) -> wasmtime::Result<()> {
     for name in imports {
         let interface = name.split('@').next().unwrap_or(name);
+        let mut i = linker.instance(name)?;
+        for (resource, ty) in resources(interface) {
+            i.resource(resource, ty(), |_, _| Ok(()))?;
+        }
         match interface {
-            "wasi:io/error" => {
-                let mut i = linker.instance(name)?;
-                i.resource("error", ResourceType::host::<IoError>(), |_, _| Ok(()))?;
+            "wasi:io/poll" => {
+                // Every stream is always ready: writes never block.
+                i.func_wrap("[method]pollable.ready", |_, (_,): (Resource<Pollable>,)| {
+                    Ok((true,))
+                })?;
+                i.func_wrap("[method]pollable.block", |_, (_,): (Resource<Pollable>,)| Ok(()))?;
+                i.func_wrap("poll", |_, (list,): (Vec<Resource<Pollable>>,)| {
+                    Ok(((0..list.len() as u32).collect::<Vec<u32>>(),))
+                })?;
             }
             "wasi:io/streams" => {
-                let mut i = linker.instance(name)?;
-                i.resource("output-stream", ResourceType::host::<OutputStream>(), |_, _| Ok(()))?;
-                i.resource("input-stream", ResourceType::host::<InputStream>(), |_, _| Ok(()))?;
-                i.func_wrap("[method]output-stream.check-write", |_, (_,): (Resource<OutputStream>,)| {
-                    Ok((Ok::<u64, StreamError>(64 * 1024),))
-                })?;
-                for write in ["[method]output-stream.write", "[method]output-stream.blocking-write-and-flush"] {
+                i.func_wrap(
+                    "[method]output-stream.subscribe",
+                    |_, (_,): (Resource<OutputStream>,)| Ok((Resource::<Pollable>::new_own(0),)),
+                )?;
+                i.func_wrap(
+                    "[method]input-stream.subscribe",
+                    |_, (_,): (Resource<InputStream>,)| Ok((Resource::<Pollable>::new_own(0),)),
+                )?;
+                i.func_wrap(
+                    "[method]output-stream.check-write",
+                    |_, (_,): (Resource<OutputStream>,)| Ok((Ok::<u64, StreamError>(64 * 1024),)),
+                )?;
+                for write in [
+                    "[method]output-stream.write",
+                    "[method]output-stream.blocking-write-and-flush",
+                ] {
                     i.func_wrap(
                         write,
                         |mut store, (this, bytes): (Resource<OutputStream>, Vec<u8>)| {
@@ -65,56 +112,45 @@ pub(crate) fn link(linker: &mut Linker<PluginState>, imports: &[String]) -> wasm
                         },
                     )?;
                 }
-                for flush in ["[method]output-stream.flush", "[method]output-stream.blocking-flush"] {
-                    i.func_wrap(flush, |_, (_,): (Resource<OutputStream>,)| Ok((Unit::Ok(()),)))?;
+                for flush in [
+                    "[method]output-stream.flush",
+                    "[method]output-stream.blocking-flush",
+                ] {
+                    i.func_wrap(flush, |_, (_,): (Resource<OutputStream>,)| {
+                        Ok((Unit::Ok(()),))
+                    })?;
                 }
-                for read in ["[method]input-stream.read", "[method]input-stream.blocking-read"] {
+                for read in [
+                    "[method]input-stream.read",
+                    "[method]input-stream.blocking-read",
+                ] {
                     i.func_wrap(read, |_, (_, _): (Resource<InputStream>, u64)| {
                         Ok((Err::<Vec<u8>, StreamError>(StreamError::Closed),))
                     })?;
                 }
             }
-            "wasi:cli/stdout" => {
-                linker.instance(name)?.func_wrap("get-stdout", |_, ()| {
-                    Ok((Resource::<OutputStream>::new_own(STDOUT),))
-                })?;
-            }
-            "wasi:cli/stderr" => {
-                linker.instance(name)?.func_wrap("get-stderr", |_, ()| {
-                    Ok((Resource::<OutputStream>::new_own(STDERR),))
-                })?;
-            }
-            "wasi:cli/stdin" => {
-                linker.instance(name)?.func_wrap("get-stdin", |_, ()| {
-                    Ok((Resource::<InputStream>::new_own(STDIN),))
-                })?;
-            }
-            "wasi:cli/terminal-output" => {
-                let mut i = linker.instance(name)?;
-                i.resource("terminal-output", ResourceType::host::<TerminalOutput>(), |_, _| Ok(()))?;
-            }
-            "wasi:cli/terminal-input" => {
-                let mut i = linker.instance(name)?;
-                i.resource("terminal-input", ResourceType::host::<TerminalInput>(), |_, _| Ok(()))?;
-            }
-            "wasi:cli/terminal-stdout" | "wasi:cli/terminal-stderr" => {
-                let func = if interface.ends_with("stdout") {
-                    "get-terminal-stdout"
-                } else {
-                    "get-terminal-stderr"
-                };
-                linker.instance(name)?.func_wrap(func, |_, ()| {
-                    Ok((None::<Resource<TerminalOutput>>,))
-                })?;
-            }
-            "wasi:cli/terminal-stdin" => {
-                linker.instance(name)?.func_wrap("get-terminal-stdin", |_, ()| {
-                    Ok((None::<Resource<TerminalInput>>,))
-                })?;
-            }
+            "wasi:cli/stdout" => i.func_wrap("get-stdout", |_, ()| {
+                Ok((Resource::<OutputStream>::new_own(STDOUT),))
+            })?,
+            "wasi:cli/stderr" => i.func_wrap("get-stderr", |_, ()| {
+                Ok((Resource::<OutputStream>::new_own(STDERR),))
+            })?,
+            "wasi:cli/stdin" => i.func_wrap("get-stdin", |_, ()| {
+                Ok((Resource::<InputStream>::new_own(STDIN),))
+            })?,
+            "wasi:cli/terminal-stdout" => i.func_wrap("get-terminal-stdout", |_, ()| {
+                Ok((None::<Resource<TerminalOutput>>,))
+            })?,
+            "wasi:cli/terminal-stderr" => i.func_wrap("get-terminal-stderr", |_, ()| {
+                Ok((None::<Resource<TerminalOutput>>,))
+            })?,
+            "wasi:cli/terminal-stdin" => i.func_wrap("get-terminal-stdin", |_, ()| {
+                Ok((None::<Resource<TerminalInput>>,))
+            })?,
             "wasi:cli/environment" => {
-                let mut i = linker.instance(name)?;
-                i.func_wrap("get-environment", |_, ()| Ok((Vec::<(String, String)>::new(),)))?;
+                i.func_wrap("get-environment", |_, ()| {
+                    Ok((Vec::<(String, String)>::new(),))
+                })?;
                 i.func_wrap("get-arguments", |_, ()| Ok((Vec::<String>::new(),)))?;
                 i.func_wrap("initial-cwd", |_, ()| Ok((None::<String>,)))?;
             }

@@ -66,7 +66,13 @@ fn build(
     let info = bindings
         .call_configure(&mut store, &spec.config)
         .map_err(|e| {
-            BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory))
+            BuildError::Failed(runtime::classify(
+                &mut store,
+                &e,
+                "configure",
+                budget,
+                limits.memory,
+            ))
         })?
         .map_err(BuildError::Config)?;
     Ok((Instance { store, bindings }, info))
@@ -218,7 +224,8 @@ impl Core {
         } else {
             "the check fails with an error verdict"
         };
-        self.health.fail(&self.shared.name, short, &kind, consequence);
+        self.health
+            .fail(&self.shared.name, short, &kind, consequence);
         self.broken(format!(
             "plugin `{}` (sha256 {short}) {kind}",
             self.shared.name
@@ -350,10 +357,10 @@ impl Validator for WasmValidator {
             b.call_observe(s, outcome.index, &events)
         };
         let before: Option<Call<'_, ()>> = if wants_events && !outcome.events.is_empty() {
-                Some(&observe)
-            } else {
-                None
-            };
+            Some(&observe)
+        } else {
+            None
+        };
         self.core
             .with_instance("check", before, &|b, s| b.call_check(s, numbers))
     }

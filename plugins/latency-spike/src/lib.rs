@@ -78,10 +78,16 @@ impl Injector for LatencySpike {
         }
         let max_ms = config.max_ms.unwrap_or(config.min_ms);
         if max_ms < config.min_ms {
-            return Err(format!("`max_ms` ({max_ms}) must be at least `min_ms` ({})", config.min_ms));
+            return Err(format!(
+                "`max_ms` ({max_ms}) must be at least `min_ms` ({})",
+                config.min_ms
+            ));
         }
         if !(0.0..=1.0).contains(&config.probability) {
-            return Err(format!("`probability` ({}) must be within 0..=1", config.probability));
+            return Err(format!(
+                "`probability` ({}) must be within 0..=1",
+                config.probability
+            ));
         }
         Ok(Self {
             min: Duration::from_millis(config.min_ms),
