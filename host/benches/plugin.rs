@@ -160,7 +160,7 @@ fn hot_reload(c: &mut Criterion) {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
             n += 1;
-            let base = if n % 2 == 0 { &a } else { &b_bytes };
+            let base = if n.is_multiple_of(2) { &a } else { &b_bytes };
             let bytes = if cached {
                 base.clone()
             } else {

@@ -968,8 +968,7 @@ mod scenario {
                 .build()
                 .unwrap();
             chaoskit::run(scenario).await.unwrap();
-            let seen = seen.lock().unwrap().clone();
-            seen
+            seen.lock().unwrap().clone()
         }
         let first = run(11).await;
         assert_eq!(first, run(11).await);

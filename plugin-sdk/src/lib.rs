@@ -334,6 +334,10 @@ impl Counter {
         Counter(crate::__private::host_counter(name))
     }
     /// Add `delta` and return the new value.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "a counter handle is not a number; `add` mirrors the WIT `counter-add`"
+    )]
     pub fn add(self, delta: i64) -> i64 {
         crate::__private::host_counter_add(self.0, delta)
     }
@@ -423,4 +427,44 @@ macro_rules! export_validator {
             );
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_config;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Config {
+        rate: f64,
+        #[serde(default)]
+        name: String,
+    }
+
+    #[test]
+    fn an_empty_configuration_is_an_empty_object() {
+        #[derive(serde::Deserialize)]
+        struct Empty {}
+        assert!(parse_config::<Empty>("").is_ok());
+        assert!(parse_config::<Empty>("  ").is_ok());
+    }
+
+    #[test]
+    fn configuration_errors_name_the_field_and_position() {
+        assert_eq!(
+            parse_config::<Config>(r#"{"rat": 1}"#).unwrap_err(),
+            "invalid configuration: unknown field `rat`, expected `rate` or `name` at line 1 column 6"
+        );
+        assert_eq!(
+            parse_config::<Config>(r#"{"rate": "high"}"#).unwrap_err(),
+            "invalid configuration: invalid type: string \"high\", expected f64 at line 1 column 15"
+        );
+        assert_eq!(
+            parse_config::<Config>(r#"{"rate": 0.5}"#),
+            Ok(Config {
+                rate: 0.5,
+                name: String::new()
+            })
+        );
+    }
 }

@@ -436,10 +436,6 @@ impl Reload for Core {
             }
         }
     }
-
-    fn name(&self) -> &str {
-        &self.shared.name
-    }
 }
 
 impl Injector for WasmInjector {

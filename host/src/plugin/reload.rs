@@ -15,8 +15,6 @@ const SETTLE: Duration = Duration::from_millis(10);
 pub(crate) trait Reload: Send + Sync + 'static {
     /// Compile, link and configure the file; swap it in if it changed and works.
     fn reload(&self) -> Result<bool, PluginError>;
-    /// The plugin's name, for logs.
-    fn name(&self) -> &str;
 }
 
 /// A running watcher; dropping it stops the watch and joins its thread.
@@ -55,7 +53,7 @@ impl Watch {
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if let Ok(event) = event
                     && !event.kind.is_access()
-                    && event.paths.iter().any(|p| *p == wanted)
+                    && event.paths.contains(&wanted)
                 {
                     let _ = tx.send(());
                 }

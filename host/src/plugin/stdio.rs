@@ -23,18 +23,18 @@ pub(crate) struct TerminalInput;
 /// `wasi:io/poll.pollable` (never created).
 pub(crate) struct Pollable;
 
+/// A resource's name and its host type.
+type Named = (&'static str, fn() -> ResourceType);
+
 /// The resource types an interface sees (its own and those it `use`s): each must be the same
 /// host type in every instance that names it, or instantiation fails on mismatched resources.
-fn resources(interface: &str) -> &'static [(&'static str, fn() -> ResourceType)] {
-    const ERROR: (&str, fn() -> ResourceType) = ("error", ResourceType::host::<IoError>);
-    const POLLABLE: (&str, fn() -> ResourceType) = ("pollable", ResourceType::host::<Pollable>);
-    const OUTPUT: (&str, fn() -> ResourceType) =
-        ("output-stream", ResourceType::host::<OutputStream>);
-    const INPUT: (&str, fn() -> ResourceType) = ("input-stream", ResourceType::host::<InputStream>);
-    const TERM_OUT: (&str, fn() -> ResourceType) =
-        ("terminal-output", ResourceType::host::<TerminalOutput>);
-    const TERM_IN: (&str, fn() -> ResourceType) =
-        ("terminal-input", ResourceType::host::<TerminalInput>);
+fn resources(interface: &str) -> &'static [Named] {
+    const ERROR: Named = ("error", ResourceType::host::<IoError>);
+    const POLLABLE: Named = ("pollable", ResourceType::host::<Pollable>);
+    const OUTPUT: Named = ("output-stream", ResourceType::host::<OutputStream>);
+    const INPUT: Named = ("input-stream", ResourceType::host::<InputStream>);
+    const TERM_OUT: Named = ("terminal-output", ResourceType::host::<TerminalOutput>);
+    const TERM_IN: Named = ("terminal-input", ResourceType::host::<TerminalInput>);
     match interface {
         "wasi:io/error" => &[ERROR],
         "wasi:io/poll" => &[POLLABLE],
@@ -79,10 +79,14 @@ pub(crate) fn link(linker: &mut Linker<PluginState>, imports: &[String]) -> wasm
         match interface {
             "wasi:io/poll" => {
                 // Every stream is always ready: writes never block.
-                i.func_wrap("[method]pollable.ready", |_, (_,): (Resource<Pollable>,)| {
-                    Ok((true,))
-                })?;
-                i.func_wrap("[method]pollable.block", |_, (_,): (Resource<Pollable>,)| Ok(()))?;
+                i.func_wrap(
+                    "[method]pollable.ready",
+                    |_, (_,): (Resource<Pollable>,)| Ok((true,)),
+                )?;
+                i.func_wrap(
+                    "[method]pollable.block",
+                    |_, (_,): (Resource<Pollable>,)| Ok(()),
+                )?;
                 i.func_wrap("poll", |_, (list,): (Vec<Resource<Pollable>>,)| {
                     Ok(((0..list.len() as u32).collect::<Vec<u32>>(),))
                 })?;

@@ -316,10 +316,6 @@ impl Reload for Core {
             }
         }
     }
-
-    fn name(&self) -> &str {
-        &self.shared.name
-    }
 }
 
 impl Validator for WasmValidator {

@@ -101,10 +101,10 @@ impl Injector for FlakyDependency {
         if !random::chance(rate) {
             return Action::None;
         }
-        if let Some(max) = c.max_errors {
-            if self.errors.add(1) > max {
-                return Action::None;
-            }
+        if let Some(max) = c.max_errors
+            && self.errors.add(1) > max
+        {
+            return Action::None;
         }
         Action::Error(c.message.clone())
     }

@@ -57,7 +57,7 @@ impl Validator for LatencySlo {
                 config.quantile
             ));
         }
-        if !(config.max_ms >= 0.0) {
+        if config.max_ms.is_nan() || config.max_ms < 0.0 {
             return Err(format!(
                 "`max_ms` ({}) must be a non-negative number",
                 config.max_ms
