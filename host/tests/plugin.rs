@@ -3,7 +3,8 @@
 //! `plugin-artifacts` crate.
 
 use chaoskit::plugin::{
-    Grant, Limits, PluginError, PluginHost, PluginSpec, WasmInjector, WasmValidator, World,
+    Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec, WasmInjector, WasmValidator,
+    World,
 };
 use chaoskit::{
     Action, Draws, Event, Injector, IterationOutcome, Point, PointKind, Validator, Violation,
@@ -303,6 +304,39 @@ mod load {
             .inspect(artifacts::path(artifacts::LATENCY_SLO))
             .expect("inspect");
         assert_eq!(info.world, Some(World::Validator));
+    }
+
+    #[test]
+    fn a_disk_cache_is_shared_between_hosts() {
+        let dir = tempdir();
+        let first = PluginHost::with_disk_cache(dir.path()).unwrap();
+        let spec = || spec(artifacts::LATENCY_SPIKE).config(r#"{"period": 2, "burst": 1}"#);
+        first.load(spec()).unwrap();
+        let files = || walk(dir.path());
+        wait_until("a cache file", || files() > 0);
+        // A second host (as in the next process) loads from the cache directory.
+        let second = PluginHost::with_disk_cache(dir.path()).unwrap();
+        let LoadedPlugin::Injector(inj) = second.load(spec()).unwrap() else {
+            panic!("an injector")
+        };
+        assert_ne!(decide(&inj, PointKind::Delay, 0), Action::None);
+    }
+
+    fn walk(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     #[test]

@@ -133,7 +133,9 @@ impl Limits {
     }
 
     /// Deadline of one `decide` call (the hot path); default 5 ms. Resolution is the 1 ms
-    /// epoch tick: a call is interrupted between the deadline and one tick after it.
+    /// epoch tick: a call is interrupted between the deadline and one tick after it. Deadlines
+    /// are wall-clock time, so on an overloaded machine a preempted call can overrun: keep a
+    /// few milliseconds of slack over what the plugin needs.
     pub fn decide_deadline(mut self, deadline: Duration) -> Self {
         self.decide_deadline = deadline;
         self
@@ -346,7 +348,20 @@ impl PluginHost {
     /// The engine or its ticker thread cannot be created.
     pub fn new() -> Result<Self, PluginError> {
         Ok(Self {
-            rt: Runtime::new(true)?,
+            rt: Runtime::new(true, None)?,
+        })
+    }
+
+    /// A host that also keeps compiled plugins on disk in `dir`, so another process (the next
+    /// `chaoskit-host run`) skips compilation; within one host, compilations are always cached
+    /// in memory by SHA-256.
+    ///
+    /// # Errors
+    ///
+    /// The engine, its ticker thread or the cache directory cannot be set up.
+    pub fn with_disk_cache(dir: impl AsRef<Path>) -> Result<Self, PluginError> {
+        Ok(Self {
+            rt: Runtime::new(true, Some(dir.as_ref()))?,
         })
     }
 
@@ -357,7 +372,7 @@ impl PluginHost {
     /// The engine or its ticker thread cannot be created.
     pub fn on_demand() -> Result<Self, PluginError> {
         Ok(Self {
-            rt: Runtime::new(false)?,
+            rt: Runtime::new(false, None)?,
         })
     }
 

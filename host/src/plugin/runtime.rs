@@ -64,8 +64,9 @@ impl Drop for Ticker {
     }
 }
 
-fn config(pooling: bool) -> wasmtime::Config {
+fn config(pooling: bool, cache: Option<&wasmtime::Cache>) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
+    config.cache(cache.cloned());
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.parallel_compilation(true);
@@ -83,16 +84,28 @@ fn config(pooling: bool) -> wasmtime::Config {
 }
 
 impl Runtime {
-    pub(crate) fn new(pooling: bool) -> Result<Arc<Self>, PluginError> {
-        let (engine, pooling) = match pooling.then(|| Engine::new(&config(true))) {
+    pub(crate) fn new(pooling: bool, disk_cache: Option<&Path>) -> Result<Arc<Self>, PluginError> {
+        let cache = disk_cache
+            .map(|dir| {
+                let mut config = wasmtime::CacheConfig::new();
+                config.with_directory(dir);
+                wasmtime::Cache::new(config)
+            })
+            .transpose()
+            .map_err(|e| PluginError::Engine {
+                message: format!("cannot use the compile cache directory: {e:#}"),
+            })?;
+        let cache = cache.as_ref();
+        let (engine, pooling) = match pooling.then(|| Engine::new(&config(true, cache))) {
             Some(Ok(engine)) => (engine, true),
             other => {
                 if let Some(Err(e)) = other {
                     tracing::info!(target: "chaoskit::plugin", "pooling allocator unavailable ({e}); allocating instances on demand");
                 }
-                let engine = Engine::new(&config(false)).map_err(|e| PluginError::Engine {
-                    message: format!("{e:#}"),
-                })?;
+                let engine =
+                    Engine::new(&config(false, cache)).map_err(|e| PluginError::Engine {
+                        message: format!("{e:#}"),
+                    })?;
                 (engine, false)
             }
         };
