@@ -23,9 +23,11 @@ async fn the_workflow_keeps_its_books_balanced_under_chaos() -> anyhow::Result<(
         .assert("recursion", validate::recursion_depth(3 + 3 + 1))
         .assert(
             "balanced",
-            validate::state(move || match (books.reserved.load(Ordering::SeqCst), books.charged.load(Ordering::SeqCst)) {
-                (0, 0) => Ok(()),
-                (r, c) => Err(format!("reserved {r}, charged {c}")),
+            validate::state(move || {
+                match (books.reserved.load(Ordering::SeqCst), books.charged.load(Ordering::SeqCst)) {
+                    (0, 0) => Ok(()),
+                    (r, c) => Err(format!("reserved {r}, charged {c}")),
+                }
             }),
         )
         .concurrency(1)

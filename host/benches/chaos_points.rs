@@ -88,15 +88,25 @@ fn contended(c: &mut Criterion) {
     let scenario = fail::FailScenario::setup();
     fail::cfg("bench", "off").unwrap();
     g.bench_function("baseline: fail_point! off", |b| {
-        b.iter_custom(|n| two_threads(n, Arc::new(|| {
-            black_box(with_fail_point());
-        })))
+        b.iter_custom(|n| {
+            two_threads(
+                n,
+                Arc::new(|| {
+                    black_box(with_fail_point());
+                }),
+            )
+        })
     });
     fail::cfg("bench", "10%return").unwrap();
     g.bench_function("baseline: fail_point! 10%return", |b| {
-        b.iter_custom(|n| two_threads(n, Arc::new(|| {
-            black_box(with_fail_point());
-        })))
+        b.iter_custom(|n| {
+            two_threads(
+                n,
+                Arc::new(|| {
+                    black_box(with_fail_point());
+                }),
+            )
+        })
     });
     scenario.teardown();
     g.finish();

@@ -12,14 +12,15 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return; // Only `cargo bench` passes `--bench`; under `cargo test --benches` this is a no-op.
     }
-    let iterations: u64 = std::env::var("CHAOSKIT_BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let iterations: u64 =
+        std::env::var("CHAOSKIT_BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let before = validate::process_rss_bytes().unwrap();
     let scenario = Scenario::builder("long run")
         .target(chaoskit::target("t", ()))
         .step("work", |ctx, _| async move {
             ctx.maybe_delay().await;
-            let _ = ctx.maybe_error();
+            ctx.maybe_error()?;
             Ok::<_, BoxError>(())
         })
         .inject("delay", inject::delay(0.0, Duration::from_millis(1), Duration::from_millis(2)))

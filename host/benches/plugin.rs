@@ -30,10 +30,9 @@ fn decision(c: &mut Criterion) {
         b.iter(|| black_box(&builtin).decide(PointKind::Error, None))
     });
     let builtin_always = ctx(inject::error(1.0).into_shared());
-    g.bench_function(
-        "built-in error injector p=1 (journal entry each call)",
-        |b| b.iter(|| black_box(&builtin_always).decide(PointKind::Error, None)),
-    );
+    g.bench_function("built-in error injector p=1 (journal entry each call)", |b| {
+        b.iter(|| black_box(&builtin_always).decide(PointKind::Error, None))
+    });
     let flaky = host
         .load_injector(
             PluginSpec::new(artifacts::path(artifacts::FLAKY_DEPENDENCY))
@@ -46,44 +45,31 @@ fn decision(c: &mut Criterion) {
     });
     let spike = host
         .load_injector(
-            PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE))
-                .config(r#"{"period": 1000000, "burst": 0}"#),
+            PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 1000000, "burst": 0}"#),
         )
         .unwrap();
     let wasm_none = ctx(Arc::new(spike));
-    g.bench_function(
-        "wasm latency-spike outside its window (returns none)",
-        |b| b.iter(|| black_box(&wasm_none).decide(PointKind::Delay, None)),
-    );
-    let version = host
-        .load_injector(PluginSpec::new(artifacts::path(
-            artifacts::FIXTURE_VERSION_A,
-        )))
-        .unwrap();
+    g.bench_function("wasm latency-spike outside its window (returns none)", |b| {
+        b.iter(|| black_box(&wasm_none).decide(PointKind::Delay, None))
+    });
+    let version = host.load_injector(PluginSpec::new(artifacts::path(artifacts::FIXTURE_VERSION_A))).unwrap();
     let wasm_error = ctx(Arc::new(version));
-    g.bench_function(
-        "wasm injector returning an error string (journal entry each call)",
-        |b| b.iter(|| black_box(&wasm_error).decide(PointKind::Error, None)),
-    );
+    g.bench_function("wasm injector returning an error string (journal entry each call)", |b| {
+        b.iter(|| black_box(&wasm_error).decide(PointKind::Error, None))
+    });
     g.finish();
 }
 
 /// A fresh instance: instantiate from the pre-linked component, then `configure`.
 fn instantiation(c: &mut Criterion) {
     let mut g = c.benchmark_group("instantiation");
-    for (label, host) in [
-        ("pooling", PluginHost::new().unwrap()),
-        ("on demand", PluginHost::on_demand().unwrap()),
-    ] {
+    for (label, host) in [("pooling", PluginHost::new().unwrap()), ("on demand", PluginHost::on_demand().unwrap())] {
         let spike = host
             .load_injector(
-                PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE))
-                    .config(r#"{"period": 10, "burst": 1}"#),
+                PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 10, "burst": 1}"#),
             )
             .unwrap();
-        g.bench_function(format!("instantiate only ({label})"), |b| {
-            b.iter(|| spike.bench_instantiate(false).unwrap())
-        });
+        g.bench_function(format!("instantiate only ({label})"), |b| b.iter(|| spike.bench_instantiate(false).unwrap()));
         g.bench_function(format!("instantiate + configure ({label})"), |b| {
             b.iter(|| spike.bench_instantiate(true).unwrap())
         });
@@ -112,10 +98,9 @@ fn loading(c: &mut Criterion) {
     let host = PluginHost::new().unwrap();
     host.load(spec()).unwrap();
     g.sample_size(50);
-    g.bench_function(
-        "cached load (hash, cache hit, link, instantiate, configure)",
-        |b| b.iter(|| black_box(host.load(spec()).unwrap())),
-    );
+    g.bench_function("cached load (hash, cache hit, link, instantiate, configure)", |b| {
+        b.iter(|| black_box(host.load(spec()).unwrap()))
+    });
     g.bench_function("baseline: PluginHost::new (engine + ticker thread)", |b| {
         b.iter(|| black_box(PluginHost::new().unwrap()))
     });
@@ -152,20 +137,14 @@ fn hot_reload(c: &mut Criterion) {
     let a = std::fs::read(artifacts::path(artifacts::FIXTURE_VERSION_A)).unwrap();
     let b_bytes = std::fs::read(artifacts::path(artifacts::FIXTURE_VERSION_B)).unwrap();
     publish(&path, &a);
-    let inj = host
-        .load_injector(PluginSpec::new(&path).watch(true))
-        .unwrap();
+    let inj = host.load_injector(PluginSpec::new(&path).watch(true)).unwrap();
     let mut n = 0u64;
     let mut measure = |iters: u64, cached: bool| {
         let mut total = Duration::ZERO;
         for _ in 0..iters {
             n += 1;
             let base = if n.is_multiple_of(2) { &a } else { &b_bytes };
-            let bytes = if cached {
-                base.clone()
-            } else {
-                unique(base, n)
-            };
+            let bytes = if cached { base.clone() } else { unique(base, n) };
             let before = inj.generation();
             let start = Instant::now();
             publish(&path, &bytes);
@@ -176,12 +155,8 @@ fn hot_reload(c: &mut Criterion) {
         }
         total
     };
-    g.bench_function("write to serving, new bytes (compile)", |b| {
-        b.iter_custom(|iters| measure(iters, false))
-    });
-    g.bench_function("write to serving, known bytes (cache hit)", |b| {
-        b.iter_custom(|iters| measure(iters, true))
-    });
+    g.bench_function("write to serving, new bytes (compile)", |b| b.iter_custom(|iters| measure(iters, false)));
+    g.bench_function("write to serving, known bytes (cache hit)", |b| b.iter_custom(|iters| measure(iters, true)));
     g.finish();
 }
 

@@ -60,20 +60,15 @@ fn nanos(d: Duration) -> u64 {
 impl From<&Action> for DecisionAction {
     fn from(action: &Action) -> Self {
         match action {
-            Action::None | Action::Delay(_) => DecisionAction::Delay {
-                ns: if let Action::Delay(d) = action {
-                    nanos(*d)
-                } else {
-                    0
-                },
-            },
+            Action::None | Action::Delay(_) => {
+                DecisionAction::Delay { ns: if let Action::Delay(d) = action { nanos(*d) } else { 0 } }
+            }
             Action::Error(m) => DecisionAction::Error { message: m.clone() },
             Action::Panic(m) => DecisionAction::Panic { message: m.clone() },
             Action::Cancel => DecisionAction::Cancel,
-            Action::Network(NetworkFault { latency, drop }) => DecisionAction::Network {
-                latency_ns: nanos(*latency),
-                drop: *drop,
-            },
+            Action::Network(NetworkFault { latency, drop }) => {
+                DecisionAction::Network { latency_ns: nanos(*latency), drop: *drop }
+            }
         }
     }
 }
@@ -157,30 +152,19 @@ pub struct JournalConfig {
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig {
-            max_failing: 1_000,
-            first_passing: 10,
-            passing_every: 10_000,
-            max_passing: 1_000,
-        }
+        JournalConfig { max_failing: 1_000, first_passing: 10, passing_every: 10_000, max_passing: 1_000 }
     }
 }
 
 impl JournalConfig {
     /// Keeps every iteration in full (tests and short runs; memory grows with the run).
     pub fn keep_all() -> Self {
-        JournalConfig {
-            max_failing: usize::MAX,
-            first_passing: u64::MAX,
-            passing_every: 1,
-            max_passing: usize::MAX,
-        }
+        JournalConfig { max_failing: usize::MAX, first_passing: u64::MAX, passing_every: 1, max_passing: usize::MAX }
     }
 
     /// Whether passing iteration `index` is sampled; a pure function of the index, so the
     /// sample is the same at any concurrency.
     pub(crate) fn samples(&self, index: u64) -> bool {
-        index < self.first_passing
-            || (self.passing_every != 0 && index.is_multiple_of(self.passing_every))
+        index < self.first_passing || (self.passing_every != 0 && index.is_multiple_of(self.passing_every))
     }
 }

@@ -10,6 +10,10 @@
 //! - [`validate`]: the [`Validator`] trait and built-in validators.
 //! - [`plugin`]: WebAssembly injectors and validators, loaded and hot-reloaded in a sandbox.
 //! - [`points`]: chaos points on the current context, for code deep in a call stack.
+//! - [`proxy`]: a TCP chaos proxy with Toxiproxy-compatible toxics, API server and client.
+//! - [`spec`]: scenario files (TOML, YAML, JSON) → a resolved scenario → a [`Scenario`].
+//! - [`services`]: process and address targets, HTTP/TCP/command steps, target-process
+//!   validators, used by scenario files.
 //!
 //! ```
 //! use chaoskit::{inject, validate, Scenario, Verdict};
@@ -40,34 +44,39 @@
 //!
 //! The library prints nothing and installs no global (subscriber, recorder, panic hook);
 //! it logs through `tracing` under the `chaoskit::*` targets.
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `cli` | yes | the `chaoskit-host` binary and `chaoskit::cli` (clap, indicatif, tracing-subscriber, the Prometheus exporter); the only code that installs globals |
 
 pub mod chaos;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod inject;
 pub mod journal;
 pub mod plugin;
+pub mod proxy;
 pub mod report;
 mod run;
 mod scenario;
 mod serde_duration;
+pub mod services;
+pub mod spec;
 pub mod validate;
 
 /// Chaos points on the current iteration's context; no-ops outside a run.
 pub mod points {
     pub use crate::chaos::{
-        current, failpoint, maybe_cancel, maybe_delay, maybe_error, maybe_network, maybe_panic,
-        record_error, record_metric, record_panic, record_recursion_depth, with_current,
+        current, failpoint, maybe_cancel, maybe_delay, maybe_error, maybe_network, maybe_panic, record_error,
+        record_metric, record_panic, record_recursion_depth, with_current,
     };
 }
 
-pub use chaos::{
-    Action, Capabilities, ChaosContext, ChaosError, Draws, Event, NetworkFault, Point, PointKind,
-};
+pub use chaos::{Action, Capabilities, ChaosContext, ChaosError, Draws, Event, NetworkFault, Point, PointKind};
 pub use inject::{InjectError, Injector, StartContext};
 pub use journal::JournalConfig;
 pub use report::{Report, Thresholds, Verdict};
-pub use run::{Executor, Progress, RunError, run};
-pub use scenario::{
-    BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target,
-};
+pub use run::{Executor, IterationSummary, Progress, RunError, run};
+pub use scenario::{BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target};
 pub use tokio_util::sync::CancellationToken;
 pub use validate::{Counting, IterationOutcome, Severity, Validator, ValidatorExt, Violation};

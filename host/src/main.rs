@@ -1,6 +1,5 @@
-//! The `chaoskit-host` command line (being built: see the CLI issue).
+//! The `chaoskit-host` binary: everything lives in `chaoskit::cli`.
 
-fn main() {
-    eprintln!("chaoskit-host: the command line is not built yet; use the `chaoskit` library");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    chaoskit::cli::main()
 }

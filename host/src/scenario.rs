@@ -47,10 +47,7 @@ pub struct NamedTarget<S> {
 
 /// Wraps any value as a target; steps reach the value through `Deref`.
 pub fn target<S: Send + Sync + 'static>(name: impl Into<String>, value: S) -> NamedTarget<S> {
-    NamedTarget {
-        name: name.into(),
-        value,
-    }
+    NamedTarget { name: name.into(), value }
 }
 
 impl<S> Deref for NamedTarget<S> {
@@ -77,11 +74,8 @@ pub enum FailurePolicy {
     ContinueOnFailure,
 }
 
-type AsyncStep<T> = Arc<
-    dyn Fn(ChaosContext, Arc<T>) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>
-        + Send
-        + Sync,
->;
+type AsyncStep<T> =
+    Arc<dyn Fn(ChaosContext, Arc<T>) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> + Send + Sync>;
 type BlockingStep<T> = Arc<dyn Fn(&ChaosContext, &T) -> Result<(), BoxError> + Send + Sync>;
 
 pub(crate) enum StepBody<T> {
@@ -211,9 +205,7 @@ pub enum BuildError {
         scenario: String,
     },
     /// Neither a positive repeat count nor a duration.
-    #[error(
-        "scenario `{scenario}` would run no iteration: repeat is 0 and no run_for duration is set"
-    )]
+    #[error("scenario `{scenario}` would run no iteration: repeat is 0 and no run_for duration is set")]
     NoIterations {
         /// The scenario.
         scenario: String,
@@ -267,11 +259,7 @@ impl<T: Target> ScenarioBuilder<T> {
             let fut = f(ctx, target);
             Box::pin(async move { fut.await.map_err(Into::into) })
         });
-        self.steps.push(StepDef {
-            name: name.into().into(),
-            scope: self.current_scope,
-            body: StepBody::Async(body),
-        });
+        self.steps.push(StepDef { name: name.into().into(), scope: self.current_scope, body: StepBody::Async(body) });
         self
     }
 
@@ -304,10 +292,7 @@ impl<T: Target> ScenarioBuilder<T> {
 
     /// Adds a validator under `label`.
     pub fn assert(mut self, label: impl Into<String>, validator: impl Validator) -> Self {
-        self.validators.push(ValidatorDef {
-            label: label.into().into(),
-            validator: Arc::new(validator),
-        });
+        self.validators.push(ValidatorDef { label: label.into().into(), validator: Arc::new(validator) });
         self
     }
 
@@ -398,54 +383,26 @@ impl<T: Target> ScenarioBuilder<T> {
             return Err(BuildError::NoIterations { scenario });
         }
         if self.run_for.is_some_and(|d| d.is_zero()) {
-            return Err(BuildError::Invalid {
-                scenario,
-                reason: "run_for must be longer than zero".into(),
-            });
+            return Err(BuildError::Invalid { scenario, reason: "run_for must be longer than zero".into() });
         }
         if self.concurrency == 0 {
-            return Err(BuildError::Invalid {
-                scenario,
-                reason: "concurrency must be at least 1".into(),
-            });
+            return Err(BuildError::Invalid { scenario, reason: "concurrency must be at least 1".into() });
         }
         if self.step_timeout.is_some_and(|d| d.is_zero()) {
-            return Err(BuildError::Invalid {
-                scenario,
-                reason: "step timeout must be longer than zero".into(),
-            });
+            return Err(BuildError::Invalid { scenario, reason: "step timeout must be longer than zero".into() });
         }
-        self.thresholds
-            .validate()
-            .map_err(|reason| BuildError::Invalid {
-                scenario: scenario.clone(),
-                reason,
-            })?;
-        unique(
-            &scenario,
-            "injectors",
-            self.injectors.iter().map(|i| &*i.label),
-        )?;
-        unique(
-            &scenario,
-            "validators",
-            self.validators.iter().map(|v| &*v.label),
-        )?;
+        self.thresholds.validate().map_err(|reason| BuildError::Invalid { scenario: scenario.clone(), reason })?;
+        unique(&scenario, "injectors", self.injectors.iter().map(|i| &*i.label))?;
+        unique(&scenario, "validators", self.validators.iter().map(|v| &*v.label))?;
         unique(&scenario, "scopes", self.scopes.iter().map(|s| &**s))?;
         for def in &self.injectors {
-            def.injector
-                .validate_config()
-                .map_err(|reason| BuildError::InvalidInjector {
-                    scenario: scenario.clone(),
-                    label: def.label.to_string(),
-                    reason,
-                })?;
+            def.injector.validate_config().map_err(|reason| BuildError::InvalidInjector {
+                scenario: scenario.clone(),
+                label: def.label.to_string(),
+                reason,
+            })?;
         }
-        let validator_timeout = self
-            .validators
-            .iter()
-            .filter_map(|v| v.validator.step_timeout())
-            .min();
+        let validator_timeout = self.validators.iter().filter_map(|v| v.validator.step_timeout()).min();
         let step_timeout = match (self.step_timeout, validator_timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -469,19 +426,11 @@ impl<T: Target> ScenarioBuilder<T> {
     }
 }
 
-fn unique<'a>(
-    scenario: &str,
-    what: &'static str,
-    labels: impl Iterator<Item = &'a str>,
-) -> Result<(), BuildError> {
+fn unique<'a>(scenario: &str, what: &'static str, labels: impl Iterator<Item = &'a str>) -> Result<(), BuildError> {
     let mut seen = HashSet::new();
     for label in labels {
         if !seen.insert(label) {
-            return Err(BuildError::DuplicateLabel {
-                scenario: scenario.into(),
-                what,
-                label: label.into(),
-            });
+            return Err(BuildError::DuplicateLabel { scenario: scenario.into(), what, label: label.into() });
         }
     }
     Ok(())

@@ -18,15 +18,8 @@ mod support {
             Capabilities::NONE
         }
         fn start(&self, _ctx: &StartContext<'_>) -> Result<(), InjectError> {
-            self.log
-                .lock()
-                .unwrap()
-                .push(format!("start {}", self.name));
-            if self.fail_start {
-                Err(InjectError::Failed("refused".into()))
-            } else {
-                Ok(())
-            }
+            self.log.lock().unwrap().push(format!("start {}", self.name));
+            if self.fail_start { Err(InjectError::Failed("refused".into())) } else { Ok(()) }
         }
         fn stop(&self) -> Result<(), InjectError> {
             self.log.lock().unwrap().push(format!("stop {}", self.name));
@@ -34,16 +27,8 @@ mod support {
         }
     }
 
-    pub fn recorder(
-        name: &'static str,
-        log: &Arc<Mutex<Vec<String>>>,
-        fail_start: bool,
-    ) -> Recorder {
-        Recorder {
-            name,
-            log: log.clone(),
-            fail_start,
-        }
+    pub fn recorder(name: &'static str, log: &Arc<Mutex<Vec<String>>>, fail_start: bool) -> Recorder {
+        Recorder { name, log: log.clone(), fail_start }
     }
 
     pub type Res = Result<(), chaoskit::BoxError>;
@@ -72,11 +57,7 @@ mod decisions {
             .unwrap();
         let report = chaoskit::run(scenario).await.unwrap();
         assert_eq!(report.iterations.total, iterations);
-        report.injectors[0]
-            .injections
-            .get("error")
-            .copied()
-            .unwrap_or(0)
+        report.injectors[0].injections.get("error").copied().unwrap_or(0)
     }
 
     #[tokio::test]
@@ -117,20 +98,14 @@ mod decisions {
         assert_eq!(report.samples.len(), 200);
         for record in &report.samples {
             assert_eq!(record.decisions.len(), 1);
-            let DecisionAction::Delay { ns } = record.decisions[0].action else {
-                panic!("not a delay")
-            };
+            let DecisionAction::Delay { ns } = record.decisions[0].action else { panic!("not a delay") };
             let d = Duration::from_nanos(ns);
             assert!(d >= min && d < max, "{d:?}");
             assert!(record.duration_us >= d.as_micros() as u64);
         }
     }
 
-    fn journal_scenario(
-        seed: u64,
-        concurrency: usize,
-        extra_injector: bool,
-    ) -> Scenario<chaoskit::NamedTarget<()>> {
+    fn journal_scenario(seed: u64, concurrency: usize, extra_injector: bool) -> Scenario<chaoskit::NamedTarget<()>> {
         let mut b = Scenario::builder("replay")
             .target(chaoskit::target("t", ()))
             .step("work", |ctx, _| async move {
@@ -140,33 +115,20 @@ mod decisions {
                 tokio::task::yield_now().await;
                 Ok::<_, chaoskit::BoxError>(())
             })
-            .inject(
-                "delay",
-                inject::delay(0.3, Duration::from_micros(1), Duration::from_micros(80)),
-            )
+            .inject("delay", inject::delay(0.3, Duration::from_micros(1), Duration::from_micros(80)))
             .inject("error", inject::error(0.2).message("boom"));
         if extra_injector {
-            b = b.inject(
-                "extra",
-                inject::delay(0.9, Duration::from_micros(1), Duration::from_micros(2)),
-            );
+            b = b.inject("extra", inject::delay(0.9, Duration::from_micros(1), Duration::from_micros(2)));
         }
-        b.inject(
-            "fp",
-            inject::failpoint(
-                "db.write",
-                0.25,
-                chaoskit::Action::Error("disk full".into()),
-            ),
-        )
-        .journal(JournalConfig::keep_all())
-        .continue_on_failure()
-        .thresholds(chaoskit::Thresholds::relaxed().min_success_rate(0.0))
-        .concurrency(concurrency)
-        .repeat(300)
-        .seed(seed)
-        .build()
-        .unwrap()
+        b.inject("fp", inject::failpoint("db.write", 0.25, chaoskit::Action::Error("disk full".into())))
+            .journal(JournalConfig::keep_all())
+            .continue_on_failure()
+            .thresholds(chaoskit::Thresholds::relaxed().min_success_rate(0.0))
+            .concurrency(concurrency)
+            .repeat(300)
+            .seed(seed)
+            .build()
+            .unwrap()
     }
 
     fn decisions_json(report: &chaoskit::Report, skip: Option<&str>) -> String {
@@ -175,11 +137,7 @@ mod decisions {
         let lines: Vec<String> = all
             .iter()
             .map(|r| {
-                let kept: Vec<_> = r
-                    .decisions
-                    .iter()
-                    .filter(|d| Some(d.injector.as_str()) != skip)
-                    .collect();
+                let kept: Vec<_> = r.decisions.iter().filter(|d| Some(d.injector.as_str()) != skip).collect();
                 format!("{} {}", r.index, serde_json::to_string(&kept).unwrap())
             })
             .collect();
@@ -193,10 +151,7 @@ mod decisions {
         let c = chaoskit::run(journal_scenario(99, 4, false)).await?;
         let other = chaoskit::run(journal_scenario(100, 1, false)).await?;
         assert_eq!(a.iterations.total, 300);
-        assert!(
-            a.injectors.iter().all(|i| !i.injections.is_empty()),
-            "every injector fired"
-        );
+        assert!(a.injectors.iter().all(|i| !i.injections.is_empty()), "every injector fired");
         let ja = decisions_json(&a, None);
         assert_eq!(ja, decisions_json(&b, None));
         assert_eq!(ja, decisions_json(&c, None));
@@ -210,15 +165,8 @@ mod decisions {
         let with = chaoskit::run(journal_scenario(7, 1, true)).await?;
         // Delays of the extra injector add to the iteration, but the other injectors'
         // decisions are identical.
-        assert_eq!(
-            decisions_json(&without, None),
-            decisions_json(&with, Some("extra"))
-        );
-        assert!(
-            with.injectors
-                .iter()
-                .any(|i| i.label == "extra" && !i.injections.is_empty())
-        );
+        assert_eq!(decisions_json(&without, None), decisions_json(&with, Some("extra")));
+        assert!(with.injectors.iter().any(|i| i.label == "extra" && !i.injections.is_empty()));
         Ok(())
     }
 
@@ -259,15 +207,8 @@ mod decisions {
             .build()?;
         let report = chaoskit::run(scenario).await?;
         assert!(report.is_success(), "{}", report.to_text());
-        assert_eq!(
-            report.samples[0].decisions.len(),
-            2,
-            "both fired and both are journaled"
-        );
-        assert_eq!(
-            report.events.errors, 2,
-            "an injected error is recorded once per iteration"
-        );
+        assert_eq!(report.samples[0].decisions.len(), 2, "both fired and both are journaled");
+        assert_eq!(report.events.errors, 2, "an injected error is recorded once per iteration");
         Ok(())
     }
 
@@ -281,12 +222,11 @@ mod decisions {
                 Ok::<_, chaoskit::BoxError>(())
             })
             .scope("db", |s| {
-                s.inject("db-errors", inject::error(1.0).message("db down"))
-                    .step("query", |ctx, _| async move {
-                        assert_eq!(ctx.scope_name(), Some("db"));
-                        ctx.maybe_error()?;
-                        Ok::<_, chaoskit::BoxError>(())
-                    })
+                s.inject("db-errors", inject::error(1.0).message("db down")).step("query", |ctx, _| async move {
+                    assert_eq!(ctx.scope_name(), Some("db"));
+                    ctx.maybe_error()?;
+                    Ok::<_, chaoskit::BoxError>(())
+                })
             })
             .step("explicit", |ctx, _| async move {
                 ctx.in_scope("db").maybe_error()?;
@@ -300,14 +240,7 @@ mod decisions {
         assert_eq!(report.iterations.failed, 2);
         let f = &report.failures[0];
         assert_eq!(f.steps_executed, 1, "the unscoped step passed");
-        assert!(
-            f.error
-                .as_deref()
-                .unwrap()
-                .contains("step `query` failed: chaos: db down"),
-            "{:?}",
-            f.error
-        );
+        assert!(f.error.as_deref().unwrap().contains("step `query` failed: chaos: db down"), "{:?}", f.error);
         assert_eq!(f.decisions[0].scope.as_deref(), Some("db"));
         assert_eq!(report.injectors[0].scope.as_deref(), Some("db"));
         Ok(())
@@ -321,34 +254,20 @@ mod decisions {
                 let started = std::time::Instant::now();
                 let applied = ctx.maybe_delay().await;
                 if applied.is_zero() {
-                    assert!(
-                        started.elapsed() < Duration::from_millis(5),
-                        "blocked with nothing pending"
-                    );
+                    assert!(started.elapsed() < Duration::from_millis(5), "blocked with nothing pending");
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 Ok::<_, chaoskit::BoxError>(())
             })
             .inject(
                 "tick",
-                inject::delay_every(
-                    Duration::from_millis(20),
-                    Duration::from_millis(1),
-                    Duration::from_millis(2),
-                ),
+                inject::delay_every(Duration::from_millis(20), Duration::from_millis(1), Duration::from_millis(2)),
             )
             .run_for(Duration::from_millis(300))
             .build()?;
         let report = chaoskit::run(scenario).await?;
-        let delays = report.injectors[0]
-            .injections
-            .get("delay")
-            .copied()
-            .unwrap_or(0);
-        assert!(
-            (5..=16).contains(&delays),
-            "{delays} delays in 300 ms at one per 20 ms"
-        );
+        let delays = report.injectors[0].injections.get("delay").copied().unwrap_or(0);
+        assert!((5..=16).contains(&delays), "{delays} delays in 300 ms at one per 20 ms");
         assert!(report.iterations.total > delays * 2);
         Ok(())
     }
@@ -388,11 +307,7 @@ mod decisions {
             })
             .inject(
                 "net",
-                inject::network().rule(
-                    inject::NetworkRule::new("api.*")
-                        .latency(Duration::from_millis(3))
-                        .drop(1.0),
-                ),
+                inject::network().rule(inject::NetworkRule::new("api.*").latency(Duration::from_millis(3)).drop(1.0)),
             )
             .journal(JournalConfig::keep_all())
             .repeat(2)
@@ -424,12 +339,7 @@ mod lifecycle {
             .inject("c", recorder("c", &log, false))
             .build()?;
         chaoskit::run(scenario).await?;
-        assert_eq!(
-            *log.lock().unwrap(),
-            [
-                "start a", "start b", "start c", "stop c", "stop b", "stop a"
-            ]
-        );
+        assert_eq!(*log.lock().unwrap(), ["start a", "start b", "start c", "stop c", "stop b", "stop a"]);
         Ok(())
     }
 
@@ -466,12 +376,7 @@ mod lifecycle {
         let err = chaoskit::run(scenario).await.unwrap_err();
         assert!(matches!(err, RunError::InjectorStart { ref label, .. } if label == "c"));
         assert_eq!(err.to_string(), "injector `c` failed to start: refused");
-        assert_eq!(
-            *log.lock().unwrap(),
-            [
-                "setup", "start a", "start b", "start c", "stop b", "stop a", "teardown"
-            ]
-        );
+        assert_eq!(*log.lock().unwrap(), ["setup", "start a", "start b", "start c", "stop b", "stop a", "teardown"]);
     }
 
     #[tokio::test]
@@ -494,12 +399,7 @@ mod lifecycle {
         assert_eq!(report.stop_reason, StopReason::FailFast);
         assert_eq!(report.iterations.total, 2);
         assert_eq!(report.verdict(), chaoskit::Verdict::Fail);
-        assert_eq!(
-            *log.lock().unwrap(),
-            [
-                "setup", "start a", "start b", "stop b", "stop a", "teardown"
-            ]
-        );
+        assert_eq!(*log.lock().unwrap(), ["setup", "start a", "start b", "stop b", "stop a", "teardown"]);
     }
 
     #[tokio::test]
@@ -523,21 +423,10 @@ mod lifecycle {
         assert_eq!(report.events.panics, 3);
         let f = &report.failures[1];
         assert_eq!(f.index, 3);
-        assert_eq!(
-            f.error.as_deref(),
-            Some("step `maybe panic` panicked: iteration 3 exploded")
-        );
+        assert_eq!(f.error.as_deref(), Some("step `maybe panic` panicked: iteration 3 exploded"));
         assert_eq!(f.steps_executed, 0);
         assert!(matches!(&f.events[0], chaoskit::Event::Panic(m) if m == "iteration 3 exploded"));
-        assert_eq!(
-            report
-                .samples
-                .iter()
-                .find(|r| r.index == 1)
-                .unwrap()
-                .steps_executed,
-            2
-        );
+        assert_eq!(report.samples.iter().find(|r| r.index == 1).unwrap().steps_executed, 2);
         Ok(())
     }
 
@@ -556,22 +445,9 @@ mod lifecycle {
             .repeat(1_000)
             .build()?;
         let report = chaoskit::run(scenario).await?;
-        assert_eq!(
-            report.verdict(),
-            chaoskit::Verdict::Pass,
-            "{}",
-            report.to_text()
-        );
-        assert_eq!(
-            report.failures.iter().map(|f| f.index).collect::<Vec<_>>(),
-            [10, 500]
-        );
-        assert!(
-            report
-                .reasons
-                .iter()
-                .any(|r| r == "2 of 1000 iterations failed, within the thresholds")
-        );
+        assert_eq!(report.verdict(), chaoskit::Verdict::Pass, "{}", report.to_text());
+        assert_eq!(report.failures.iter().map(|f| f.index).collect::<Vec<_>>(), [10, 500]);
+        assert!(report.reasons.iter().any(|r| r == "2 of 1000 iterations failed, within the thresholds"));
         assert!(report.to_text().contains("#500"));
         Ok(())
     }
@@ -581,21 +457,14 @@ mod lifecycle {
         let scenario = Scenario::builder("too many")
             .target(chaoskit::target("t", ()))
             .step("s", |ctx, _| async move {
-                if ctx.iteration() % 10 == 0 {
-                    Err::<(), BoxError>("bad".into())
-                } else {
-                    Ok(())
-                }
+                if ctx.iteration() % 10 == 0 { Err::<(), BoxError>("bad".into()) } else { Ok(()) }
             })
             .continue_on_failure()
             .repeat(100)
             .build()?;
         let report = chaoskit::run(scenario).await?;
         assert_eq!(report.verdict(), chaoskit::Verdict::Fail);
-        assert_eq!(
-            report.reasons[0],
-            "success rate 90.00% is below the minimum 95.00%"
-        );
+        assert_eq!(report.reasons[0], "success rate 90.00% is below the minimum 95.00%");
         Ok(())
     }
 
@@ -616,10 +485,7 @@ mod lifecycle {
         assert!(report.iterations.total > 3, "{}", report.iterations.total);
         assert_eq!(report.stop_reason, StopReason::Deadline);
         assert_eq!(report.verdict(), chaoskit::Verdict::Pass);
-        assert_eq!(
-            report.iterations.failed, 0,
-            "the last iteration is not cut by the deadline"
-        );
+        assert_eq!(report.iterations.failed, 0, "the last iteration is not cut by the deadline");
         Ok(())
     }
 
@@ -667,17 +533,11 @@ mod lifecycle {
             tokio::time::sleep(Duration::from_millis(100)).await;
             cancel.cancel();
         });
-        let report = chaoskit::Executor::new(scenario)
-            .cancel_on(token)
-            .run()
-            .await?;
+        let report = chaoskit::Executor::new(scenario).cancel_on(token).run().await?;
         assert_eq!(report.stop_reason, StopReason::Interrupted);
         assert!(report.iterations.total > 0 && report.iterations.total < 1_000);
         assert_eq!(report.iterations.failed, 0, "in-flight iterations finished");
-        assert_eq!(
-            *log.lock().unwrap(),
-            ["setup", "start a", "stop a", "teardown"]
-        );
+        assert_eq!(*log.lock().unwrap(), ["setup", "start a", "stop a", "teardown"]);
         Ok(())
     }
 
@@ -694,9 +554,7 @@ mod lifecycle {
             .repeat(100)
             .build()?;
         chaoskit::Executor::new(scenario)
-            .on_progress(Duration::from_millis(10), move |p| {
-                s2.lock().unwrap().push(p.done)
-            })
+            .on_progress(Duration::from_millis(10), move |p| s2.lock().unwrap().push(p.done))
             .run()
             .await?;
         let seen = seen.lock().unwrap();
@@ -718,16 +576,10 @@ mod lifecycle {
             }
         }
         let log = Arc::new(Mutex::new(Vec::new()));
-        let scenario = Scenario::builder("setup")
-            .target(Broken)
-            .inject("a", recorder("a", &log, false))
-            .build()
-            .unwrap();
+        let scenario =
+            Scenario::builder("setup").target(Broken).inject("a", recorder("a", &log, false)).build().unwrap();
         let err = chaoskit::run(scenario).await.unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "setup of target `broken` failed: port in use"
-        );
+        assert_eq!(err.to_string(), "setup of target `broken` failed: port in use");
         assert!(log.lock().unwrap().is_empty());
     }
 }
@@ -747,41 +599,20 @@ mod builder {
 
     #[test]
     fn build_rejects_bad_scenarios_with_clear_messages() {
-        let no_target = Scenario::<NamedTarget<()>>::builder("lonely")
-            .build()
-            .err()
-            .unwrap();
-        assert_eq!(
-            no_target,
-            BuildError::NoTarget {
-                scenario: "lonely".into()
-            }
-        );
-        assert_eq!(
-            no_target.to_string(),
-            "scenario `lonely` has no target; call `.target(..)`"
-        );
+        let no_target = Scenario::<NamedTarget<()>>::builder("lonely").build().err().unwrap();
+        assert_eq!(no_target, BuildError::NoTarget { scenario: "lonely".into() });
+        assert_eq!(no_target.to_string(), "scenario `lonely` has no target; call `.target(..)`");
         assert_eq!(
             err(base().repeat(0)),
             "scenario `s` would run no iteration: repeat is 0 and no run_for duration is set"
         );
-        assert!(
-            base()
-                .repeat(0)
-                .run_for(Duration::from_secs(1))
-                .build()
-                .is_ok()
-        );
+        assert!(base().repeat(0).run_for(Duration::from_secs(1)).build().is_ok());
         assert_eq!(
-            err(base()
-                .inject("x", inject::error(0.1))
-                .inject("x", inject::panic(0.1))),
+            err(base().inject("x", inject::error(0.1)).inject("x", inject::panic(0.1))),
             "scenario `s` has two injectors labelled `x`; labels must be unique"
         );
         assert_eq!(
-            err(base()
-                .assert("v", validate::recursion_depth(3))
-                .assert("v", validate::max_panics(1))),
+            err(base().assert("v", validate::recursion_depth(3)).assert("v", validate::max_panics(1))),
             "scenario `s` has two validators labelled `v`; labels must be unique"
         );
         assert_eq!(
@@ -793,23 +624,15 @@ mod builder {
             "injector `n` in scenario `s`: probability -0.1 is outside [0, 1]"
         );
         assert_eq!(
-            err(base().inject(
-                "d",
-                inject::delay(0.5, Duration::from_millis(9), Duration::from_millis(3))
-            )),
+            err(base().inject("d", inject::delay(0.5, Duration::from_millis(9), Duration::from_millis(3)))),
             "injector `d` in scenario `s`: delay range min 9ms is greater than max 3ms"
         );
-        assert_eq!(
-            err(base().concurrency(0)),
-            "scenario `s`: concurrency must be at least 1"
-        );
+        assert_eq!(err(base().concurrency(0)), "scenario `s`: concurrency must be at least 1");
         assert_eq!(
             err(base().thresholds(chaoskit::Thresholds::default().min_success_rate(2.0))),
             "scenario `s`: min_success_rate 2 is outside [0, 1]"
         );
-        assert!(
-            err(base().scope("a", |s| s).scope("a", |s| s)).contains("two scopes labelled `a`")
-        );
+        assert!(err(base().scope("a", |s| s).scope("a", |s| s)).contains("two scopes labelled `a`"));
     }
 }
 
@@ -880,21 +703,12 @@ mod validators {
         let stuck = &report.failures[0];
         assert_eq!(stuck.index, 1);
         assert!(stuck.duration_us >= 200_000, "{}", stuck.duration_us);
-        assert!(
-            stuck.duration_us <= 450_000,
-            "abandoned within timeout + 250 ms: {}",
-            stuck.duration_us
-        );
+        assert!(stuck.duration_us <= 450_000, "abandoned within timeout + 250 ms: {}", stuck.duration_us);
         assert_eq!(
             stuck.error.as_deref(),
-            Some(
-                "iteration 1 ran past its 200ms step timeout in step `spin`; the step was abandoned"
-            )
+            Some("iteration 1 ran past its 200ms step timeout in step `spin`; the step was abandoned")
         );
-        assert_eq!(
-            stuck.violations[0].message,
-            "step `spin` ran past its 200ms timeout and was abandoned"
-        );
+        assert_eq!(stuck.violations[0].message, "step `spin` ran past its 200ms timeout and was abandoned");
         Ok(())
     }
 
@@ -936,19 +750,8 @@ mod validators {
             .repeat(5)
             .build()?;
         let report = chaoskit::run(scenario).await?;
-        assert_eq!(
-            report.failures.first().map(|f| f.index),
-            Some(2),
-            "{}",
-            report.to_text()
-        );
-        assert!(
-            report.failures[0]
-                .error
-                .as_deref()
-                .unwrap()
-                .contains("1 tokio tasks leaked")
-        );
+        assert_eq!(report.failures.first().map(|f| f.index), Some(2), "{}", report.to_text());
+        assert!(report.failures[0].error.as_deref().unwrap().contains("1 tokio tasks leaked"));
         Ok(())
     }
 
@@ -969,20 +772,13 @@ mod validators {
                     Ok::<_, BoxError>(())
                 }
             })
-            .assert(
-                "time",
-                validate::max_iteration_time(Duration::from_millis(40)),
-            )
+            .assert("time", validate::max_iteration_time(Duration::from_millis(40)))
             .assert("rss", validate::memory_limit(64 << 30))
             .assert(
                 "state",
                 validate::state(move || {
                     let n = c2.load(Ordering::SeqCst);
-                    if n.is_multiple_of(7) {
-                        Err(format!("counter hit {n}"))
-                    } else {
-                        Ok(())
-                    }
+                    if n.is_multiple_of(7) { Err(format!("counter hit {n}")) } else { Ok(()) }
                 }),
             )
             .continue_on_failure()
@@ -990,26 +786,12 @@ mod validators {
             .repeat(8)
             .build()?;
         let report = chaoskit::run(scenario).await?;
-        let failed: Vec<_> = report
-            .failures
-            .iter()
-            .map(|f| (f.index, f.error.clone().unwrap()))
-            .collect();
+        let failed: Vec<_> = report.failures.iter().map(|f| (f.index, f.error.clone().unwrap())).collect();
         assert_eq!(failed.len(), 2, "{failed:?}");
         assert_eq!(failed[0].0, 3);
-        assert!(
-            failed[0]
-                .1
-                .starts_with("validator `time` failed: iteration took")
-        );
-        assert_eq!(
-            failed[1],
-            (5, "validator `state` failed: counter hit 7".to_string())
-        );
-        assert_eq!(
-            report.validators[1].violations, 0,
-            "64 GiB is a generous RSS limit"
-        );
+        assert!(failed[0].1.starts_with("validator `time` failed: iteration took"));
+        assert_eq!(failed[1], (5, "validator `state` failed: counter hit 7".to_string()));
+        assert_eq!(report.validators[1].violations, 0, "64 GiB is a generous RSS limit");
         Ok(())
     }
 
@@ -1024,13 +806,7 @@ mod validators {
             .repeat(1)
             .build()?;
         let report = chaoskit::run(scenario).await?;
-        assert!(
-            report.failures[0]
-                .error
-                .as_deref()
-                .unwrap()
-                .contains("exceeds the limit of 1048576 bytes")
-        );
+        assert!(report.failures[0].error.as_deref().unwrap().contains("exceeds the limit of 1048576 bytes"));
         Ok(())
     }
 
@@ -1047,10 +823,7 @@ mod validators {
                     Ok::<_, BoxError>(())
                 })
                 .assert("panics", validate::max_panics(max_panics))
-                .assert(
-                    "slow",
-                    validate::max_iteration_time(warning_limit).with_severity(Severity::Warning),
-                )
+                .assert("slow", validate::max_iteration_time(warning_limit).with_severity(Severity::Warning))
                 .repeat(10)
                 .build()
                 .unwrap()
@@ -1061,21 +834,12 @@ mod validators {
 
         let fail = chaoskit::run(build(4, Duration::from_secs(5))).await?;
         assert_eq!(fail.verdict(), Verdict::Fail);
-        assert_eq!(
-            fail.validators[0].final_violation.as_deref(),
-            Some("5 panics caught, at most 4 allowed")
-        );
-        assert_eq!(
-            fail.iterations.failed, 0,
-            "a per-run validator judges at the end"
-        );
+        assert_eq!(fail.validators[0].final_violation.as_deref(), Some("5 panics caught, at most 4 allowed"));
+        assert_eq!(fail.iterations.failed, 0, "a per-run validator judges at the end");
 
         let unstable = chaoskit::run(build(5, Duration::from_micros(10))).await?;
         assert_eq!(unstable.verdict(), Verdict::Unstable);
-        assert_eq!(
-            unstable.iterations.failed, 0,
-            "warnings do not fail iterations"
-        );
+        assert_eq!(unstable.iterations.failed, 0, "warnings do not fail iterations");
         assert_eq!(unstable.validators[1].violations, 10);
         Ok(())
     }
@@ -1093,11 +857,7 @@ mod validators {
                 validate::all([
                     Box::new(validate::recursion_depth(5)) as Box<dyn chaoskit::Validator>,
                     Box::new(validate::from_fn(|o| {
-                        if o.max_recursion_depth > 8 {
-                            Err("too deep for me".into())
-                        } else {
-                            Ok(())
-                        }
+                        if o.max_recursion_depth > 8 { Err("too deep for me".into()) } else { Ok(()) }
                     })),
                 ]),
             )
@@ -1139,13 +899,7 @@ mod validators {
             .inject("e", inject::error(1.0))
             .assert(
                 "at most 3",
-                validate::from_fn(|o| {
-                    if o.errors > 0 {
-                        Err(format!("{} errors", o.errors))
-                    } else {
-                        Ok(())
-                    }
-                }),
+                validate::from_fn(|o| if o.errors > 0 { Err(format!("{} errors", o.errors)) } else { Ok(()) }),
             )
             .continue_on_failure()
             .thresholds(chaoskit::Thresholds::relaxed().min_success_rate(0.0))
@@ -1155,6 +909,23 @@ mod validators {
         assert_eq!(report.events.errors, 3);
         assert_eq!(report.validators[0].violations, 3);
         Ok(())
+    }
+}
+
+mod composite {
+    use std::time::Duration;
+
+    use chaoskit::{Injector, inject};
+
+    #[test]
+    fn composite_keeps_each_childs_capability() {
+        let c = inject::composite([
+            Box::new(inject::delay(1.0, Duration::from_millis(1), Duration::from_millis(2))) as Box<dyn Injector>,
+            Box::new(inject::panic(0.5)),
+        ]);
+        assert!(c.capabilities().answers(chaoskit::PointKind::Delay));
+        assert!(c.capabilities().answers(chaoskit::PointKind::Panic));
+        assert!(!c.capabilities().answers(chaoskit::PointKind::Error));
     }
 }
 
@@ -1178,14 +949,9 @@ mod context {
     async fn code_deep_in_the_stack_reaches_the_current_context() -> Res {
         let scenario = Scenario::builder("deep")
             .target(chaoskit::target("t", ()))
-            .step("handler", |_, _| async {
-                deep::repository_call().await.map_err(BoxError::from)
-            })
+            .step("handler", |_, _| async { deep::repository_call().await.map_err(BoxError::from) })
             .blocking_step("blocking", |_, _| {
-                assert!(
-                    points::current().is_some(),
-                    "blocking steps see the context too"
-                );
+                assert!(points::current().is_some(), "blocking steps see the context too");
                 points::maybe_error()
             })
             .inject("e", inject::error(1.0).message("repo down"))
@@ -1196,10 +962,7 @@ mod context {
             .build()?;
         let report = chaoskit::run(scenario).await?;
         assert_eq!(report.iterations.failed, 2);
-        assert_eq!(
-            report.failures[0].error.as_deref(),
-            Some("step `handler` failed: chaos: repo down")
-        );
+        assert_eq!(report.failures[0].error.as_deref(), Some("step `handler` failed: chaos: repo down"));
         assert_eq!(report.events.max_recursion_depth, 3);
         Ok(())
     }
@@ -1228,10 +991,7 @@ mod context {
             .repeat(2)
             .build()?;
         let report = chaoskit::run(scenario).await?;
-        assert_eq!(
-            report.failures[0].error.as_deref(),
-            Some("step `s` panicked: kaboom")
-        );
+        assert_eq!(report.failures[0].error.as_deref(), Some("step `s` panicked: kaboom"));
         assert_eq!(report.injectors[0].injections["panic"], 2);
         Ok(())
     }
@@ -1252,10 +1012,7 @@ mod reports {
             .inject("flaky", inject::error(0.5).message("503 <upstream> & co"))
             .assert("depth", validate::recursion_depth(10))
             .continue_on_failure()
-            .journal(JournalConfig {
-                max_failing: 5,
-                ..JournalConfig::default()
-            })
+            .journal(JournalConfig { max_failing: 5, ..JournalConfig::default() })
             .repeat(100)
             .seed(3)
             .build()
@@ -1286,14 +1043,8 @@ mod reports {
         assert_eq!(report.failures.len(), 5);
         assert_eq!(report.failures_omitted, report.iterations.failed - 5);
         assert!(report.failures.windows(2).all(|w| w[0].index < w[1].index));
-        assert!(
-            !report.samples.is_empty(),
-            "the first passing iterations are sampled"
-        );
-        assert!(
-            report.samples.iter().all(|r| r.ok && r.index < 10),
-            "only the first ten, then 1 in 10,000"
-        );
+        assert!(!report.samples.is_empty(), "the first passing iterations are sampled");
+        assert!(report.samples.iter().all(|r| r.ok && r.index < 10), "only the first ten, then 1 in 10,000");
     }
 
     #[tokio::test]
@@ -1301,10 +1052,7 @@ mod reports {
         let report = sample().await;
         let xml = report.to_junit();
         assert!(xml.starts_with("<?xml"));
-        assert!(
-            xml.contains("<testsuite name=\"reporting\" tests=\"2\""),
-            "{xml}"
-        );
+        assert!(xml.contains("<testsuite name=\"reporting\" tests=\"2\""), "{xml}");
         assert!(xml.contains("<testcase name=\"verdict\""));
         assert!(xml.contains("<failure message=\"verdict FAIL: success rate"));
         assert!(xml.contains("<testcase name=\"validator depth\""));
@@ -1332,16 +1080,9 @@ mod reports {
     #[tokio::test]
     async fn text_summary_has_counts_latency_injectors_validators_and_the_verdict() {
         let text = sample().await.to_text();
-        for needle in [
-            "scenario `reporting`",
-            "seed 3",
-            "Latency (µs): min",
-            "p99",
-            "flaky",
-            "error",
-            "depth",
-            "VERDICT: FAIL",
-        ] {
+        for needle in
+            ["scenario `reporting`", "seed 3", "Latency (µs): min", "p99", "flaky", "error", "depth", "VERDICT: FAIL"]
+        {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
     }

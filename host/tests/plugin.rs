@@ -3,12 +3,9 @@
 //! `plugin-artifacts` crate.
 
 use chaoskit::plugin::{
-    Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec, WasmInjector, WasmValidator,
-    World,
+    Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec, WasmInjector, WasmValidator, World,
 };
-use chaoskit::{
-    Action, Draws, Event, Injector, IterationOutcome, Point, PointKind, Validator, Violation,
-};
+use chaoskit::{Action, Draws, Event, Injector, IterationOutcome, Point, PointKind, Validator, Violation};
 use plugin_artifacts as artifacts;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -36,25 +33,15 @@ fn spec(artifact: &'static str) -> PluginSpec {
 }
 
 fn injector(artifact: &'static str, config: &str) -> WasmInjector {
-    host()
-        .load_injector(spec(artifact).config(config))
-        .unwrap_or_else(|e| panic!("{e}"))
+    host().load_injector(spec(artifact).config(config)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn validator(artifact: &'static str, config: &str) -> WasmValidator {
-    host()
-        .load_validator(spec(artifact).config(config))
-        .unwrap_or_else(|e| panic!("{e}"))
+    host().load_validator(spec(artifact).config(config)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn point(id: u32, kind: PointKind, name: &str, iteration: u64) -> Point<'_> {
-    Point {
-        id,
-        kind,
-        name,
-        scope: None,
-        iteration,
-    }
+    Point { id, kind, name, scope: None, iteration }
 }
 
 /// Decide at one point for one iteration, with the iteration's stream seeded like a run.
@@ -125,10 +112,7 @@ fn copy_to(dir: &Path, artifact: &'static str, name: &str) -> PathBuf {
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -138,27 +122,17 @@ mod load {
 
     #[test]
     fn each_world_is_recognised_from_the_exports() {
-        let spike =
-            host().load(spec(artifacts::LATENCY_SPIKE).config(r#"{"period": 10, "burst": 1}"#));
+        let spike = host().load(spec(artifacts::LATENCY_SPIKE).config(r#"{"period": 10, "burst": 1}"#));
         assert_eq!(spike.expect("latency-spike loads").world(), World::Injector);
         let budget = host().load(spec(artifacts::ERROR_BUDGET).config(r#"{"budget": 1}"#));
-        assert_eq!(
-            budget.expect("error-budget loads").world(),
-            World::Validator
-        );
+        assert_eq!(budget.expect("error-budget loads").world(), World::Validator);
     }
 
     #[test]
     fn a_missing_file_names_the_path() {
-        let err = host()
-            .load(PluginSpec::new("/nonexistent/x.wasm"))
-            .unwrap_err();
+        let err = host().load(PluginSpec::new("/nonexistent/x.wasm")).unwrap_err();
         assert!(matches!(err, PluginError::Io { .. }));
-        assert!(
-            err.to_string()
-                .starts_with("cannot read plugin `/nonexistent/x.wasm`: "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("cannot read plugin `/nonexistent/x.wasm`: "), "{err}");
     }
 
     #[test]
@@ -207,19 +181,11 @@ mod load {
     #[test]
     fn a_validator_where_an_injector_is_required_is_the_wrong_world() {
         let path = artifacts::path(artifacts::ERROR_BUDGET);
-        let err = host()
-            .load_injector(PluginSpec::new(path).config(r#"{"budget": 1}"#))
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("plugin `{path}` is a validator, but an injector is required here")
-        );
+        let err = host().load_injector(PluginSpec::new(path).config(r#"{"budget": 1}"#)).unwrap_err();
+        assert_eq!(err.to_string(), format!("plugin `{path}` is a validator, but an injector is required here"));
         let path = artifacts::path(artifacts::LATENCY_SPIKE);
         let err = host().load_validator(PluginSpec::new(path)).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("plugin `{path}` is an injector, but a validator is required here")
-        );
+        assert_eq!(err.to_string(), format!("plugin `{path}` is an injector, but a validator is required here"));
     }
 
     #[test]
@@ -229,10 +195,7 @@ mod load {
         let PluginError::ImportNotGranted { import, .. } = &err else {
             panic!("expected ImportNotGranted, got {err:?}")
         };
-        assert!(
-            import.starts_with("wasi:filesystem/"),
-            "the filesystem import is named first: {import}"
-        );
+        assert!(import.starts_with("wasi:filesystem/"), "the filesystem import is named first: {import}");
         assert_eq!(
             err.to_string(),
             format!(
@@ -244,45 +207,28 @@ mod load {
     #[test]
     fn a_refused_configuration_carries_the_plugins_message() {
         let path = artifacts::path(artifacts::LATENCY_SPIKE);
-        let err = host()
-            .load(PluginSpec::new(path).config(r#"{"period": 0, "burst": 0}"#))
-            .unwrap_err();
+        let err = host().load(PluginSpec::new(path).config(r#"{"period": 0, "burst": 0}"#)).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("plugin `{path}` refused its configuration: `period` must be greater than 0")
         );
-        let err = host()
-            .load(PluginSpec::new(path).config(r#"{"perod": 5, "burst": 1}"#))
-            .unwrap_err();
+        let err = host().load(PluginSpec::new(path).config(r#"{"perod": 5, "burst": 1}"#)).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.contains(
-                "refused its configuration: invalid configuration: unknown field `perod`"
-            ),
-            "{text}"
-        );
+        assert!(text.contains("refused its configuration: invalid configuration: unknown field `perod`"), "{text}");
     }
 
     #[test]
     fn limits_out_of_range_name_the_limit() {
         let path = artifacts::path(artifacts::LATENCY_SPIKE);
-        let err = host()
-            .load(PluginSpec::new(path).limits(Limits::default().memory(2 << 30)))
-            .unwrap_err();
+        let err = host().load(PluginSpec::new(path).limits(Limits::default().memory(2 << 30))).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
                 "plugin `{path}`: invalid limit `memory`: 2147483648 bytes is outside 64 KiB..=1 GiB (one Wasm page to the host's ceiling)"
             )
         );
-        let err = host()
-            .load(PluginSpec::new(path).limits(Limits::default().instances(0)))
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .ends_with("invalid limit `instances`: 0 is outside 1..=256"),
-            "{err}"
-        );
+        let err = host().load(PluginSpec::new(path).limits(Limits::default().instances(0))).unwrap_err();
+        assert!(err.to_string().ends_with("invalid limit `instances`: 0 is outside 1..=256"), "{err}");
     }
 
     #[test]
@@ -290,19 +236,11 @@ mod load {
         let path = artifacts::path(artifacts::FLAKY_DEPENDENCY);
         let info = host().inspect(path).expect("inspect");
         assert_eq!(info.world, Some(World::Injector));
-        assert!(
-            info.imports
-                .iter()
-                .any(|i| i == "chaoskit:plugin/host@0.1.0"),
-            "{:?}",
-            info.imports
-        );
+        assert!(info.imports.iter().any(|i| i == "chaoskit:plugin/host@0.1.0"), "{:?}", info.imports);
         assert_eq!(info.exports, ["configure", "register-point", "decide"]);
         assert_eq!(info.size, std::fs::metadata(path).unwrap().len());
         assert_eq!(info.sha256.len(), 64);
-        let info = host()
-            .inspect(artifacts::path(artifacts::LATENCY_SLO))
-            .expect("inspect");
+        let info = host().inspect(artifacts::path(artifacts::LATENCY_SLO)).expect("inspect");
         assert_eq!(info.world, Some(World::Validator));
     }
 
@@ -316,41 +254,22 @@ mod load {
         wait_until("a cache file", || files() > 0);
         // A second host (as in the next process) loads from the cache directory.
         let second = PluginHost::with_disk_cache(dir.path()).unwrap();
-        let LoadedPlugin::Injector(inj) = second.load(spec()).unwrap() else {
-            panic!("an injector")
-        };
+        let LoadedPlugin::Injector(inj) = second.load(spec()).unwrap() else { panic!("an injector") };
         assert_ne!(decide(&inj, PointKind::Delay, 0), Action::None);
     }
 
     fn walk(dir: &Path) -> usize {
         std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| {
-                        if e.path().is_dir() {
-                            walk(&e.path())
-                        } else {
-                            1
-                        }
-                    })
-                    .sum()
-            })
+            .map(|entries| entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
             .unwrap_or(0)
     }
 
     #[test]
     fn the_same_file_loads_from_the_cache_and_configures_again() {
-        let a = injector(
-            artifacts::LATENCY_SPIKE,
-            r#"{"period": 10, "burst": 10, "min_ms": 1}"#,
-        );
+        let a = injector(artifacts::LATENCY_SPIKE, r#"{"period": 10, "burst": 10, "min_ms": 1}"#);
         let b = injector(artifacts::LATENCY_SPIKE, r#"{"period": 10, "burst": 0}"#);
         assert_eq!(a.sha256(), b.sha256());
-        assert_eq!(
-            decide(&a, PointKind::Delay, 0),
-            Action::Delay(Duration::from_millis(1))
-        );
+        assert_eq!(decide(&a, PointKind::Delay, 0), Action::Delay(Duration::from_millis(1)));
         assert_eq!(decide(&b, PointKind::Delay, 0), Action::None);
     }
 }
@@ -361,11 +280,7 @@ mod sandbox {
 
     fn misbehave(config: &str, limits: Limits) -> WasmInjector {
         host()
-            .load_injector(
-                spec(artifacts::FIXTURE_MISBEHAVE)
-                    .config(config)
-                    .limits(limits),
-            )
+            .load_injector(spec(artifacts::FIXTURE_MISBEHAVE).config(config).limits(limits))
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -376,35 +291,23 @@ mod sandbox {
             if i % 2 == 0 {
                 assert_eq!(action, Action::None, "iteration {i} must fail open");
             } else {
-                assert_eq!(
-                    action,
-                    Action::Cancel,
-                    "iteration {i} must be served by a rebuilt instance"
-                );
+                assert_eq!(action, Action::Cancel, "iteration {i} must be served by a rebuilt instance");
             }
         }
         assert_eq!(inj.failures(), 2);
         assert!(!inj.is_disabled());
         let notes = inj.notes();
+        assert!(notes.iter().any(|n| n.contains(note)), "notes {notes:?} should mention {note:?}");
         assert!(
-            notes.iter().any(|n| n.contains(note)),
-            "notes {notes:?} should mention {note:?}"
-        );
-        assert!(
-            notes[0].starts_with(&format!(
-                "plugin `fixture_misbehave` (sha256 {}): 2 decisions failed open",
-                inj.sha256()
-            )),
+            notes[0]
+                .starts_with(&format!("plugin `fixture_misbehave` (sha256 {}): 2 decisions failed open", inj.sha256())),
             "{notes:?}"
         );
     }
 
     #[test]
     fn an_endless_loop_is_interrupted_at_the_deadline() {
-        let inj = misbehave(
-            r#"{"mode": "loop", "every": 2}"#,
-            relaxed().decide_deadline(Duration::from_millis(3)),
-        );
+        let inj = misbehave(r#"{"mode": "loop", "every": 2}"#, relaxed().decide_deadline(Duration::from_millis(3)));
         assert_contained(&inj, "ran past its 3ms deadline in `decide`");
     }
 
@@ -412,11 +315,7 @@ mod sandbox {
     fn memory_growth_stops_at_the_cap() {
         let inj = misbehave(r#"{"mode": "grow", "every": 2}"#, relaxed().memory(8 << 20));
         assert_contained(&inj, "exceeded its memory limit in `decide`");
-        assert!(
-            inj.notes()[0].contains("8388608 allowed"),
-            "{:?}",
-            inj.notes()
-        );
+        assert!(inj.notes()[0].contains("8388608 allowed"), "{:?}", inj.notes());
     }
 
     #[test]
@@ -432,11 +331,7 @@ mod sandbox {
             &inj,
             "trapped in `decide`: wasm trap: wasm `unreachable` instruction executed (guest stderr: thread",
         );
-        assert!(
-            inj.notes()[0].contains("misbehave: deliberate panic at iteration 2"),
-            "{:?}",
-            inj.notes()
-        );
+        assert!(inj.notes()[0].contains("misbehave: deliberate panic at iteration 2"), "{:?}", inj.notes());
     }
 
     #[test]
@@ -448,18 +343,12 @@ mod sandbox {
     #[test]
     fn a_huge_string_result_is_refused() {
         let inj = misbehave(r#"{"mode": "huge", "every": 2}"#, relaxed());
-        assert_contained(
-            &inj,
-            "returned a 16777216-byte message from `decide`, 65536 allowed",
-        );
+        assert_contained(&inj, "returned a 16777216-byte message from `decide`, 65536 allowed");
     }
 
     #[test]
     fn repeated_failures_disable_the_plugin() {
-        let inj = misbehave(
-            r#"{"mode": "trap"}"#,
-            relaxed().max_failures(3, Duration::from_secs(60)),
-        );
+        let inj = misbehave(r#"{"mode": "trap"}"#, relaxed().max_failures(3, Duration::from_secs(60)));
         for i in 0..10 {
             assert_eq!(decide(&inj, PointKind::Error, i), Action::None);
         }
@@ -475,17 +364,12 @@ mod sandbox {
 
     #[test]
     fn a_failing_validator_yields_an_error_verdict() {
-        let v = validator(
-            artifacts::FIXTURE_BAD_VALIDATOR,
-            r#"{"mode": "trap", "every": 2}"#,
-        );
+        let v = validator(artifacts::FIXTURE_BAD_VALIDATOR, r#"{"mode": "trap", "every": 2}"#);
         let err = v.check(&outcome(0, true, Duration::ZERO, &[])).unwrap_err();
         assert!(err.harness_error);
         assert!(
-            err.message.starts_with(&format!(
-                "plugin `fixture_bad_validator` (sha256 {}) trapped in `check`",
-                v.sha256()
-            )),
+            err.message
+                .starts_with(&format!("plugin `fixture_bad_validator` (sha256 {}) trapped in `check`", v.sha256())),
             "{}",
             err.message
         );
@@ -498,15 +382,9 @@ mod sandbox {
     fn a_looping_validator_fails_at_its_deadline_or_passes_when_fail_open() {
         let limits = relaxed().validate_deadline(Duration::from_millis(5));
         let closed = host()
-            .load_validator(
-                spec(artifacts::FIXTURE_BAD_VALIDATOR)
-                    .config(r#"{"mode": "loop"}"#)
-                    .limits(limits.clone()),
-            )
+            .load_validator(spec(artifacts::FIXTURE_BAD_VALIDATOR).config(r#"{"mode": "loop"}"#).limits(limits.clone()))
             .unwrap();
-        let err = closed
-            .check(&outcome(0, true, Duration::ZERO, &[]))
-            .unwrap_err();
+        let err = closed.check(&outcome(0, true, Duration::ZERO, &[])).unwrap_err();
         assert_eq!(
             err,
             Violation::harness(format!(
@@ -516,10 +394,7 @@ mod sandbox {
         );
         let open = host()
             .load_validator(
-                spec(artifacts::FIXTURE_BAD_VALIDATOR)
-                    .config(r#"{"mode": "loop"}"#)
-                    .limits(limits)
-                    .fail_open(true),
+                spec(artifacts::FIXTURE_BAD_VALIDATOR).config(r#"{"mode": "loop"}"#).limits(limits).fail_open(true),
             )
             .unwrap();
         assert_eq!(open.check(&outcome(0, true, Duration::ZERO, &[])), Ok(()));
@@ -537,9 +412,7 @@ mod sandbox {
 
     #[test]
     fn stdio_goes_to_the_log_with_a_grant() {
-        let inj = host()
-            .load_injector(spec(artifacts::FIXTURE_STDIO).grant(Grant::Stdio))
-            .unwrap();
+        let inj = host().load_injector(spec(artifacts::FIXTURE_STDIO).grant(Grant::Stdio)).unwrap();
         let (action, log) = logged(|| decide(&inj, PointKind::Delay, 4));
         assert_eq!(action, Action::Cancel);
         assert!(
@@ -547,20 +420,14 @@ mod sandbox {
                 || log.contains("stdio fixture: stdout at `db.query` iteration 4"),
             "{log}"
         );
-        assert!(
-            log.contains("stdio fixture: stderr at iteration 4"),
-            "{log}"
-        );
+        assert!(log.contains("stdio fixture: stderr at iteration 4"), "{log}");
     }
 
     #[test]
     fn a_wrong_config_type_is_refused_at_load() {
-        let err = host()
-            .load(spec(artifacts::FIXTURE_MISBEHAVE).config(r#"{"mode": 3}"#))
-            .unwrap_err();
+        let err = host().load(spec(artifacts::FIXTURE_MISBEHAVE).config(r#"{"mode": 3}"#)).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("invalid configuration: invalid type: integer `3`, expected a string"),
+            err.to_string().contains("invalid configuration: invalid type: integer `3`, expected a string"),
             "{err}"
         );
     }
@@ -583,18 +450,12 @@ mod plugins {
 
         #[test]
         fn delays_only_inside_its_window() {
-            let inj = injector(
-                artifacts::LATENCY_SPIKE,
-                r#"{"period": 10, "burst": 3, "min_ms": 20, "max_ms": 40}"#,
-            );
+            let inj = injector(artifacts::LATENCY_SPIKE, r#"{"period": 10, "burst": 3, "min_ms": 20, "max_ms": 40}"#);
             for i in 0..50 {
                 match decide(&inj, PointKind::Delay, i) {
                     Action::Delay(d) => {
                         assert!(i % 10 < 3, "iteration {i} is outside the window");
-                        assert!(
-                            d >= Duration::from_millis(20) && d <= Duration::from_millis(40),
-                            "{d:?}"
-                        );
+                        assert!(d >= Duration::from_millis(20) && d <= Duration::from_millis(40), "{d:?}");
                     }
                     Action::None => assert!(i % 10 >= 3, "iteration {i} is inside the window"),
                     other => panic!("unexpected {other:?}"),
@@ -606,25 +467,14 @@ mod plugins {
 
         #[test]
         fn the_same_seed_gives_the_same_delays() {
-            let config =
-                r#"{"period": 4, "burst": 4, "min_ms": 1, "max_ms": 100, "probability": 0.5}"#;
+            let config = r#"{"period": 4, "burst": 4, "min_ms": 1, "max_ms": 100, "probability": 0.5}"#;
             let a = injector(artifacts::LATENCY_SPIKE, config);
             let b = injector(artifacts::LATENCY_SPIKE, config);
-            let run = |inj: &WasmInjector| {
-                (0..64)
-                    .map(|i| decide(inj, PointKind::Delay, i))
-                    .collect::<Vec<_>>()
-            };
+            let run = |inj: &WasmInjector| (0..64).map(|i| decide(inj, PointKind::Delay, i)).collect::<Vec<_>>();
             let first = run(&a);
             assert_eq!(first, run(&b));
-            let delays = first
-                .iter()
-                .filter(|a| matches!(a, Action::Delay(_)))
-                .count();
-            assert!(
-                (16..=48).contains(&delays),
-                "about half of 64 should be delayed, got {delays}"
-            );
+            let delays = first.iter().filter(|a| matches!(a, Action::Delay(_))).count();
+            assert!((16..=48).contains(&delays), "about half of 64 should be delayed, got {delays}");
         }
     }
 
@@ -643,40 +493,26 @@ mod plugins {
                 let workers: Vec<_> = (0..2u64)
                     .map(|w| {
                         s.spawn(move || {
-                            (0..150u64)
-                                .map(|i| decide(inj, PointKind::Error, w * 1000 + i))
-                                .collect::<Vec<_>>()
+                            (0..150u64).map(|i| decide(inj, PointKind::Error, w * 1000 + i)).collect::<Vec<_>>()
                         })
                     })
                     .collect();
-                workers
-                    .into_iter()
-                    .map(|h| h.join().unwrap())
-                    .collect::<Vec<_>>()
+                workers.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
             });
             assert_eq!(inj.counter("flaky.decisions"), Some(300));
             for actions in &errors_by_quarter {
-                assert!(
-                    actions
-                        .iter()
-                        .all(|a| *a == Action::None || *a == Action::Error("db down".into()))
-                );
+                assert!(actions.iter().all(|a| *a == Action::None || *a == Action::Error("db down".into())));
             }
             // Past the ramp (decision 200 of the run) every decision is an error.
             let after = decide(&inj, PointKind::Error, 5);
             assert_eq!(after, Action::Error("db down".into()));
-            let early = errors_by_quarter
-                .iter()
-                .map(|a| a[..20].iter().filter(|a| **a != Action::None).count())
-                .sum::<usize>();
+            let early =
+                errors_by_quarter.iter().map(|a| a[..20].iter().filter(|a| **a != Action::None).count()).sum::<usize>();
             let late = errors_by_quarter
                 .iter()
                 .map(|a| a[130..].iter().filter(|a| **a != Action::None).count())
                 .sum::<usize>();
-            assert!(
-                early < late,
-                "early {early} errors should be fewer than late {late}"
-            );
+            assert!(early < late, "early {early} errors should be fewer than late {late}");
             // Only error points are asked.
             assert_eq!(decide(&inj, PointKind::Delay, 0), Action::None);
         }
@@ -687,24 +523,14 @@ mod plugins {
                 artifacts::FLAKY_DEPENDENCY,
                 r#"{"start_rate": 1.0, "end_rate": 1.0, "max_errors": 3, "points": "db."}"#,
             );
-            let errors = (0..10)
-                .filter(|i| decide(&inj, PointKind::Error, *i) != Action::None)
-                .count();
+            let errors = (0..10).filter(|i| decide(&inj, PointKind::Error, *i) != Action::None).count();
             assert_eq!(errors, 3);
             let mut rng = ChaCha8Rng::seed_from_u64(1);
             let other = point(1, PointKind::Error, "cache.get", 0);
-            let fresh = injector(
-                artifacts::FLAKY_DEPENDENCY,
-                r#"{"start_rate": 1.0, "end_rate": 1.0, "points": "db."}"#,
-            );
-            assert_eq!(
-                fresh.decide(&other, &mut Draws::from_rng(&mut rng)),
-                Action::None
-            );
-            assert_eq!(
-                decide(&fresh, PointKind::Error, 0),
-                Action::Error("flaky dependency: injected error".into())
-            );
+            let fresh =
+                injector(artifacts::FLAKY_DEPENDENCY, r#"{"start_rate": 1.0, "end_rate": 1.0, "points": "db."}"#);
+            assert_eq!(fresh.decide(&other, &mut Draws::from_rng(&mut rng)), Action::None);
+            assert_eq!(decide(&fresh, PointKind::Error, 0), Action::Error("flaky dependency: injected error".into()));
         }
     }
 
@@ -726,9 +552,7 @@ mod plugins {
             }
             assert_eq!(
                 results[4],
-                Err(Violation::new(
-                    "error budget exceeded: 3 failed iterations in the last 5 (budget 2)"
-                ))
+                Err(Violation::new("error budget exceeded: 3 failed iterations in the last 5 (budget 2)"))
             );
             assert_eq!(v.severity(), chaoskit::Severity::Critical);
         }
@@ -742,12 +566,7 @@ mod plugins {
             assert_eq!(v.severity(), chaoskit::Severity::Warning);
             let mut o = outcome(0, true, Duration::ZERO, &[]);
             o.errors = 2;
-            assert_eq!(
-                v.check(&o),
-                Err(Violation::new(
-                    "error budget exceeded: 2 errors in the last 1 (budget 1)"
-                ))
-            );
+            assert_eq!(v.check(&o), Err(Violation::new("error budget exceeded: 2 errors in the last 1 (budget 1)")));
         }
     }
 
@@ -761,29 +580,20 @@ mod plugins {
             for i in 0..100u64 {
                 // 98 fast iterations, 2 slow ones: p99 (rank 99) is slow.
                 let ms = if i % 50 == 7 { 80 } else { 10 };
-                assert_eq!(
-                    v.check(&outcome(i, true, Duration::from_millis(ms), &[])),
-                    Ok(())
-                );
+                assert_eq!(v.check(&outcome(i, true, Duration::from_millis(ms), &[])), Ok(()));
             }
             assert_eq!(
                 v.finish(),
-                Err(Violation::new(
-                    "p99 latency 80.0ms exceeds the 50ms objective (100 iterations)"
-                ))
+                Err(Violation::new("p99 latency 80.0ms exceeds the 50ms objective (100 iterations)"))
             );
         }
 
         #[test]
         fn passes_when_the_quantile_is_under_the_bound() {
-            let v = validator(
-                artifacts::LATENCY_SLO,
-                r#"{"max_ms": 50, "quantile": 0.95}"#,
-            );
+            let v = validator(artifacts::LATENCY_SLO, r#"{"max_ms": 50, "quantile": 0.95}"#);
             for i in 0..100u64 {
                 let ms = if i < 2 { 80 } else { 10 };
-                v.check(&outcome(i, true, Duration::from_millis(ms), &[]))
-                    .unwrap();
+                v.check(&outcome(i, true, Duration::from_millis(ms), &[])).unwrap();
             }
             assert_eq!(v.finish(), Ok(()));
         }
@@ -806,11 +616,7 @@ mod reload {
     fn a_new_version_swaps_in_while_workers_decide() {
         let dir = tempdir();
         let path = copy_to(dir.path(), artifacts::FIXTURE_VERSION_A, "live.wasm");
-        let inj = Arc::new(
-            host()
-                .load_injector(PluginSpec::new(&path).limits(relaxed()).watch(true))
-                .unwrap(),
-        );
+        let inj = Arc::new(host().load_injector(PluginSpec::new(&path).limits(relaxed()).watch(true)).unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..2u64)
             .map(|w| {
@@ -819,9 +625,7 @@ mod reload {
                     let mut seen = Vec::new();
                     let mut i = 0;
                     while !stop.load(Ordering::Relaxed) {
-                        seen.push(
-                            version(&decide(&*inj, PointKind::Error, w * 1_000_000 + i)).to_owned(),
-                        );
+                        seen.push(version(&decide(&*inj, PointKind::Error, w * 1_000_000 + i)).to_owned());
                         i += 1;
                     }
                     seen
@@ -829,76 +633,52 @@ mod reload {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(50));
-        publish(
-            &path,
-            &std::fs::read(artifacts::path(artifacts::FIXTURE_VERSION_B)).unwrap(),
-        );
+        publish(&path, &std::fs::read(artifacts::path(artifacts::FIXTURE_VERSION_B)).unwrap());
         wait_until("the reload", || inj.generation() == 1);
         std::thread::sleep(Duration::from_millis(50));
         stop.store(true, Ordering::Relaxed);
         for w in workers {
             let seen = w.join().unwrap();
-            let first_b = seen
-                .iter()
-                .position(|v| v == "version b")
-                .expect("version b served");
+            let first_b = seen.iter().position(|v| v == "version b").expect("version b served");
             assert!(first_b > 0, "version a served first");
             assert!(seen[..first_b].iter().all(|v| v == "version a"));
-            assert!(
-                seen[first_b..].iter().all(|v| v == "version b"),
-                "no decision goes back to version a"
-            );
+            assert!(seen[first_b..].iter().all(|v| v == "version b"), "no decision goes back to version a");
         }
         assert_eq!(inj.failures(), 0);
-        assert!(
-            inj.notes()
-                .iter()
-                .any(|n| n.starts_with("plugin `live` hot-reloaded 1 time(s)")),
-            "{:?}",
-            inj.notes()
-        );
+        assert!(inj.notes().iter().any(|n| n.starts_with("plugin `live` hot-reloaded 1 time(s)")), "{:?}", inj.notes());
     }
 
     #[test]
     fn a_broken_file_never_replaces_the_working_version() {
         let dir = tempdir();
         let path = copy_to(dir.path(), artifacts::FIXTURE_VERSION_A, "plugin.wasm");
-        let inj = host()
-            .load_injector(PluginSpec::new(&path).limits(relaxed()).watch(true))
-            .unwrap();
+        let inj = host().load_injector(PluginSpec::new(&path).limits(relaxed()).watch(true)).unwrap();
         let good = inj.sha256();
         let b = std::fs::read(artifacts::path(artifacts::FIXTURE_VERSION_B)).unwrap();
         let error_budget = std::fs::read(artifacts::path(artifacts::ERROR_BUDGET)).unwrap();
         // Garbage, a truncated component written in place, and a validator.
-        for (what, bytes) in [
-            ("garbage", &b"garbage"[..]),
-            ("truncated", &b[..b.len() / 3]),
-            ("wrong world", &error_budget[..]),
-        ] {
+        for (what, bytes) in
+            [("garbage", &b"garbage"[..]), ("truncated", &b[..b.len() / 3]), ("wrong world", &error_budget[..])]
+        {
             std::fs::write(&path, bytes).unwrap();
             let err = inj.reload().expect_err(what);
-            assert!(
-                err.to_string()
-                    .starts_with(&format!("plugin `{}`", path.display())),
-                "{err}"
-            );
-            assert_eq!(
-                decide(&inj, PointKind::Error, 1),
-                Action::Error("version a".into()),
-                "{what}"
-            );
+            assert!(err.to_string().starts_with(&format!("plugin `{}`", path.display())), "{err}");
+            assert_eq!(decide(&inj, PointKind::Error, 1), Action::Error("version a".into()), "{what}");
         }
         assert_eq!(inj.sha256(), good);
         assert_eq!(inj.generation(), 0);
         let notes = inj.notes();
-        assert!(notes.iter().any(|n| n.contains("is a validator, but an injector is required here; the previous version kept serving")), "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n
+                    .contains("is a validator, but an injector is required here; the previous version kept serving")),
+            "{notes:?}"
+        );
         // A good file afterwards is taken.
         publish(&path, &b);
         wait_until("the good version", || inj.generation() == 1);
-        assert_eq!(
-            decide(&inj, PointKind::Error, 1),
-            Action::Error("version b".into())
-        );
+        assert_eq!(decide(&inj, PointKind::Error, 1), Action::Error("version b".into()));
     }
 }
 
@@ -910,10 +690,7 @@ mod scenario {
 
     #[tokio::test]
     async fn wasm_injector_and_validator_run_like_built_ins() {
-        let spike = injector(
-            artifacts::LATENCY_SPIKE,
-            r#"{"period": 10, "burst": 2, "min_ms": 1}"#,
-        );
+        let spike = injector(artifacts::LATENCY_SPIKE, r#"{"period": 10, "burst": 2, "min_ms": 1}"#);
         let budget = validator(artifacts::ERROR_BUDGET, r#"{"budget": 0, "window": 10}"#);
         let scenario = Scenario::builder("wasm")
             .target(chaoskit::target("svc", ()))
@@ -932,22 +709,14 @@ mod scenario {
         assert_eq!(report.iterations.passed, 40);
         let spike = &report.injectors[0];
         assert_eq!(spike.label, "latency-spike");
-        assert_eq!(
-            spike.injections.values().sum::<u64>(),
-            8,
-            "{:?}",
-            spike.injections
-        );
+        assert_eq!(spike.injections.values().sum::<u64>(), 8, "{:?}", spike.injections);
         assert_eq!(report.validators[0].violations, 0);
     }
 
     #[tokio::test]
     async fn a_trapping_injector_never_fails_an_iteration() {
-        let trap = host()
-            .load_injector(
-                spec(artifacts::FIXTURE_MISBEHAVE).config(r#"{"mode": "trap", "every": 3}"#),
-            )
-            .unwrap();
+        let trap =
+            host().load_injector(spec(artifacts::FIXTURE_MISBEHAVE).config(r#"{"mode": "trap", "every": 3}"#)).unwrap();
         let scenario = Scenario::builder("contained")
             .target(chaoskit::target("svc", ()))
             .step("call", |ctx, _| async move {
@@ -964,26 +733,16 @@ mod scenario {
         assert_eq!(report.iterations.passed, 30);
         let notes = &report.injectors[0].notes;
         assert!(
-            notes
-                .iter()
-                .any(|n| n.contains("decisions failed open") && n.contains("trapped in `decide`")),
+            notes.iter().any(|n| n.contains("decisions failed open") && n.contains("trapped in `decide`")),
             "{notes:?}"
         );
-        assert!(
-            notes
-                .iter()
-                .any(|n| n.contains("disabled after 5 failures")),
-            "{notes:?}"
-        );
+        assert!(notes.iter().any(|n| n.contains("disabled after 5 failures")), "{notes:?}");
     }
 
     #[tokio::test]
     async fn the_same_seed_replays_the_same_wasm_decisions() {
         async fn run(seed: u64) -> Vec<bool> {
-            let flaky = injector(
-                artifacts::FLAKY_DEPENDENCY,
-                r#"{"start_rate": 0.5, "end_rate": 0.5}"#,
-            );
+            let flaky = injector(artifacts::FLAKY_DEPENDENCY, r#"{"start_rate": 0.5, "end_rate": 0.5}"#);
             let seen = Arc::new(Mutex::new(vec![false; 64]));
             let record = Arc::clone(&seen);
             let scenario = Scenario::builder("replay")
@@ -1008,10 +767,7 @@ mod scenario {
         assert_eq!(first, run(11).await);
         assert_ne!(first, run(12).await);
         let errors = first.iter().filter(|f| **f).count();
-        assert!(
-            (16..=48).contains(&errors),
-            "about half should fail, got {errors}"
-        );
+        assert!((16..=48).contains(&errors), "about half should fail, got {errors}");
     }
 }
 
@@ -1024,8 +780,7 @@ fn the_ticker_thread_stops_when_the_host_and_its_plugins_are_dropped() {
                 tasks
                     .flatten()
                     .filter(|t| {
-                        std::fs::read_to_string(t.path().join("comm"))
-                            .is_ok_and(|c| c.trim() == "chaoskit-epoch")
+                        std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "chaoskit-epoch")
                     })
                     .count()
             })
@@ -1034,9 +789,7 @@ fn the_ticker_thread_stops_when_the_host_and_its_plugins_are_dropped() {
     let _ = host();
     let before = tickers();
     let own = PluginHost::on_demand().unwrap();
-    let plugin = own
-        .load_injector(spec(artifacts::LATENCY_SPIKE).config(r#"{"period": 2, "burst": 1}"#))
-        .unwrap();
+    let plugin = own.load_injector(spec(artifacts::LATENCY_SPIKE).config(r#"{"period": 2, "burst": 1}"#)).unwrap();
     assert_eq!(tickers(), before + 1);
     drop(own);
     assert_eq!(tickers(), before + 1, "the plugin keeps the engine ticking");

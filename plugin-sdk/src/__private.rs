@@ -86,31 +86,19 @@ thread_local! {
 fn with_injector<T: Injector, R>(f: impl FnOnce(&mut InjectorState<T>) -> R) -> Option<R> {
     INJECTOR.with(|cell| {
         let mut slot = cell.borrow_mut();
-        slot.as_mut()
-            .and_then(|b| b.downcast_mut::<InjectorState<T>>())
-            .map(f)
+        slot.as_mut().and_then(|b| b.downcast_mut::<InjectorState<T>>()).map(f)
     })
 }
 
 pub fn injector_configure<T: Injector>(config: &str) -> Result<itypes::InjectorInfo, String> {
     let plugin = T::new(crate::parse_config(config)?)?;
     let capabilities = plugin.capabilities();
-    INJECTOR.with(|cell| {
-        *cell.borrow_mut() = Some(Box::new(InjectorState::<T> {
-            plugin,
-            points: Vec::new(),
-        }))
-    });
+    INJECTOR.with(|cell| *cell.borrow_mut() = Some(Box::new(InjectorState::<T> { plugin, points: Vec::new() })));
     Ok(itypes::InjectorInfo { capabilities })
 }
 
 pub fn injector_register_point<T: Injector>(id: u32, point: itypes::Point) -> bool {
-    let point = Point {
-        id,
-        kind: point.kind,
-        name: point.name,
-        scope: point.scope,
-    };
+    let point = Point { id, kind: point.kind, name: point.name, scope: point.scope };
     with_injector::<T, _>(|state| {
         let wants = state.plugin.wants(&point);
         let index = id as usize;
@@ -134,9 +122,7 @@ pub fn injector_decide<T: Injector>(id: u32, iteration: u64) -> itypes::Action {
     .unwrap_or_default();
     match action {
         Action::None => itypes::Action::None,
-        Action::Delay(d) => {
-            itypes::Action::DelayNs(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        }
+        Action::Delay(d) => itypes::Action::DelayNs(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         Action::Error(m) => itypes::Action::Error(m),
         Action::Panic(m) => itypes::Action::Panic(m),
         Action::Cancel => itypes::Action::Cancel,

@@ -407,9 +407,7 @@ macro_rules! export_validator {
                 }
                 fn observe(
                     iteration: u64,
-                    events: ::std::vec::Vec<
-                        $crate::__private::validator_bindings::chaoskit::plugin::types::Event,
-                    >,
+                    events: ::std::vec::Vec<$crate::__private::validator_bindings::chaoskit::plugin::types::Event>,
                 ) {
                     $crate::__private::validator_observe::<$t>(iteration, events)
                 }
@@ -459,12 +457,6 @@ mod tests {
             parse_config::<Config>(r#"{"rate": "high"}"#).unwrap_err(),
             "invalid configuration: invalid type: string \"high\", expected f64 at line 1 column 15"
         );
-        assert_eq!(
-            parse_config::<Config>(r#"{"rate": 0.5}"#),
-            Ok(Config {
-                rate: 0.5,
-                name: String::new()
-            })
-        );
+        assert_eq!(parse_config::<Config>(r#"{"rate": 0.5}"#), Ok(Config { rate: 0.5, name: String::new() }));
     }
 }

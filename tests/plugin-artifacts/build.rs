@@ -16,31 +16,19 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    let root = manifest_dir
-        .join("../..")
-        .canonicalize()
-        .expect("repository root");
+    let root = manifest_dir.join("../..").canonicalize().expect("repository root");
     let plugins = root.join("plugins");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
     let target_dir = out_dir.join("target");
 
-    for path in [
-        "plugins/Cargo.toml",
-        "plugins/Cargo.lock",
-        "wit",
-        "plugin-sdk/src",
-        "plugin-sdk/Cargo.toml",
-    ] {
+    for path in ["plugins/Cargo.toml", "plugins/Cargo.lock", "wit", "plugin-sdk/src", "plugin-sdk/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=CI");
 
     let guests = guest_crates(&plugins);
     for (_, dir) in &guests {
-        println!(
-            "cargo:rerun-if-changed={}",
-            dir.join("Cargo.toml").display()
-        );
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
     }
 
@@ -83,10 +71,7 @@ fn main() {
         Err(e) => Some(format!("could not run cargo to build plugins/: {e}")),
     };
     if let Some(e) = &error {
-        println!(
-            "cargo:warning=plugin-artifacts: {}",
-            e.lines().next().unwrap_or_default()
-        );
+        println!("cargo:warning=plugin-artifacts: {}", e.lines().next().unwrap_or_default());
     }
 
     let release = target_dir.join(TARGET).join("release");
@@ -96,34 +81,18 @@ fn main() {
     for (name, _) in &guests {
         let file = release.join(format!("{}.wasm", name.replace('-', "_")));
         let konst = name.to_uppercase().replace('-', "_");
-        writeln!(
-            out,
-            "/// Path of the `{name}` component, built from `plugins/`."
-        )
-        .unwrap();
-        writeln!(
-            out,
-            "pub const {konst}: &str = {:?};",
-            file.display().to_string()
-        )
-        .unwrap();
+        writeln!(out, "/// Path of the `{name}` component, built from `plugins/`.").unwrap();
+        writeln!(out, "pub const {konst}: &str = {:?};", file.display().to_string()).unwrap();
         // Suites: a `fixture-` prefix marks adversarial fixtures, anything else is a plugin.
         if let Some(rest) = name.strip_prefix("fixture-") {
-            assert!(
-                !rest.is_empty(),
-                "fixture crate `{name}` needs a name after `fixture-`"
-            );
+            assert!(!rest.is_empty(), "fixture crate `{name}` needs a name after `fixture-`");
             fixture_names.push(rest.replace('-', "_"));
         } else {
             plugin_names.push(name.replace('-', "_"));
         }
         // Rebuild when any source file the guest was compiled from changes.
         let dep_info = release.join(format!("lib{}.d", name.replace('-', "_")));
-        let dep_info = if dep_info.exists() {
-            dep_info
-        } else {
-            release.join(format!("{}.d", name.replace('-', "_")))
-        };
+        let dep_info = if dep_info.exists() { dep_info } else { release.join(format!("{}.d", name.replace('-', "_"))) };
         if let Ok(text) = fs::read_to_string(&dep_info) {
             for dep in text.lines().flat_map(|l| l.split_once(':').map(|(_, d)| d)) {
                 for path in dep.split_whitespace() {
@@ -139,22 +108,10 @@ fn main() {
     .unwrap();
     for (mac, names, what) in [
         ("foreach_plugin", &plugin_names, "plugin in `plugins/`"),
-        (
-            "foreach_fixture",
-            &fixture_names,
-            "fixture in `plugins/fixtures/`",
-        ),
+        ("foreach_fixture", &fixture_names, "fixture in `plugins/fixtures/`"),
     ] {
-        writeln!(
-            out,
-            "/// Calls `$mac!(name)` for every {what} (snake case, without the `fixture_` prefix)."
-        )
-        .unwrap();
-        writeln!(
-            out,
-            "#[macro_export]\nmacro_rules! {mac} {{\n    ($mac:ident) => {{"
-        )
-        .unwrap();
+        writeln!(out, "/// Calls `$mac!(name)` for every {what} (snake case, without the `fixture_` prefix).").unwrap();
+        writeln!(out, "#[macro_export]\nmacro_rules! {mac} {{\n    ($mac:ident) => {{").unwrap();
         for n in names.iter() {
             writeln!(out, "        $mac!({n});").unwrap();
         }
@@ -177,11 +134,7 @@ fn guest_crates(plugins: &Path) -> Vec<(String, PathBuf)> {
             };
             let name = text
                 .lines()
-                .find_map(|l| {
-                    l.trim()
-                        .strip_prefix("name = ")
-                        .map(|v| v.trim_matches('"').to_owned())
-                })
+                .find_map(|l| l.trim().strip_prefix("name = ").map(|v| v.trim_matches('"').to_owned()))
                 .unwrap_or_else(|| panic!("no package name in {}", manifest.display()));
             found.push((name, entry.path()));
         }

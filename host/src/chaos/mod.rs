@@ -29,8 +29,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use current::{
-    current, failpoint, maybe_cancel, maybe_delay, maybe_error, maybe_network, maybe_panic,
-    record_error, record_metric, record_panic, record_recursion_depth, with_current,
+    current, failpoint, maybe_cancel, maybe_delay, maybe_error, maybe_network, maybe_panic, record_error,
+    record_metric, record_panic, record_recursion_depth, with_current,
 };
 pub(crate) use current::{on_thread, scope as scope_task};
 pub use event::Event;
@@ -38,6 +38,11 @@ pub(crate) use event::EventLog;
 pub use point::{Action, Capabilities, ChaosError, NetworkFault, Point, PointKind};
 pub use stream::Draws;
 pub(crate) use stream::{StreamSlot, mix};
+
+/// A run-level stream for an injector (decisions made once per run, e.g. at start).
+pub(crate) fn run_stream(seed: u64, label: &str) -> rand_chacha::ChaCha8Rng {
+    stream::stream(seed, stream_key(label), u64::MAX)
+}
 
 use crate::inject::Injector;
 use crate::journal::{Decision, DecisionAction};
@@ -56,9 +61,7 @@ pub(crate) struct PlannedInjector {
 /// A stable 64-bit key for an injector's label (FNV-1a): the same label gives the same
 /// streams in every run and on every platform.
 pub(crate) fn stream_key(label: &str) -> u64 {
-    label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Interned chaos points: `(kind, name, scope)` to a run-wide id.
@@ -85,6 +88,8 @@ impl PointTable {
 pub(crate) struct ChaosPlan {
     pub(crate) seed: u64,
     pub(crate) injectors: Vec<PlannedInjector>,
+    /// Injectors whose fault is decided and applied per iteration (see `AsyncHooks`).
+    pub(crate) per_iteration: Vec<u32>,
     stream_keys: Vec<u64>,
     by_kind: [Box<[u32]>; KINDS],
     active: u8,
@@ -109,9 +114,7 @@ impl ChaosPlan {
                 .map(|(i, _)| i as u32)
                 .collect::<Box<[u32]>>()
         });
-        let active = injectors
-            .iter()
-            .fold(0, |m, p| m | p.injector.capabilities().bits());
+        let active = injectors.iter().fold(0, |m, p| m | p.injector.capabilities().bits());
         // Step points get the first ids, so the hot path finds them without a lookup.
         let mut table = PointTable::default();
         for (name, scope) in &steps {
@@ -120,9 +123,13 @@ impl ChaosPlan {
             }
         }
         let stream_keys = injectors.iter().map(|p| stream_key(&p.label)).collect();
+        let per_iteration = (0..injectors.len() as u32)
+            .filter(|&i| injectors[i as usize].injector.hooks().is_some_and(|h| h.per_iteration()))
+            .collect();
         ChaosPlan {
             seed,
             injectors,
+            per_iteration,
             stream_keys,
             by_kind,
             active,
@@ -135,32 +142,19 @@ impl ChaosPlan {
     /// A plan with no injectors: every chaos point is a no-op.
     fn inert() -> Arc<ChaosPlan> {
         static INERT: OnceLock<Arc<ChaosPlan>> = OnceLock::new();
-        INERT
-            .get_or_init(|| Arc::new(ChaosPlan::new(0, Vec::new(), Vec::new(), Vec::new())))
-            .clone()
+        INERT.get_or_init(|| Arc::new(ChaosPlan::new(0, Vec::new(), Vec::new(), Vec::new()))).clone()
     }
 
     fn point_id(&self, kind: PointKind, step: u32, site: Option<&str>, scope: Option<u16>) -> u32 {
-        if site.is_none()
-            && (step as usize) < self.steps.len()
-            && self.steps[step as usize].1 == scope
-        {
+        if site.is_none() && (step as usize) < self.steps.len() && self.steps[step as usize].1 == scope {
             return step * KINDS as u32 + kind.index() as u32;
         }
         let name = site.unwrap_or_else(|| self.step_name(step));
-        if let Some(id) = self
-            .points
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .ids
-            .get(&(kind, Arc::from(name), scope))
+        if let Some(id) = self.points.read().unwrap_or_else(|e| e.into_inner()).ids.get(&(kind, Arc::from(name), scope))
         {
             return *id;
         }
-        self.points
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .intern(kind, name, scope)
+        self.points.write().unwrap_or_else(|e| e.into_inner()).intern(kind, name, scope)
     }
 
     fn step_name(&self, step: u32) -> &str {
@@ -171,18 +165,11 @@ impl ChaosPlan {
     pub(crate) fn point(&self, id: u32) -> (PointKind, Arc<str>, Option<Arc<str>>) {
         let table = self.points.read().unwrap_or_else(|e| e.into_inner());
         let (kind, name, scope) = &table.points[id as usize];
-        (
-            *kind,
-            name.clone(),
-            scope.map(|s| self.scopes[s as usize].clone()),
-        )
+        (*kind, name.clone(), scope.map(|s| self.scopes[s as usize].clone()))
     }
 
     fn scope_id(&self, name: &str) -> Option<u16> {
-        self.scopes
-            .iter()
-            .position(|s| &**s == name)
-            .map(|i| i as u16)
+        self.scopes.iter().position(|s| &**s == name).map(|i| i as u16)
     }
 }
 
@@ -267,7 +254,7 @@ impl ChaosContext {
     /// The injectors are not started; decisions are recorded but nobody reads them.
     ///
     /// ```
-    /// use chaoskit::{ChaosContext, inject};
+    /// use chaoskit::{ChaosContext, Injector, inject};
     /// let ctx = ChaosContext::detached(7, 0, [("flaky", inject::error(1.0).into_shared())]);
     /// assert!(ctx.maybe_error().is_err());
     /// ```
@@ -303,9 +290,7 @@ impl ChaosContext {
 
     /// The name of the step running now, or `-` between steps.
     pub fn step_name(&self) -> &str {
-        self.state
-            .plan
-            .step_name(self.state.step.load(Ordering::Relaxed))
+        self.state.plan.step_name(self.state.step.load(Ordering::Relaxed))
     }
 
     /// The scope chaos points of this handle belong to.
@@ -318,10 +303,7 @@ impl ChaosContext {
     /// injector.
     pub fn in_scope(&self, scope: &str) -> ChaosContext {
         let id = self.state.plan.scope_id(scope).unwrap_or(u16::MAX);
-        ChaosContext {
-            state: self.state.clone(),
-            scope: Some(id).filter(|&i| i != u16::MAX),
-        }
+        ChaosContext { state: self.state.clone(), scope: Some(id).filter(|&i| i != u16::MAX) }
     }
 
     /// Whether some injector answers `kind`: the whole cost of an idle chaos point.
@@ -347,38 +329,42 @@ impl ChaosContext {
         let step = state.step.load(Ordering::Relaxed);
         let id = plan.point_id(kind, step, site, self.scope);
         let name = site.unwrap_or_else(|| plan.step_name(step));
-        let point = Point {
-            id,
-            kind,
-            name,
-            scope: self.scope_name(),
-            iteration: state.index,
-        };
+        let point = Point { id, kind, name, scope: self.scope_name(), iteration: state.index };
         let mut combined = Action::None;
         for &i in plan.by_kind[kind.index()].iter() {
             let planned = &plan.injectors[i as usize];
             if planned.scope.is_some() && planned.scope != self.scope {
                 continue;
             }
-            let mut draws = Draws::from_slot(
-                &state.streams[i as usize],
-                plan.seed,
-                plan.stream_keys[i as usize],
-                state.index,
-            );
+            let mut draws =
+                Draws::from_slot(&state.streams[i as usize], plan.seed, plan.stream_keys[i as usize], state.index);
             let action = planned.injector.decide(&point, &mut draws);
             drop(draws);
             if action.is_none() {
                 continue;
             }
-            lock(&state.decisions).push(Decision {
-                injector: i,
-                point: id,
-                action: DecisionAction::from(&action),
-            });
+            lock(&state.decisions).push(Decision { injector: i, point: id, action: DecisionAction::from(&action) });
             combined = combine(combined, action);
         }
         combined
+    }
+
+    /// Decides the per-iteration point of injector `i` (kind `network`, named `iteration`),
+    /// recording what fired like any other decision.
+    pub(crate) fn decide_iteration(&self, i: u32) -> bool {
+        let state = &*self.state;
+        let plan = &*state.plan;
+        let id = plan.point_id(PointKind::Network, u32::MAX, Some("iteration"), None);
+        let point = Point { id, kind: PointKind::Network, name: "iteration", scope: None, iteration: state.index };
+        let mut draws =
+            Draws::from_slot(&state.streams[i as usize], plan.seed, plan.stream_keys[i as usize], state.index);
+        let action = plan.injectors[i as usize].injector.decide(&point, &mut draws);
+        drop(draws);
+        if action.is_none() {
+            return false;
+        }
+        lock(&state.decisions).push(Decision { injector: i, point: id, action: DecisionAction::from(&action) });
+        true
     }
 
     /// A chaos point that may slow the caller down; returns the delay applied.
@@ -441,9 +427,7 @@ impl ChaosContext {
     /// at once if an injector decides to cancel.
     pub fn maybe_cancel(&self) -> CancellationToken {
         let token = self.cancellation_token().child_token();
-        if self.answers(PointKind::Cancel)
-            && matches!(self.decide_slow(PointKind::Cancel, None), Action::Cancel)
-        {
+        if self.answers(PointKind::Cancel) && matches!(self.decide_slow(PointKind::Cancel, None), Action::Cancel) {
             token.cancel();
         }
         token
@@ -473,33 +457,23 @@ impl ChaosContext {
         if !self.answers(PointKind::Failpoint) {
             return Ok(());
         }
-        self.apply(self.decide_slow(PointKind::Failpoint, Some(name)))
-            .await
+        self.apply(self.decide_slow(PointKind::Failpoint, Some(name))).await
     }
 
     async fn apply(&self, action: Action) -> Result<(), ChaosError> {
         match action {
             Action::None => Ok(()),
-            Action::Delay(d)
-            | Action::Network(NetworkFault {
-                latency: d,
-                drop: false,
-            }) => {
+            Action::Delay(d) | Action::Network(NetworkFault { latency: d, drop: false }) => {
                 if !d.is_zero() {
                     tokio::time::sleep(d).await;
                 }
                 Ok(())
             }
-            Action::Network(NetworkFault {
-                latency,
-                drop: true,
-            }) => {
+            Action::Network(NetworkFault { latency, drop: true }) => {
                 if !latency.is_zero() {
                     tokio::time::sleep(latency).await;
                 }
-                Err(ChaosError {
-                    message: "connection dropped".into(),
-                })
+                Err(ChaosError { message: "connection dropped".into() })
             }
             Action::Error(message) => {
                 self.record_error(&message);
@@ -508,9 +482,7 @@ impl ChaosContext {
             Action::Panic(message) => std::panic::panic_any(message),
             Action::Cancel => {
                 self.cancellation_token().cancel();
-                Err(ChaosError {
-                    message: "cancelled".into(),
-                })
+                Err(ChaosError { message: "cancelled".into() })
             }
         }
     }
@@ -572,10 +544,9 @@ pub(crate) fn combine(current: Action, next: Action) -> Action {
     match (current, next) {
         (Action::None, next) => next,
         (Action::Delay(a), Action::Delay(b)) => Action::Delay(a.saturating_add(b)),
-        (Action::Network(a), Action::Network(b)) => Action::Network(NetworkFault {
-            latency: a.latency.saturating_add(b.latency),
-            drop: a.drop || b.drop,
-        }),
+        (Action::Network(a), Action::Network(b)) => {
+            Action::Network(NetworkFault { latency: a.latency.saturating_add(b.latency), drop: a.drop || b.drop })
+        }
         // A delay already decided does not stop a later panic/error/cancel from applying.
         (Action::Delay(_), next @ (Action::Error(_) | Action::Panic(_) | Action::Cancel)) => next,
         (current, _) => current,
@@ -590,16 +561,8 @@ mod tests {
     fn delays_add_up_and_first_error_wins() {
         let d = |ms| Action::Delay(Duration::from_millis(ms));
         assert_eq!(combine(d(2), d(3)), d(5));
-        assert_eq!(
-            combine(Action::Error("a".into()), Action::Error("b".into())),
-            Action::Error("a".into())
-        );
-        let n = |ms, drop| {
-            Action::Network(NetworkFault {
-                latency: Duration::from_millis(ms),
-                drop,
-            })
-        };
+        assert_eq!(combine(Action::Error("a".into()), Action::Error("b".into())), Action::Error("a".into()));
+        let n = |ms, drop| Action::Network(NetworkFault { latency: Duration::from_millis(ms), drop });
         assert_eq!(combine(n(1, false), n(2, true)), n(3, true));
     }
 

@@ -138,10 +138,7 @@ pub struct NetworkFault {
 
 impl NetworkFault {
     /// No fault.
-    pub const NONE: NetworkFault = NetworkFault {
-        latency: Duration::ZERO,
-        drop: false,
-    };
+    pub const NONE: NetworkFault = NetworkFault { latency: Duration::ZERO, drop: false };
 
     /// Whether anything is applied.
     pub fn is_none(&self) -> bool {

@@ -60,43 +60,21 @@ pub struct Draws<'a> {
 }
 
 impl<'a> Draws<'a> {
-    pub(crate) fn from_slot(
-        slot: &'a StreamSlot,
-        seed: u64,
-        injector: u64,
-        iteration: u64,
-    ) -> Self {
-        Draws {
-            source: Source::Slot {
-                slot,
-                guard: None,
-                seed,
-                injector,
-                iteration,
-            },
-        }
+    pub(crate) fn from_slot(slot: &'a StreamSlot, seed: u64, injector: u64, iteration: u64) -> Self {
+        Draws { source: Source::Slot { slot, guard: None, seed, injector, iteration } }
     }
 
     /// Draws from a caller-owned generator (tests, benchmarks, adapters).
     pub fn from_rng(rng: &'a mut ChaCha8Rng) -> Self {
-        Draws {
-            source: Source::Borrowed(rng),
-        }
+        Draws { source: Source::Borrowed(rng) }
     }
 
     /// The underlying generator, created on first use.
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
         match &mut self.source {
             Source::Borrowed(rng) => rng,
-            Source::Slot {
-                slot,
-                guard,
-                seed,
-                injector,
-                iteration,
-            } => {
-                let guard =
-                    guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
+            Source::Slot { slot, guard, seed, injector, iteration } => {
+                let guard = guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
                 guard.get_or_insert_with(|| stream(*seed, *injector, *iteration))
             }
         }

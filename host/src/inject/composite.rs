@@ -13,16 +13,12 @@ pub struct Composite {
 /// at a chaos point every child that answers its kind is asked, in order, drawing from the
 /// group's stream, and their actions combine as described in [`chaoskit::chaos`](crate::chaos).
 pub fn composite(children: impl IntoIterator<Item = Box<dyn Injector>>) -> Composite {
-    Composite {
-        children: children.into_iter().collect(),
-    }
+    Composite { children: children.into_iter().collect() }
 }
 
 impl Injector for Composite {
     fn capabilities(&self) -> Capabilities {
-        self.children
-            .iter()
-            .fold(Capabilities::NONE, |c, i| c | i.capabilities())
+        self.children.iter().fold(Capabilities::NONE, |c, i| c | i.capabilities())
     }
 
     fn start(&self, ctx: &StartContext<'_>) -> Result<(), InjectError> {
@@ -33,9 +29,7 @@ impl Injector for Composite {
                         tracing::warn!(target: "chaoskit::inject", label = ctx.label, error = %stop, "child stop failed");
                     }
                 }
-                return Err(InjectError::Failed(format!(
-                    "child {n} failed to start: {e}"
-                )));
+                return Err(InjectError::Failed(format!("child {n} failed to start: {e}")));
             }
         }
         Ok(())
@@ -48,11 +42,7 @@ impl Injector for Composite {
                 failures.push(format!("child {n}: {e}"));
             }
         }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(InjectError::Failed(failures.join("; ")))
-        }
+        if failures.is_empty() { Ok(()) } else { Err(InjectError::Failed(failures.join("; "))) }
     }
 
     fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
@@ -67,9 +57,7 @@ impl Injector for Composite {
 
     fn validate_config(&self) -> Result<(), String> {
         for (n, child) in self.children.iter().enumerate() {
-            child
-                .validate_config()
-                .map_err(|e| format!("child {n}: {e}"))?;
+            child.validate_config().map_err(|e| format!("child {n}: {e}"))?;
         }
         Ok(())
     }

@@ -38,13 +38,7 @@ pub fn delay_every(interval: Duration, min: Duration, max: Duration) -> Delay {
 
 impl Delay {
     fn new(mode: Mode, min: Duration, max: Duration) -> Self {
-        Delay {
-            min,
-            max,
-            mode,
-            window_start: Mutex::new(None),
-            consumed: AtomicU64::new(0),
-        }
+        Delay { min, max, mode, window_start: Mutex::new(None), consumed: AtomicU64::new(0) }
     }
 
     /// Takes one pending interval delay if there is one.
@@ -53,11 +47,7 @@ impl Delay {
             return false;
         };
         let due = (start.elapsed().as_nanos() / interval.as_nanos().max(1)) as u64;
-        self.consumed
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                (c < due).then_some(c + 1)
-            })
-            .is_ok()
+        self.consumed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| (c < due).then_some(c + 1)).is_ok()
     }
 }
 
@@ -83,19 +73,12 @@ impl Injector for Delay {
             Mode::Probability(p) => draws.chance(p),
             Mode::Every(interval) => self.take_pending(interval),
         };
-        if fire {
-            Action::Delay(draws.uniform(self.min, self.max))
-        } else {
-            Action::None
-        }
+        if fire { Action::Delay(draws.uniform(self.min, self.max)) } else { Action::None }
     }
 
     fn validate_config(&self) -> Result<(), String> {
         if self.min > self.max {
-            return Err(format!(
-                "delay range min {:?} is greater than max {:?}",
-                self.min, self.max
-            ));
+            return Err(format!("delay range min {:?} is greater than max {:?}", self.min, self.max));
         }
         match self.mode {
             Mode::Probability(p) => check_probability(p),

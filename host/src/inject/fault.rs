@@ -1,111 +1,49 @@
-//! Injectors that answer one kind of point with a fixed action: panic, error, cancel,
-//! named failpoints, and closures.
+//! Injectors that answer one kind of point with a fixed action and a probability (panic,
+//! error, cancel, named failpoints), and closures.
 
 use super::{Injector, check_probability};
 use crate::chaos::{Action, Capabilities, Draws, Point};
 
-/// Panics at panic points with probability `p`.
+/// Answers points of one kind with a fixed action, with probability `p`.
 #[derive(Clone, Debug)]
-pub struct PanicFault {
+pub struct Chance {
+    kind: Capabilities,
     p: f64,
-    message: String,
+    action: Action,
 }
 
 /// Panics at panic points with probability `p` (message "chaos: injected panic").
-pub fn panic(p: f64) -> PanicFault {
-    PanicFault {
-        p,
-        message: "chaos: injected panic".into(),
-    }
-}
-
-impl PanicFault {
-    /// The panic message.
-    pub fn message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
-        self
-    }
-}
-
-impl Injector for PanicFault {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::PANIC
-    }
-    #[inline]
-    fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if draws.chance(self.p) {
-            Action::Panic(self.message.clone())
-        } else {
-            Action::None
-        }
-    }
-    fn validate_config(&self) -> Result<(), String> {
-        check_probability(self.p)
-    }
-}
-
-/// Fails error points with probability `p`.
-#[derive(Clone, Debug)]
-pub struct ErrorFault {
-    p: f64,
-    message: String,
+pub fn panic(p: f64) -> Chance {
+    Chance { kind: Capabilities::PANIC, p, action: Action::Panic("chaos: injected panic".into()) }
 }
 
 /// Fails error points with probability `p` (message "injected error").
-pub fn error(p: f64) -> ErrorFault {
-    ErrorFault {
-        p,
-        message: "injected error".into(),
-    }
+pub fn error(p: f64) -> Chance {
+    Chance { kind: Capabilities::ERROR, p, action: Action::Error("injected error".into()) }
 }
 
-impl ErrorFault {
-    /// The error message.
+/// Cancels the token returned by `maybe_cancel` with probability `p`.
+pub fn cancel(p: f64) -> Chance {
+    Chance { kind: Capabilities::CANCEL, p, action: Action::Cancel }
+}
+
+impl Chance {
+    /// The panic or error message (no effect on cancellation).
     pub fn message(mut self, message: impl Into<String>) -> Self {
-        self.message = message.into();
+        if let Action::Panic(m) | Action::Error(m) = &mut self.action {
+            *m = message.into();
+        }
         self
     }
 }
 
-impl Injector for ErrorFault {
+impl Injector for Chance {
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ERROR
+        self.kind
     }
     #[inline]
     fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if draws.chance(self.p) {
-            Action::Error(self.message.clone())
-        } else {
-            Action::None
-        }
-    }
-    fn validate_config(&self) -> Result<(), String> {
-        check_probability(self.p)
-    }
-}
-
-/// Cancels cancellation points with probability `p`.
-#[derive(Clone, Debug)]
-pub struct Cancel {
-    p: f64,
-}
-
-/// Cancels the token returned by `maybe_cancel` with probability `p`.
-pub fn cancel(p: f64) -> Cancel {
-    Cancel { p }
-}
-
-impl Injector for Cancel {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::CANCEL
-    }
-    #[inline]
-    fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if draws.chance(self.p) {
-            Action::Cancel
-        } else {
-            Action::None
-        }
+        if draws.chance(self.p) { self.action.clone() } else { Action::None }
     }
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)
@@ -123,11 +61,7 @@ pub struct Failpoint {
 /// At the failpoint called `name`, applies `action` with probability `p`
 /// (like the `fail` crate's `fail_point!`, but seeded and per iteration).
 pub fn failpoint(name: impl Into<String>, p: f64, action: Action) -> Failpoint {
-    Failpoint {
-        name: name.into(),
-        p,
-        action,
-    }
+    Failpoint { name: name.into(), p, action }
 }
 
 impl Injector for Failpoint {
@@ -136,11 +70,7 @@ impl Injector for Failpoint {
     }
     #[inline]
     fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if point.name == self.name && draws.chance(self.p) {
-            self.action.clone()
-        } else {
-            Action::None
-        }
+        if point.name == self.name && draws.chance(self.p) { self.action.clone() } else { Action::None }
     }
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)
@@ -168,10 +98,7 @@ pub fn from_fn<F>(kinds: Capabilities, f: F) -> FnInjector<F>
 where
     F: Fn(&Point<'_>, &mut Draws<'_>) -> Action + Send + Sync + 'static,
 {
-    FnInjector {
-        capabilities: kinds,
-        f,
-    }
+    FnInjector { capabilities: kinds, f }
 }
 
 impl<F> Injector for FnInjector<F>
@@ -182,10 +109,6 @@ where
         self.capabilities
     }
     fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if self.capabilities.answers(point.kind) {
-            (self.f)(point, draws)
-        } else {
-            Action::None
-        }
+        if self.capabilities.answers(point.kind) { (self.f)(point, draws) } else { Action::None }
     }
 }

@@ -3,8 +3,10 @@
 //! - [`Injector`]: the trait. An injector answers the chaos point kinds it declares in
 //!   [`Injector::capabilities`], and may act on its own between [`Injector::start`] and
 //!   [`Injector::stop`] (CPU burn, memory pressure).
-//! - Built-ins: [`delay`], [`delay_every`], [`panic`], [`error`], [`cancel`], [`failpoint`],
+//! - Built-ins: [`delay`], [`delay_every`], [`panic()`], [`error`], [`cancel`], [`failpoint`],
 //!   [`network`], [`cpu`], [`memory`], [`composite`], and [`from_fn`] for a closure.
+//! - Through a chaos proxy ([`crate::proxy`], in-process or remote): [`proxy_toxic`] and
+//!   [`proxy_down`], for the whole run or per iteration ([`AsyncHooks`]).
 //!
 //! Injectors are started in declaration order and stopped in reverse order, on every path.
 //! An injector can be started again after it was stopped (one value can serve several runs).
@@ -12,18 +14,20 @@
 mod composite;
 mod delay;
 mod fault;
+mod hooks;
 mod network;
 mod pressure;
+mod proxy_fault;
 
 use std::sync::Arc;
 
 pub use composite::{Composite, composite};
 pub use delay::{Delay, delay, delay_every};
-pub use fault::{
-    Cancel, ErrorFault, Failpoint, FnInjector, PanicFault, cancel, error, failpoint, from_fn, panic,
-};
+pub use fault::{Chance, Failpoint, FnInjector, cancel, error, failpoint, from_fn, panic};
+pub use hooks::{AsyncHooks, HookFuture};
 pub use network::{Network, NetworkRule, host_matches, network};
 pub use pressure::{CpuPressure, MemoryPressure, cpu, memory};
+pub use proxy_fault::{ProxyEndpoint, ProxyFault, proxy_down, proxy_toxic};
 
 use crate::chaos::{Action, Capabilities, Draws, Point};
 
@@ -91,6 +95,11 @@ pub trait Injector: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Async lifecycle hooks, for injectors that act over the network (see [`AsyncHooks`]).
+    fn hooks(&self) -> Option<&dyn AsyncHooks> {
+        None
+    }
+
     /// This injector behind an `Arc<dyn Injector>`.
     fn into_shared(self) -> Arc<dyn Injector>
     where
@@ -100,53 +109,38 @@ pub trait Injector: Send + Sync + 'static {
     }
 }
 
-impl<I: Injector + ?Sized> Injector for Arc<I> {
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-    fn start(&self, ctx: &StartContext<'_>) -> Result<(), InjectError> {
-        (**self).start(ctx)
-    }
-    fn stop(&self) -> Result<(), InjectError> {
-        (**self).stop()
-    }
-    fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        (**self).decide(point, draws)
-    }
-    fn validate_config(&self) -> Result<(), String> {
-        (**self).validate_config()
-    }
-    fn notes(&self) -> Vec<String> {
-        (**self).notes()
-    }
+/// Forwards every method, so `Arc<dyn Injector>` and `Box<dyn Injector>` are injectors too.
+macro_rules! forward_injector {
+    ($ty:ty) => {
+        impl<I: Injector + ?Sized> Injector for $ty {
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            fn start(&self, ctx: &StartContext<'_>) -> Result<(), InjectError> {
+                (**self).start(ctx)
+            }
+            fn stop(&self) -> Result<(), InjectError> {
+                (**self).stop()
+            }
+            fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
+                (**self).decide(point, draws)
+            }
+            fn validate_config(&self) -> Result<(), String> {
+                (**self).validate_config()
+            }
+            fn notes(&self) -> Vec<String> {
+                (**self).notes()
+            }
+            fn hooks(&self) -> Option<&dyn AsyncHooks> {
+                (**self).hooks()
+            }
+        }
+    };
 }
-
-impl<I: Injector + ?Sized> Injector for Box<I> {
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-    fn start(&self, ctx: &StartContext<'_>) -> Result<(), InjectError> {
-        (**self).start(ctx)
-    }
-    fn stop(&self) -> Result<(), InjectError> {
-        (**self).stop()
-    }
-    fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        (**self).decide(point, draws)
-    }
-    fn validate_config(&self) -> Result<(), String> {
-        (**self).validate_config()
-    }
-    fn notes(&self) -> Vec<String> {
-        (**self).notes()
-    }
-}
+forward_injector!(Arc<I>);
+forward_injector!(Box<I>);
 
 /// Checks a probability lies in `[0, 1]`.
 pub(crate) fn check_probability(p: f64) -> Result<(), String> {
-    if (0.0..=1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(format!("probability {p} is outside [0, 1]"))
-    }
+    if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(format!("probability {p} is outside [0, 1]")) }
 }

@@ -23,13 +23,7 @@ pub struct NetworkRule {
 impl NetworkRule {
     /// A rule for `host` that applies always and does nothing yet.
     pub fn new(host: impl Into<String>) -> Self {
-        NetworkRule {
-            host: host.into(),
-            latency: Duration::ZERO,
-            jitter: Duration::ZERO,
-            drop: 0.0,
-            probability: 1.0,
-        }
+        NetworkRule { host: host.into(), latency: Duration::ZERO, jitter: Duration::ZERO, drop: 0.0, probability: 1.0 }
     }
     /// Base latency.
     pub fn latency(mut self, latency: Duration) -> Self {
@@ -118,15 +112,8 @@ impl Injector for Network {
             let offset = draws.uniform(Duration::ZERO, rule.jitter * 2);
             (rule.latency + offset).saturating_sub(rule.jitter)
         };
-        let fault = NetworkFault {
-            latency,
-            drop: draws.chance(rule.drop),
-        };
-        if fault.is_none() {
-            Action::None
-        } else {
-            Action::Network(fault)
-        }
+        let fault = NetworkFault { latency, drop: draws.chance(rule.drop) };
+        if fault.is_none() { Action::None } else { Action::Network(fault) }
     }
 
     fn validate_config(&self) -> Result<(), String> {

@@ -23,11 +23,7 @@ pub struct CpuPressure {
 
 /// Burns CPU on `workers` threads, each busy for `duty` (0..=1) of every 10 ms slice.
 pub fn cpu(workers: usize, duty: f64) -> CpuPressure {
-    CpuPressure {
-        workers,
-        duty,
-        running: Mutex::new(None),
-    }
+    CpuPressure { workers, duty, running: Mutex::new(None) }
 }
 
 const SLICE: Duration = Duration::from_millis(10);
@@ -44,20 +40,18 @@ impl Injector for CpuPressure {
         let mut threads = Vec::with_capacity(self.workers);
         for n in 0..self.workers {
             let flag = stop.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("chaoskit-cpu-{n}"))
-                .spawn(move || {
-                    let mut x = 0u64;
-                    while !flag.load(Ordering::Relaxed) {
-                        let slice = Instant::now();
-                        while slice.elapsed() < busy {
-                            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-                        }
-                        if let Some(rest) = SLICE.checked_sub(slice.elapsed()) {
-                            std::thread::sleep(rest);
-                        }
+            let spawned = std::thread::Builder::new().name(format!("chaoskit-cpu-{n}")).spawn(move || {
+                let mut x = 0u64;
+                while !flag.load(Ordering::Relaxed) {
+                    let slice = Instant::now();
+                    while slice.elapsed() < busy {
+                        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
                     }
-                });
+                    if let Some(rest) = SLICE.checked_sub(slice.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
+                }
+            });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -73,16 +67,10 @@ impl Injector for CpuPressure {
     }
 
     fn stop(&self) -> Result<(), InjectError> {
-        if let Some((stop, threads)) = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
+        if let Some((stop, threads)) = self.running.lock().unwrap_or_else(|e| e.into_inner()).take() {
             stop.store(true, Ordering::Relaxed);
             for t in threads {
-                t.join()
-                    .map_err(|_| InjectError::Failed("a cpu worker panicked".into()))?;
+                t.join().map_err(|_| InjectError::Failed("a cpu worker panicked".into()))?;
             }
         }
         Ok(())
@@ -115,19 +103,13 @@ pub struct MemoryPressure {
 /// Allocates `bytes` and writes every page (so they are resident, not just reserved);
 /// released at stop.
 pub fn memory(bytes: usize) -> MemoryPressure {
-    MemoryPressure {
-        bytes,
-        held: Mutex::new(None),
-    }
+    MemoryPressure { bytes, held: Mutex::new(None) }
 }
 
 impl MemoryPressure {
     /// Whether the memory is currently held.
     pub fn is_holding(&self) -> bool {
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 }
 
@@ -138,9 +120,9 @@ impl Injector for MemoryPressure {
 
     fn start(&self, _ctx: &StartContext<'_>) -> Result<(), InjectError> {
         let mut block = Vec::new();
-        block.try_reserve_exact(self.bytes).map_err(|e| {
-            InjectError::Failed(format!("cannot allocate {} bytes: {e}", self.bytes))
-        })?;
+        block
+            .try_reserve_exact(self.bytes)
+            .map_err(|e| InjectError::Failed(format!("cannot allocate {} bytes: {e}", self.bytes)))?;
         // Write every byte: a zeroed allocation could stay unmapped and never count in RSS.
         block.resize(self.bytes, 0xA5);
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(black_box(block));

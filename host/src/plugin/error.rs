@@ -189,26 +189,16 @@ impl std::fmt::Display for FailureKind {
             FailureKind::Deadline { export, budget } => {
                 write!(f, "ran past its {budget:?} deadline in `{export}`")
             }
-            FailureKind::MemoryLimit {
-                export,
-                requested,
-                limit,
-            } => write!(
-                f,
-                "exceeded its memory limit in `{export}`: asked for {requested} bytes, {limit} allowed"
-            ),
+            FailureKind::MemoryLimit { export, requested, limit } => {
+                write!(f, "exceeded its memory limit in `{export}`: asked for {requested} bytes, {limit} allowed")
+            }
             FailureKind::StackOverflow { export } => {
                 write!(f, "overflowed its stack in `{export}`")
             }
             FailureKind::Trap { export, message } => write!(f, "trapped in `{export}`: {message}"),
-            FailureKind::ResultTooLarge {
-                export,
-                bytes,
-                limit,
-            } => write!(
-                f,
-                "returned a {bytes}-byte message from `{export}`, {limit} allowed"
-            ),
+            FailureKind::ResultTooLarge { export, bytes, limit } => {
+                write!(f, "returned a {bytes}-byte message from `{export}`, {limit} allowed")
+            }
             FailureKind::Instantiate { message } => {
                 write!(f, "could not be instantiated: {message}")
             }

@@ -27,12 +27,7 @@ pub(crate) struct Health {
 
 impl Health {
     pub(crate) fn new(max: u32, window: Duration) -> Self {
-        Self {
-            disabled: AtomicBool::new(false),
-            max,
-            window,
-            log: Mutex::new(Log::default()),
-        }
+        Self { disabled: AtomicBool::new(false), max, window, log: Mutex::new(Log::default()) }
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
@@ -45,23 +40,13 @@ impl Health {
     }
 
     /// Record a failure; returns `true` when this failure disabled the plugin.
-    pub(crate) fn fail(
-        &self,
-        name: &str,
-        short: &str,
-        kind: &FailureKind,
-        consequence: &str,
-    ) -> bool {
+    pub(crate) fn fail(&self, name: &str, short: &str, kind: &FailureKind, consequence: &str) -> bool {
         let now = Instant::now();
         let mut log = self.log();
         log.total += 1;
         *log.by_kind.entry(kind.label()).or_default() += 1;
         log.last = Some(kind.clone());
-        while log
-            .recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
+        while log.recent.front().is_some_and(|t| now.duration_since(*t) > self.window) {
             log.recent.pop_front();
         }
         log.recent.push_back(now);
@@ -115,28 +100,13 @@ impl Health {
         let log = self.log();
         let mut notes = Vec::new();
         if log.total > 0 {
-            let kinds = log
-                .by_kind
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let last = log
-                .last
-                .as_ref()
-                .map(|k| format!("; last: {k}"))
-                .unwrap_or_default();
-            notes.push(format!(
-                "plugin `{name}` (sha256 {short}): {} {what_failed} ({kinds}){last}",
-                log.total
-            ));
+            let kinds = log.by_kind.iter().map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>().join(", ");
+            let last = log.last.as_ref().map(|k| format!("; last: {k}")).unwrap_or_default();
+            notes.push(format!("plugin `{name}` (sha256 {short}): {} {what_failed} ({kinds}){last}", log.total));
         }
         notes.extend(log.disabled.iter().cloned());
         if log.reloads > 0 {
-            notes.push(format!(
-                "plugin `{name}` hot-reloaded {} time(s), now sha256 {short}",
-                log.reloads
-            ));
+            notes.push(format!("plugin `{name}` hot-reloaded {} time(s), now sha256 {short}", log.reloads));
         }
         notes.extend(log.rejected.iter().cloned());
         notes

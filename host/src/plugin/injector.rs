@@ -42,10 +42,7 @@ pub(crate) struct Version {
 
 impl Version {
     fn put(&self, instance: Instance) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(instance);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
     }
 }
 
@@ -88,25 +85,18 @@ pub(crate) enum BuildError {
 impl BuildError {
     pub(crate) fn into_plugin_error(self, path: &Path) -> PluginError {
         match self {
-            BuildError::Config(message) => PluginError::Config {
-                path: path.to_owned(),
-                message,
-            },
-            BuildError::Failed(FailureKind::Instantiate { message }) => PluginError::Instantiate {
-                path: path.to_owned(),
-                message,
-            },
-            BuildError::Failed(kind) => PluginError::Failed {
-                path: path.to_owned(),
-                kind,
-            },
+            BuildError::Config(message) => PluginError::Config { path: path.to_owned(), message },
+            BuildError::Failed(FailureKind::Instantiate { message }) => {
+                PluginError::Instantiate { path: path.to_owned(), message }
+            }
+            BuildError::Failed(kind) => PluginError::Failed { path: path.to_owned(), kind },
         }
     }
     pub(crate) fn into_failure(self) -> FailureKind {
         match self {
-            BuildError::Config(message) => FailureKind::Instantiate {
-                message: format!("refused its configuration: {message}"),
-            },
+            BuildError::Config(message) => {
+                FailureKind::Instantiate { message: format!("refused its configuration: {message}") }
+            }
             BuildError::Failed(kind) => kind,
         }
     }
@@ -126,10 +116,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    fn build(
-        &self,
-        pre: &InjectorPre<PluginState>,
-    ) -> Result<(Instance, Capabilities), BuildError> {
+    fn build(&self, pre: &InjectorPre<PluginState>) -> Result<(Instance, Capabilities), BuildError> {
         build(&self.rt, &self.shared, &self.spec, pre)
     }
 
@@ -154,12 +141,7 @@ impl Core {
     }
 
     fn fail(&self, version: &Version, kind: FailureKind) {
-        self.health.fail(
-            &self.shared.name,
-            &version.short,
-            &kind,
-            "the decision injects nothing",
-        );
+        self.health.fail(&self.shared.name, &version.short, &kind, "the decision injects nothing");
     }
 
     fn call(&self, instance: &mut Instance, point: &Point<'_>) -> Result<Action, FailureKind> {
@@ -179,9 +161,7 @@ impl Core {
             let wants = instance
                 .bindings
                 .call_register_point(&mut instance.store, point.id, &described)
-                .map_err(|e| {
-                    runtime::classify(&mut instance.store, &e, "register-point", budget, memory)
-                })?;
+                .map_err(|e| runtime::classify(&mut instance.store, &e, "register-point", budget, memory))?;
             if instance.points.len() <= index {
                 instance.points.resize(index + 1, UNKNOWN);
             }
@@ -199,11 +179,7 @@ impl Core {
             .map_err(|e| runtime::classify(&mut instance.store, &e, "decide", budget, memory))?;
         let message = |m: String| {
             if m.len() > MAX_MESSAGE {
-                Err(FailureKind::ResultTooLarge {
-                    export: "decide",
-                    bytes: m.len(),
-                    limit: MAX_MESSAGE,
-                })
+                Err(FailureKind::ResultTooLarge { export: "decide", bytes: m.len(), limit: MAX_MESSAGE })
             } else {
                 Ok(m)
             }
@@ -230,33 +206,16 @@ fn build(
     let budget = limits.configure_deadline;
     store.set_epoch_deadline(runtime::ticks(budget));
     let bindings = pre.instantiate(&mut store).map_err(|e| {
-        BuildError::Failed(
-            match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
-                FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
-                other => other,
-            },
-        )
+        BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
+            FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
+            other => other,
+        })
     })?;
     let info = bindings
         .call_configure(&mut store, &spec.config)
-        .map_err(|e| {
-            BuildError::Failed(runtime::classify(
-                &mut store,
-                &e,
-                "configure",
-                budget,
-                limits.memory,
-            ))
-        })?
+        .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
         .map_err(BuildError::Config)?;
-    Ok((
-        Instance {
-            store,
-            bindings,
-            points: Vec::new(),
-        },
-        capabilities(&info),
-    ))
+    Ok((Instance { store, bindings, points: Vec::new() }, capabilities(&info)))
 }
 
 /// Load one version: compile (or reuse), check, link, and configure a first instance.
@@ -267,13 +226,10 @@ fn load_version(
     compiled: &Compiled,
 ) -> Result<Version, PluginError> {
     let path = &spec.path;
-    let Pre::Injector(pre) =
-        runtime::prepare(rt, path, compiled, Some(World::Injector), &spec.grants)?
-    else {
+    let Pre::Injector(pre) = runtime::prepare(rt, path, compiled, Some(World::Injector), &spec.grants)? else {
         unreachable!("prepare checked the world");
     };
-    let (first, capabilities) =
-        build(rt, shared, spec, &pre).map_err(|e| e.into_plugin_error(path))?;
+    let (first, capabilities) = build(rt, shared, spec, &pre).map_err(|e| e.into_plugin_error(path))?;
     Ok(Version {
         hash: compiled.hash,
         short: runtime::short_hash(&compiled.hash),
@@ -309,11 +265,7 @@ impl std::fmt::Debug for WasmInjector {
 }
 
 impl WasmInjector {
-    pub(crate) fn load(
-        rt: Arc<Runtime>,
-        spec: PluginSpec,
-        compiled: &Compiled,
-    ) -> Result<Self, PluginError> {
+    pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
         let shared = Arc::new(Shared::new(spec.name()));
         let version = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {
@@ -326,15 +278,8 @@ impl WasmInjector {
             busy: AtomicU64::new(0),
             spec,
         });
-        let watch = if core.spec.watch {
-            Some(Watch::start(&core.path, Arc::downgrade(&core) as _)?)
-        } else {
-            None
-        };
-        Ok(Self {
-            core,
-            _watch: watch,
-        })
+        let watch = if core.spec.watch { Some(Watch::start(&core.path, Arc::downgrade(&core) as _)?) } else { None };
+        Ok(Self { core, _watch: watch })
     }
 
     /// The plugin's name (its file stem unless [`PluginSpec::name`] set one).
@@ -379,22 +324,15 @@ impl WasmInjector {
         let core = &*self.core;
         let version = core.current.load();
         if configure {
-            return core
-                .build(&version.pre)
-                .map(drop)
-                .map_err(|e| e.into_plugin_error(&core.path));
+            return core.build(&version.pre).map(drop).map_err(|e| e.into_plugin_error(&core.path));
         }
-        let mut store =
-            runtime::new_store(&core.rt, &core.shared, &core.spec.limits, &core.spec.grants);
+        let mut store = runtime::new_store(&core.rt, &core.shared, &core.spec.limits, &core.spec.grants);
         store.set_epoch_deadline(runtime::ticks(core.spec.limits.configure_deadline));
         version
             .pre
             .instantiate(&mut store)
             .map(drop)
-            .map_err(|e| PluginError::Instantiate {
-                path: core.path.clone(),
-                message: format!("{e:#}"),
-            })
+            .map_err(|e| PluginError::Instantiate { path: core.path.clone(), message: format!("{e:#}") })
     }
 
     /// Reload the file now (as the watcher does): `Ok(true)` if a new version now serves,
@@ -430,8 +368,7 @@ impl Reload for Core {
             }
             Err(e) => {
                 tracing::error!(target: "chaoskit::plugin", plugin = &*self.shared.name, "{e}; the previous version keeps serving");
-                self.health
-                    .rejected(format!("{e}; the previous version kept serving"));
+                self.health.rejected(format!("{e}; the previous version kept serving"));
                 Err(e)
             }
         }
@@ -479,11 +416,7 @@ impl Injector for WasmInjector {
 
     fn notes(&self) -> Vec<String> {
         let core = &*self.core;
-        let mut notes = core.health.notes(
-            &core.shared.name,
-            &core.current.load().short,
-            "decisions failed open",
-        );
+        let mut notes = core.health.notes(&core.shared.name, &core.current.load().short, "decisions failed open");
         let busy = core.busy.load(Ordering::Relaxed);
         if busy > 0 {
             notes.push(format!(

@@ -168,20 +168,11 @@ impl Limits {
     }
 
     fn check(&self, path: &Path) -> Result<(), PluginError> {
-        let bad = |limit, message: String| {
-            Err(PluginError::Limit {
-                path: path.to_owned(),
-                limit,
-                message,
-            })
-        };
+        let bad = |limit, message: String| Err(PluginError::Limit { path: path.to_owned(), limit, message });
         if self.memory < 64 * 1024 || self.memory > runtime::MAX_MEMORY {
             return bad(
                 "memory",
-                format!(
-                    "{} bytes is outside 64 KiB..=1 GiB (one Wasm page to the host's ceiling)",
-                    self.memory
-                ),
+                format!("{} bytes is outside 64 KiB..=1 GiB (one Wasm page to the host's ceiling)", self.memory),
             );
         }
         for (limit, d) in [
@@ -194,10 +185,7 @@ impl Limits {
             }
         }
         if self.instances == 0 || self.instances > 256 {
-            return bad(
-                "instances",
-                format!("{} is outside 1..=256", self.instances),
-            );
+            return bad("instances", format!("{} is outside 1..=256", self.instances));
         }
         if self.max_failures == 0 {
             return bad("max_failures", "must be at least 1".into());
@@ -333,9 +321,7 @@ pub struct PluginHost {
 
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginHost")
-            .field("pooling", &self.rt.pooling)
-            .finish_non_exhaustive()
+        f.debug_struct("PluginHost").field("pooling", &self.rt.pooling).finish_non_exhaustive()
     }
 }
 
@@ -347,9 +333,7 @@ impl PluginHost {
     ///
     /// The engine or its ticker thread cannot be created.
     pub fn new() -> Result<Self, PluginError> {
-        Ok(Self {
-            rt: Runtime::new(true, None)?,
-        })
+        Ok(Self { rt: Runtime::new(true, None)? })
     }
 
     /// A host that also keeps compiled plugins on disk in `dir`, so another process (the next
@@ -360,9 +344,7 @@ impl PluginHost {
     ///
     /// The engine, its ticker thread or the cache directory cannot be set up.
     pub fn with_disk_cache(dir: impl AsRef<Path>) -> Result<Self, PluginError> {
-        Ok(Self {
-            rt: Runtime::new(true, Some(dir.as_ref()))?,
-        })
+        Ok(Self { rt: Runtime::new(true, Some(dir.as_ref()))? })
     }
 
     /// A host that allocates instances on demand (no pooling allocator).
@@ -371,9 +353,7 @@ impl PluginHost {
     ///
     /// The engine or its ticker thread cannot be created.
     pub fn on_demand() -> Result<Self, PluginError> {
-        Ok(Self {
-            rt: Runtime::new(false, None)?,
-        })
+        Ok(Self { rt: Runtime::new(false, None)? })
     }
 
     /// Whether instances come from the pooling allocator.
@@ -419,11 +399,7 @@ impl PluginHost {
         }
     }
 
-    fn load_as(
-        &self,
-        spec: PluginSpec,
-        expected: Option<World>,
-    ) -> Result<LoadedPlugin, PluginError> {
+    fn load_as(&self, spec: PluginSpec, expected: Option<World>) -> Result<LoadedPlugin, PluginError> {
         spec.limits.check(&spec.path)?;
         let compiled = Compiled::new(&self.rt, &spec.path)?;
         let world = match (compiled.world, expected) {
@@ -438,12 +414,8 @@ impl PluginHost {
             }
         };
         Ok(match world {
-            World::Injector => {
-                LoadedPlugin::Injector(WasmInjector::load(Arc::clone(&self.rt), spec, &compiled)?)
-            }
-            World::Validator => {
-                LoadedPlugin::Validator(WasmValidator::load(Arc::clone(&self.rt), spec, &compiled)?)
-            }
+            World::Injector => LoadedPlugin::Injector(WasmInjector::load(Arc::clone(&self.rt), spec, &compiled)?),
+            World::Validator => LoadedPlugin::Validator(WasmValidator::load(Arc::clone(&self.rt), spec, &compiled)?),
         })
     }
 

@@ -36,32 +36,24 @@ impl Drop for Watch {
 impl Watch {
     /// Watch the directory of `path` (so a rename into place is seen) for changes to `path`.
     pub(crate) fn start(path: &Path, target: Weak<dyn Reload>) -> Result<Self, PluginError> {
-        let watch_error = |message: String| PluginError::Watch {
-            path: path.to_owned(),
-            message,
-        };
-        let file = path
-            .canonicalize()
-            .map_err(|e| watch_error(e.to_string()))?;
+        let watch_error = |message: String| PluginError::Watch { path: path.to_owned(), message };
+        let file = path.canonicalize().map_err(|e| watch_error(e.to_string()))?;
         let dir = file
             .parent()
             .map(Path::to_path_buf)
             .ok_or_else(|| watch_error("the file has no parent directory".into()))?;
         let (tx, rx) = mpsc::channel::<()>();
         let wanted: PathBuf = file.clone();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if let Ok(event) = event
-                    && !event.kind.is_access()
-                    && event.paths.contains(&wanted)
-                {
-                    let _ = tx.send(());
-                }
-            })
-            .map_err(|e| watch_error(e.to_string()))?;
-        watcher
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(|e| watch_error(e.to_string()))?;
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event
+                && !event.kind.is_access()
+                && event.paths.contains(&wanted)
+            {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| watch_error(e.to_string()))?;
+        watcher.watch(&dir, RecursiveMode::NonRecursive).map_err(|e| watch_error(e.to_string()))?;
         let thread = std::thread::Builder::new()
             .name("chaoskit-plugin-reload".into())
             .spawn(move || {
@@ -76,9 +68,6 @@ impl Watch {
                 }
             })
             .map_err(|e| watch_error(e.to_string()))?;
-        Ok(Self {
-            watcher: Some(watcher),
-            thread: Some(thread),
-        })
+        Ok(Self { watcher: Some(watcher), thread: Some(thread) })
     }
 }

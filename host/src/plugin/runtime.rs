@@ -92,9 +92,7 @@ impl Runtime {
                 wasmtime::Cache::new(config)
             })
             .transpose()
-            .map_err(|e| PluginError::Engine {
-                message: format!("cannot use the compile cache directory: {e:#}"),
-            })?;
+            .map_err(|e| PluginError::Engine { message: format!("cannot use the compile cache directory: {e:#}") })?;
         let cache = cache.as_ref();
         let (engine, pooling) = match pooling.then(|| Engine::new(&config(true, cache))) {
             Some(Ok(engine)) => (engine, true),
@@ -102,10 +100,8 @@ impl Runtime {
                 if let Some(Err(e)) = other {
                     tracing::info!(target: "chaoskit::plugin", "pooling allocator unavailable ({e}); allocating instances on demand");
                 }
-                let engine =
-                    Engine::new(&config(false, cache)).map_err(|e| PluginError::Engine {
-                        message: format!("{e:#}"),
-                    })?;
+                let engine = Engine::new(&config(false, cache))
+                    .map_err(|e| PluginError::Engine { message: format!("{e:#}") })?;
                 (engine, false)
             }
         };
@@ -120,40 +116,24 @@ impl Runtime {
                         engine.increment_epoch();
                     }
                 })
-                .map_err(|e| PluginError::Engine {
-                    message: format!("cannot start the epoch ticker thread: {e}"),
-                })?
+                .map_err(|e| PluginError::Engine { message: format!("cannot start the epoch ticker thread: {e}") })?
         };
         Ok(Arc::new(Self {
             engine,
             pooling,
             cache: Mutex::new(HashMap::new()),
-            _ticker: Ticker {
-                stop,
-                thread: Some(thread),
-            },
+            _ticker: Ticker { stop, thread: Some(thread) },
         }))
     }
 
     /// Compile `bytes` (or take the cached compilation of the same hash).
     fn compile(&self, path: &Path, bytes: &[u8], hash: [u8; 32]) -> Result<Component, PluginError> {
-        if let Some(c) = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&hash)
-        {
+        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
             return Ok(c.clone());
         }
-        let component =
-            Component::from_binary(&self.engine, bytes).map_err(|e| PluginError::Invalid {
-                path: path.to_owned(),
-                message: format!("{e:#}"),
-            })?;
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash, component.clone());
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(|e| PluginError::Invalid { path: path.to_owned(), message: format!("{e:#}") })?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, component.clone());
         Ok(component)
     }
 }
@@ -166,30 +146,16 @@ pub(crate) struct Artifact {
 
 impl Artifact {
     pub(crate) fn read(path: &Path) -> Result<Self, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.to_owned(), source })?;
         if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-            let head = bytes
-                .iter()
-                .take(4)
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let head = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
             return Err(PluginError::NotWasm {
                 path: path.to_owned(),
-                head: if head.is_empty() {
-                    "(empty file)".into()
-                } else {
-                    head
-                },
+                head: if head.is_empty() { "(empty file)".into() } else { head },
             });
         }
         if bytes[4..8] == [1, 0, 0, 0] {
-            return Err(PluginError::CoreModule {
-                path: path.to_owned(),
-            });
+            return Err(PluginError::CoreModule { path: path.to_owned() });
         }
         let hash: [u8; 32] = Sha256::digest(&bytes).into();
         Ok(Self { bytes, hash })
@@ -219,7 +185,8 @@ fn grant_hint(import: &str) -> String {
     } else if import.starts_with("wasi:random/") {
         "plugins get randomness only from the seeded host stream: use `random-u64` from `chaoskit:plugin/host` (the SDK's `random` module)".into()
     } else if import.starts_with("wasi:") {
-        "no grant provides it (grants: `Grant::Stdio`); pass what the plugin needs through its JSON configuration".into()
+        "no grant provides it (grants: `Grant::Stdio`); pass what the plugin needs through its JSON configuration"
+            .into()
     } else {
         "the host provides only `chaoskit:plugin/host@0.1.0` (and, with `Grant::Stdio`, standard output)".into()
     }
@@ -266,17 +233,12 @@ impl Compiled {
     /// Refuse imports that are neither the host interface, nor the std baseline, nor granted.
     fn check_imports(&self, path: &Path, _grants: &[Grant]) -> Result<(), PluginError> {
         let refused = self.imports.iter().filter(|import| {
-            !(import.starts_with("chaoskit:plugin/")
-                || STD_BASELINE.iter().any(|p| import.starts_with(p)))
+            !(import.starts_with("chaoskit:plugin/") || STD_BASELINE.iter().any(|p| import.starts_with(p)))
         });
         // Name the capability that matters (files, sockets) before what comes with it (the
         // clock types `wasi:filesystem` uses).
         let first = refused.min_by_key(|import| {
-            if import.starts_with("wasi:clocks/") || import.starts_with("wasi:random/") {
-                1
-            } else {
-                0
-            }
+            if import.starts_with("wasi:clocks/") || import.starts_with("wasi:random/") { 1 } else { 0 }
         });
         match first {
             Some(import) => Err(PluginError::ImportNotGranted {
@@ -325,23 +287,14 @@ pub(crate) fn prepare(
         }
     };
     compiled.check_imports(path, grants)?;
-    let link = |e: wasmtime::Error| PluginError::Instantiate {
-        path: path.to_owned(),
-        message: format!("{e:#}"),
-    };
+    let link = |e: wasmtime::Error| PluginError::Instantiate { path: path.to_owned(), message: format!("{e:#}") };
     let mut linker: Linker<PluginState> = Linker::new(&rt.engine);
     match world {
-        World::Injector => {
-            InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?
-        }
-        World::Validator => {
-            ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?
-        }
+        World::Injector => InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?,
+        World::Validator => ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?,
     }
     super::stdio::link(&mut linker, &compiled.imports).map_err(link)?;
-    linker
-        .define_unknown_imports_as_traps(&compiled.component)
-        .map_err(link)?;
+    linker.define_unknown_imports_as_traps(&compiled.component).map_err(link)?;
     let pre = linker.instantiate_pre(&compiled.component).map_err(link)?;
     Ok(match world {
         World::Injector => Pre::Injector(InjectorPre::new(pre).map_err(link)?),
@@ -355,27 +308,15 @@ pub(crate) fn describe_exports(exports: &[String]) -> String {
     } else {
         format!(
             "a component of another world (it exports {})",
-            exports
-                .iter()
-                .map(|e| format!("`{e}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
         )
     }
 }
 
 /// A new store for one instance of a plugin.
-pub(crate) fn new_store(
-    rt: &Runtime,
-    shared: &Arc<Shared>,
-    limits: &Limits,
-    grants: &[Grant],
-) -> Store<PluginState> {
+pub(crate) fn new_store(rt: &Runtime, shared: &Arc<Shared>, limits: &Limits, grants: &[Grant]) -> Store<PluginState> {
     let stdio = grants.contains(&Grant::Stdio);
-    let mut store = Store::new(
-        &rt.engine,
-        PluginState::new(Arc::clone(shared), limits.memory, stdio),
-    );
+    let mut store = Store::new(&rt.engine, PluginState::new(Arc::clone(shared), limits.memory, stdio));
     store.limiter(|s| &mut s.limiter);
     store
 }
@@ -394,11 +335,7 @@ pub(crate) fn classify(
     memory: usize,
 ) -> FailureKind {
     if let Some(hit) = store.data_mut().limiter.hit.take() {
-        return FailureKind::MemoryLimit {
-            export,
-            requested: hit.requested,
-            limit: memory,
-        };
+        return FailureKind::MemoryLimit { export, requested: hit.requested, limit: memory };
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => FailureKind::Deadline { export, budget },

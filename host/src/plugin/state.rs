@@ -23,11 +23,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(name: Arc<str>) -> Self {
-        Self {
-            name,
-            counters: Mutex::new(Vec::new()),
-            started: Mutex::new(Instant::now()),
-        }
+        Self { name, counters: Mutex::new(Vec::new()), started: Mutex::new(Instant::now()) }
     }
 
     /// Restart the plugin clock (called when the injector is started).
@@ -42,10 +38,7 @@ impl Shared {
     /// Current value of the counter called `name`, if the plugin created it.
     pub(crate) fn counter(&self, name: &str) -> Option<i64> {
         let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        counters
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, c)| c.load(Ordering::Relaxed))
+        counters.iter().find(|(n, _)| n == name).map(|(_, c)| c.load(Ordering::Relaxed))
     }
 }
 
@@ -64,12 +57,7 @@ pub(crate) struct Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.memory {
             self.hit = Some(LimitHit { requested: desired });
             return Ok(false);
@@ -77,12 +65,7 @@ impl wasmtime::ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }
@@ -127,9 +110,7 @@ impl PluginState {
         if stderr {
             self.stderr_tail.push_str(&text);
             if self.stderr_tail.len() > 2 * MAX_TAIL {
-                let start = self
-                    .stderr_tail
-                    .ceil_char_boundary(self.stderr_tail.len() - MAX_TAIL);
+                let start = self.stderr_tail.ceil_char_boundary(self.stderr_tail.len() - MAX_TAIL);
                 self.stderr_tail.drain(..start);
             }
         }
@@ -139,10 +120,7 @@ impl PluginState {
             pending.push_str(&text);
             let plugin = &*self.shared.name;
             let stream = if stderr { "stderr" } else { "stdout" };
-            while let Some(end) = pending
-                .find('\n')
-                .or((pending.len() > MAX_LOG_BYTES).then_some(pending.len()))
-            {
+            while let Some(end) = pending.find('\n').or((pending.len() > MAX_LOG_BYTES).then_some(pending.len())) {
                 let line: String = pending.drain(..end).collect();
                 if pending.starts_with('\n') {
                     pending.remove(0);
@@ -206,19 +184,12 @@ impl host::Host for PluginState {
     }
 
     fn counter(&mut self, name: String) -> wasmtime::Result<u32> {
-        let mut counters = self
-            .shared
-            .counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut counters = self.shared.counters.lock().unwrap_or_else(|p| p.into_inner());
         let index = match counters.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
             None => {
                 if counters.len() >= MAX_COUNTERS {
-                    wasmtime::bail!(
-                        "plugin `{}` asked for more than {MAX_COUNTERS} counters",
-                        self.shared.name
-                    );
+                    wasmtime::bail!("plugin `{}` asked for more than {MAX_COUNTERS} counters", self.shared.name);
                 }
                 counters.push((name, Arc::new(AtomicI64::new(0))));
                 counters.len() - 1
@@ -226,8 +197,7 @@ impl host::Host for PluginState {
         };
         // Cache every handle up to this one, so `counter-add` never takes the lock.
         while self.counters.len() < counters.len() {
-            self.counters
-                .push(Arc::clone(&counters[self.counters.len()].1));
+            self.counters.push(Arc::clone(&counters[self.counters.len()].1));
         }
         Ok(u32::try_from(index).unwrap_or(u32::MAX))
     }

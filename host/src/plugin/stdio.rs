@@ -41,9 +41,7 @@ fn resources(interface: &str) -> &'static [Named] {
         "wasi:io/streams" => &[ERROR, POLLABLE, OUTPUT, INPUT],
         "wasi:cli/stdout" | "wasi:cli/stderr" => &[OUTPUT],
         "wasi:cli/stdin" => &[INPUT],
-        "wasi:cli/terminal-output" | "wasi:cli/terminal-stdout" | "wasi:cli/terminal-stderr" => {
-            &[TERM_OUT]
-        }
+        "wasi:cli/terminal-output" | "wasi:cli/terminal-stdout" | "wasi:cli/terminal-stderr" => &[TERM_OUT],
         "wasi:cli/terminal-input" | "wasi:cli/terminal-stdin" => &[TERM_IN],
         _ => &[],
     }
@@ -79,82 +77,51 @@ pub(crate) fn link(linker: &mut Linker<PluginState>, imports: &[String]) -> wasm
         match interface {
             "wasi:io/poll" => {
                 // Every stream is always ready: writes never block.
-                i.func_wrap(
-                    "[method]pollable.ready",
-                    |_, (_,): (Resource<Pollable>,)| Ok((true,)),
-                )?;
-                i.func_wrap(
-                    "[method]pollable.block",
-                    |_, (_,): (Resource<Pollable>,)| Ok(()),
-                )?;
+                i.func_wrap("[method]pollable.ready", |_, (_,): (Resource<Pollable>,)| Ok((true,)))?;
+                i.func_wrap("[method]pollable.block", |_, (_,): (Resource<Pollable>,)| Ok(()))?;
                 i.func_wrap("poll", |_, (list,): (Vec<Resource<Pollable>>,)| {
                     Ok(((0..list.len() as u32).collect::<Vec<u32>>(),))
                 })?;
             }
             "wasi:io/streams" => {
-                i.func_wrap(
-                    "[method]output-stream.subscribe",
-                    |_, (_,): (Resource<OutputStream>,)| Ok((Resource::<Pollable>::new_own(0),)),
-                )?;
-                i.func_wrap(
-                    "[method]input-stream.subscribe",
-                    |_, (_,): (Resource<InputStream>,)| Ok((Resource::<Pollable>::new_own(0),)),
-                )?;
-                i.func_wrap(
-                    "[method]output-stream.check-write",
-                    |_, (_,): (Resource<OutputStream>,)| Ok((Ok::<u64, StreamError>(64 * 1024),)),
-                )?;
-                for write in [
-                    "[method]output-stream.write",
-                    "[method]output-stream.blocking-write-and-flush",
-                ] {
-                    i.func_wrap(
-                        write,
-                        |mut store, (this, bytes): (Resource<OutputStream>, Vec<u8>)| {
-                            store.data_mut().write(this.rep() == STDERR, &bytes);
-                            Ok((Unit::Ok(()),))
-                        },
-                    )?;
-                }
-                for flush in [
-                    "[method]output-stream.flush",
-                    "[method]output-stream.blocking-flush",
-                ] {
-                    i.func_wrap(flush, |_, (_,): (Resource<OutputStream>,)| {
+                i.func_wrap("[method]output-stream.subscribe", |_, (_,): (Resource<OutputStream>,)| {
+                    Ok((Resource::<Pollable>::new_own(0),))
+                })?;
+                i.func_wrap("[method]input-stream.subscribe", |_, (_,): (Resource<InputStream>,)| {
+                    Ok((Resource::<Pollable>::new_own(0),))
+                })?;
+                i.func_wrap("[method]output-stream.check-write", |_, (_,): (Resource<OutputStream>,)| {
+                    Ok((Ok::<u64, StreamError>(64 * 1024),))
+                })?;
+                for write in ["[method]output-stream.write", "[method]output-stream.blocking-write-and-flush"] {
+                    i.func_wrap(write, |mut store, (this, bytes): (Resource<OutputStream>, Vec<u8>)| {
+                        store.data_mut().write(this.rep() == STDERR, &bytes);
                         Ok((Unit::Ok(()),))
                     })?;
                 }
-                for read in [
-                    "[method]input-stream.read",
-                    "[method]input-stream.blocking-read",
-                ] {
+                for flush in ["[method]output-stream.flush", "[method]output-stream.blocking-flush"] {
+                    i.func_wrap(flush, |_, (_,): (Resource<OutputStream>,)| Ok((Unit::Ok(()),)))?;
+                }
+                for read in ["[method]input-stream.read", "[method]input-stream.blocking-read"] {
                     i.func_wrap(read, |_, (_, _): (Resource<InputStream>, u64)| {
                         Ok((Err::<Vec<u8>, StreamError>(StreamError::Closed),))
                     })?;
                 }
             }
-            "wasi:cli/stdout" => i.func_wrap("get-stdout", |_, ()| {
-                Ok((Resource::<OutputStream>::new_own(STDOUT),))
-            })?,
-            "wasi:cli/stderr" => i.func_wrap("get-stderr", |_, ()| {
-                Ok((Resource::<OutputStream>::new_own(STDERR),))
-            })?,
-            "wasi:cli/stdin" => i.func_wrap("get-stdin", |_, ()| {
-                Ok((Resource::<InputStream>::new_own(STDIN),))
-            })?,
-            "wasi:cli/terminal-stdout" => i.func_wrap("get-terminal-stdout", |_, ()| {
-                Ok((None::<Resource<TerminalOutput>>,))
-            })?,
-            "wasi:cli/terminal-stderr" => i.func_wrap("get-terminal-stderr", |_, ()| {
-                Ok((None::<Resource<TerminalOutput>>,))
-            })?,
-            "wasi:cli/terminal-stdin" => i.func_wrap("get-terminal-stdin", |_, ()| {
-                Ok((None::<Resource<TerminalInput>>,))
-            })?,
+            "wasi:cli/stdout" => i.func_wrap("get-stdout", |_, ()| Ok((Resource::<OutputStream>::new_own(STDOUT),)))?,
+            "wasi:cli/stderr" => i.func_wrap("get-stderr", |_, ()| Ok((Resource::<OutputStream>::new_own(STDERR),)))?,
+            "wasi:cli/stdin" => i.func_wrap("get-stdin", |_, ()| Ok((Resource::<InputStream>::new_own(STDIN),)))?,
+            "wasi:cli/terminal-stdout" => {
+                i.func_wrap("get-terminal-stdout", |_, ()| Ok((None::<Resource<TerminalOutput>>,)))?
+            }
+            "wasi:cli/terminal-stderr" => {
+                i.func_wrap("get-terminal-stderr", |_, ()| Ok((None::<Resource<TerminalOutput>>,)))?
+            }
+            "wasi:cli/terminal-stdin" => {
+                i.func_wrap("get-terminal-stdin", |_, ()| Ok((None::<Resource<TerminalInput>>,)))?
+            }
             "wasi:cli/environment" => {
-                i.func_wrap("get-environment", |_, ()| {
-                    Ok((Vec::<(String, String)>::new(),))
-                })?;
+                i.func_wrap("get-environment", |_, ()| Ok((Vec::<(String, String)>::new(),)))?;
                 i.func_wrap("get-arguments", |_, ()| Ok((Vec::<String>::new(),)))?;
                 i.func_wrap("initial-cwd", |_, ()| Ok((None::<String>,)))?;
             }

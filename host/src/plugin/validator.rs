@@ -56,24 +56,14 @@ fn build(
     let budget = limits.configure_deadline;
     store.set_epoch_deadline(runtime::ticks(budget));
     let bindings = pre.instantiate(&mut store).map_err(|e| {
-        BuildError::Failed(
-            match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
-                FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
-                other => other,
-            },
-        )
+        BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
+            FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
+            other => other,
+        })
     })?;
     let info = bindings
         .call_configure(&mut store, &spec.config)
-        .map_err(|e| {
-            BuildError::Failed(runtime::classify(
-                &mut store,
-                &e,
-                "configure",
-                budget,
-                limits.memory,
-            ))
-        })?
+        .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
         .map_err(BuildError::Config)?;
     Ok((Instance { store, bindings }, info))
 }
@@ -85,21 +75,11 @@ fn load_version(
     compiled: &Compiled,
 ) -> Result<(Version, Instance), PluginError> {
     let path = &spec.path;
-    let Pre::Validator(pre) =
-        runtime::prepare(rt, path, compiled, Some(World::Validator), &spec.grants)?
-    else {
+    let Pre::Validator(pre) = runtime::prepare(rt, path, compiled, Some(World::Validator), &spec.grants)? else {
         unreachable!("prepare checked the world");
     };
     let (instance, info) = build(rt, shared, spec, &pre).map_err(|e| e.into_plugin_error(path))?;
-    Ok((
-        Version {
-            hash: compiled.hash,
-            short: runtime::short_hash(&compiled.hash),
-            pre,
-            info,
-        },
-        instance,
-    ))
+    Ok((Version { hash: compiled.hash, short: runtime::short_hash(&compiled.hash), pre, info }, instance))
 }
 
 fn event(e: &Event) -> wit::Event {
@@ -137,33 +117,20 @@ impl std::fmt::Debug for WasmValidator {
 }
 
 impl WasmValidator {
-    pub(crate) fn load(
-        rt: Arc<Runtime>,
-        spec: PluginSpec,
-        compiled: &Compiled,
-    ) -> Result<Self, PluginError> {
+    pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
         let shared = Arc::new(Shared::new(spec.name()));
         let (version, instance) = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {
             health: Health::new(spec.limits.max_failures, spec.limits.failure_window),
-            slot: Mutex::new(Slot {
-                version: Arc::new(version),
-                instance: Some(instance),
-            }),
+            slot: Mutex::new(Slot { version: Arc::new(version), instance: Some(instance) }),
             rt,
             shared,
             generation: AtomicU64::new(0),
             spec,
         });
-        let watch = if core.spec.watch {
-            Some(Watch::start(&core.spec.path, Arc::downgrade(&core) as _)?)
-        } else {
-            None
-        };
-        Ok(Self {
-            core,
-            _watch: watch,
-        })
+        let watch =
+            if core.spec.watch { Some(Watch::start(&core.spec.path, Arc::downgrade(&core) as _)?) } else { None };
+        Ok(Self { core, _watch: watch })
     }
 
     /// The plugin's name (its file stem unless [`PluginSpec::name`] set one).
@@ -211,25 +178,14 @@ impl Core {
 
     /// What a broken plugin's call yields: an error verdict, or a pass when failing open.
     fn broken(&self, message: String) -> Result<(), Violation> {
-        if self.spec.fail_open {
-            Ok(())
-        } else {
-            Err(Violation::harness(message))
-        }
+        if self.spec.fail_open { Ok(()) } else { Err(Violation::harness(message)) }
     }
 
     fn failed(&self, short: &str, kind: FailureKind) -> Result<(), Violation> {
-        let consequence = if self.spec.fail_open {
-            "the check passes (fail open)"
-        } else {
-            "the check fails with an error verdict"
-        };
-        self.health
-            .fail(&self.shared.name, short, &kind, consequence);
-        self.broken(format!(
-            "plugin `{}` (sha256 {short}) {kind}",
-            self.shared.name
-        ))
+        let consequence =
+            if self.spec.fail_open { "the check passes (fail open)" } else { "the check fails with an error verdict" };
+        self.health.fail(&self.shared.name, short, &kind, consequence);
+        self.broken(format!("plugin `{}` (sha256 {short}) {kind}", self.shared.name))
     }
 
     /// Run `f` on the instance (rebuilding it if needed) and turn its verdict into ours.
@@ -240,10 +196,7 @@ impl Core {
         f: Call<'_, wit::Verdict>,
     ) -> Result<(), Violation> {
         if self.health.is_disabled() {
-            return self.broken(format!(
-                "plugin `{}` is disabled after repeated failures",
-                self.shared.name
-            ));
+            return self.broken(format!("plugin `{}` is disabled after repeated failures", self.shared.name));
         }
         let mut slot = self.slot();
         let version = Arc::clone(&slot.version);
@@ -310,8 +263,7 @@ impl Reload for Core {
             }
             Err(e) => {
                 tracing::error!(target: "chaoskit::plugin", plugin = &*self.shared.name, "{e}; the previous version keeps serving");
-                self.health
-                    .rejected(format!("{e}; the previous version kept serving"));
+                self.health.rejected(format!("{e}; the previous version kept serving"));
                 Err(e)
             }
         }
@@ -352,18 +304,13 @@ impl Validator for WasmValidator {
             let events: Vec<wit::Event> = outcome.events.iter().map(event).collect();
             b.call_observe(s, outcome.index, &events)
         };
-        let before: Option<Call<'_, ()>> = if wants_events && !outcome.events.is_empty() {
-            Some(&observe)
-        } else {
-            None
-        };
-        self.core
-            .with_instance("check", before, &|b, s| b.call_check(s, numbers))
+        let before: Option<Call<'_, ()>> =
+            if wants_events && !outcome.events.is_empty() { Some(&observe) } else { None };
+        self.core.with_instance("check", before, &|b, s| b.call_check(s, numbers))
     }
 
     fn finish(&self) -> Result<(), Violation> {
-        self.core
-            .with_instance("finish", None, &|b, s| b.call_finish(s))
+        self.core.with_instance("finish", None, &|b, s| b.call_finish(s))
     }
 
     fn notes(&self) -> Vec<String> {

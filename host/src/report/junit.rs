@@ -14,17 +14,11 @@ pub(super) fn render(report: &Report) -> String {
     suite.add_property(("seed", report.seed.to_string().as_str()));
     suite.add_property(("verdict", report.verdict.as_str()));
     suite.add_property(("iterations", report.iterations.total.to_string().as_str()));
-    suite.add_property((
-        "success_rate",
-        format!("{:.4}", report.success_rate).as_str(),
-    ));
+    suite.add_property(("success_rate", format!("{:.4}", report.success_rate).as_str()));
 
     let mut status = if report.verdict == Verdict::Fail {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-        s.set_message(format!(
-            "verdict FAIL: {}",
-            report.reasons.first().map_or("", String::as_str)
-        ));
+        s.set_message(format!("verdict FAIL: {}", report.reasons.first().map_or("", String::as_str)));
         s.set_description(report.reasons.join("\n"));
         s
     } else {
@@ -35,19 +29,12 @@ pub(super) fn render(report: &Report) -> String {
     verdict.set_classname(report.scenario.as_str());
     verdict.set_time(Duration::from_micros(report.wall_time_us));
     if report.verdict != Verdict::Fail && !report.reasons.is_empty() {
-        verdict.set_system_out(format!(
-            "verdict {}\n{}",
-            report.verdict,
-            report.reasons.join("\n")
-        ));
+        verdict.set_system_out(format!("verdict {}\n{}", report.verdict, report.reasons.join("\n")));
     }
     suite.add_test_case(verdict);
 
     for v in &report.validators {
-        let complaint = v
-            .final_violation
-            .as_deref()
-            .or(v.first_violation.as_deref());
+        let complaint = v.final_violation.as_deref().or(v.first_violation.as_deref());
         let broken = v.harness_errors > 0;
         let status = match (complaint, v.severity) {
             (Some(message), Severity::Critical) | (Some(message), Severity::Warning) if broken => {
@@ -74,9 +61,7 @@ pub(super) fn render(report: &Report) -> String {
     let mut junit = JunitReport::new("chaoskit");
     junit.set_time(Duration::from_micros(report.wall_time_us));
     junit.add_test_suite(suite);
-    junit
-        .to_string()
-        .expect("quick-junit filters invalid characters")
+    junit.to_string().expect("quick-junit filters invalid characters")
 }
 
 fn status_type(status: &mut TestCaseStatus, ty: &str) {

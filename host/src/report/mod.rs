@@ -4,6 +4,7 @@
 //! The JSON form is the journal file: [`Report`] serialises to a documented, versioned
 //! schema ([`REPORT_SCHEMA`]) and reads back, so a finished run can be rendered again.
 
+mod html;
 mod junit;
 mod text;
 mod verdict;
@@ -220,10 +221,7 @@ impl Report {
     pub fn from_json(json: &str) -> Result<Report, ReportError> {
         let report: Report = serde_json::from_str(json).map_err(ReportError::Json)?;
         if report.schema != REPORT_SCHEMA {
-            return Err(ReportError::Schema {
-                found: report.schema,
-                expected: REPORT_SCHEMA,
-            });
+            return Err(ReportError::Schema { found: report.schema, expected: REPORT_SCHEMA });
         }
         Ok(report)
     }
@@ -231,6 +229,13 @@ impl Report {
     /// JUnit XML: one suite for the scenario, a `verdict` case plus one case per validator.
     pub fn to_junit(&self) -> String {
         junit::render(self)
+    }
+
+    /// A self-contained HTML page: summary, inline SVG charts (latency and success rate
+    /// over time, injections per injector), validators and failures; no script, no
+    /// external asset.
+    pub fn to_html(&self) -> String {
+        html::render(self)
     }
 
     /// Decides the verdict from the counts, the validators and the thresholds.
@@ -245,17 +250,11 @@ impl Report {
         }
         if self.stop_reason == StopReason::FailFast {
             fail = true;
-            let first = self.failures.first().map(|f| {
-                format!(
-                    " (iteration {}: {})",
-                    f.index,
-                    f.error.as_deref().unwrap_or("failed")
-                )
-            });
-            reasons.push(format!(
-                "stopped at the first failing iteration{}",
-                first.unwrap_or_default()
-            ));
+            let first = self
+                .failures
+                .first()
+                .map(|f| format!(" (iteration {}: {})", f.index, f.error.as_deref().unwrap_or("failed")));
+            reasons.push(format!("stopped at the first failing iteration{}", first.unwrap_or_default()));
         }
         if self.iterations.total > 0 && self.success_rate < t.min_success_rate {
             fail = true;
@@ -269,31 +268,22 @@ impl Report {
             && self.iterations.failed > max
         {
             fail = true;
-            reasons.push(format!(
-                "{} iterations failed, at most {max} allowed",
-                self.iterations.failed
-            ));
+            reasons.push(format!("{} iterations failed, at most {max} allowed", self.iterations.failed));
         }
         for v in &self.validators {
             let complained = v.violations > 0 || v.final_violation.is_some();
             if !complained {
                 continue;
             }
-            let what = v
-                .final_violation
-                .as_deref()
-                .or(v.first_violation.as_deref())
-                .unwrap_or("");
+            let what = v.final_violation.as_deref().or(v.first_violation.as_deref()).unwrap_or("");
             match v.severity {
                 Severity::Critical if v.final_violation.is_some() || v.harness_errors > 0 => {
                     fail = true;
                     reasons.push(format!("critical validator `{}`: {what}", v.label));
                 }
                 Severity::Critical => {
-                    reasons.push(format!(
-                        "critical validator `{}` failed {} iterations: {what}",
-                        v.label, v.violations
-                    ));
+                    reasons
+                        .push(format!("critical validator `{}` failed {} iterations: {what}", v.label, v.violations));
                 }
                 Severity::Warning => {
                     if t.warnings_fail {

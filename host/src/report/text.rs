@@ -7,11 +7,7 @@ use super::Report;
 pub(super) fn render(r: &Report) -> String {
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(
-        w,
-        "ChaosKit report: scenario `{}` against `{}`",
-        r.scenario, r.target
-    );
+    let _ = writeln!(w, "ChaosKit report: scenario `{}` against `{}`", r.scenario, r.target);
     let _ = writeln!(
         w,
         "  seed {}  (rerun with this seed to replay every decision)\n  wall time {:.3}s, stopped: {:?}",
@@ -45,17 +41,9 @@ pub(super) fn render(r: &Report) -> String {
             let counts = if i.injections.is_empty() {
                 "no faults injected".to_string()
             } else {
-                i.injections
-                    .iter()
-                    .map(|(k, v)| format!("{v} {k}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                i.injections.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
             };
-            let scope = i
-                .scope
-                .as_deref()
-                .map(|s| format!(" [scope {s}]"))
-                .unwrap_or_default();
+            let scope = i.scope.as_deref().map(|s| format!(" [scope {s}]")).unwrap_or_default();
             let _ = writeln!(w, "  {:<24} {counts}{scope}", i.label);
             for n in &i.notes {
                 let _ = writeln!(w, "  {:<24}   note: {n}", "");
@@ -70,37 +58,19 @@ pub(super) fn render(r: &Report) -> String {
                 (None, Some(first)) => format!("{} violations, first: {first}", v.violations),
                 (None, None) => "ok".to_string(),
             };
-            let _ = writeln!(
-                w,
-                "  {:<24} {:?}/{:?}  {state}",
-                v.label, v.severity, v.counting
-            );
+            let _ = writeln!(w, "  {:<24} {:?}/{:?}  {state}", v.label, v.severity, v.counting);
             for n in &v.notes {
                 let _ = writeln!(w, "  {:<24}   note: {n}", "");
             }
         }
     }
     if !r.failures.is_empty() {
-        let _ = writeln!(
-            w,
-            "\nFailures ({} kept, {} omitted):",
-            r.failures.len(),
-            r.failures_omitted
-        );
+        let _ = writeln!(w, "\nFailures ({} kept, {} omitted):", r.failures.len(), r.failures_omitted);
         for f in r.failures.iter().take(20) {
-            let _ = writeln!(
-                w,
-                "  #{:<8} {}",
-                f.index,
-                f.error.as_deref().unwrap_or("failed")
-            );
+            let _ = writeln!(w, "  #{:<8} {}", f.index, f.error.as_deref().unwrap_or("failed"));
         }
         if r.failures.len() > 20 {
-            let _ = writeln!(
-                w,
-                "  ... {} more in the JSON journal",
-                r.failures.len() - 20
-            );
+            let _ = writeln!(w, "  ... {} more in the JSON journal", r.failures.len() - 20);
         }
     }
     for e in &r.lifecycle_errors {

@@ -55,31 +55,19 @@ pub struct Thresholds {
 impl Default for Thresholds {
     /// At least 95% of iterations pass; warnings make the run UNSTABLE.
     fn default() -> Self {
-        Thresholds {
-            min_success_rate: 0.95,
-            max_failures: None,
-            warnings_fail: false,
-        }
+        Thresholds { min_success_rate: 0.95, max_failures: None, warnings_fail: false }
     }
 }
 
 impl Thresholds {
     /// Every iteration passes and no validator complains at all.
     pub fn strict() -> Self {
-        Thresholds {
-            min_success_rate: 1.0,
-            max_failures: Some(0),
-            warnings_fail: true,
-        }
+        Thresholds { min_success_rate: 1.0, max_failures: Some(0), warnings_fail: true }
     }
 
     /// At least 80% of iterations pass.
     pub fn relaxed() -> Self {
-        Thresholds {
-            min_success_rate: 0.80,
-            max_failures: None,
-            warnings_fail: false,
-        }
+        Thresholds { min_success_rate: 0.80, max_failures: None, warnings_fail: false }
     }
 
     /// A preset by name: `default`, `strict` or `relaxed`.
@@ -106,10 +94,7 @@ impl Thresholds {
 
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.min_success_rate) {
-            return Err(format!(
-                "min_success_rate {} is outside [0, 1]",
-                self.min_success_rate
-            ));
+            return Err(format!("min_success_rate {} is outside [0, 1]", self.min_success_rate));
         }
         Ok(())
     }

@@ -22,9 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::chaos::{ChaosContext, ChaosPlan, PlannedInjector, mix};
 use crate::inject::{InjectError, StartContext};
 use crate::journal::{DecisionRecord, IterationRecord, ViolationRecord};
-use crate::report::{
-    Counts, EventTotals, InjectorSummary, Plan, REPORT_SCHEMA, Report, StopReason, ValidatorSummary,
-};
+use crate::report::{Counts, EventTotals, InjectorSummary, Plan, REPORT_SCHEMA, Report, StopReason, ValidatorSummary};
 use crate::scenario::{BoxError, FailurePolicy, Scenario, Target};
 use crate::validate::{IterationOutcome, Severity, Violation};
 use step::{StepOutcome, run_step};
@@ -87,12 +85,31 @@ pub struct Progress {
 
 type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// A compact summary of one finished iteration, passed to [`Executor::on_iteration`]
+/// (live metrics, streaming output). Borrowed: copy what you keep.
+#[derive(Clone, Copy, Debug)]
+pub struct IterationSummary<'a> {
+    /// 0-based iteration index.
+    pub index: u64,
+    /// Whether it passed (after validators judged).
+    pub ok: bool,
+    /// Wall time of its steps.
+    pub duration: Duration,
+    /// Faults injected: `(injector label, action name)` in the order they fired.
+    pub injections: &'a [(&'a str, &'static str)],
+    /// Labels of the validators that complained.
+    pub violations: &'a [&'a str],
+}
+
+type IterationFn = Arc<dyn Fn(&IterationSummary<'_>) + Send + Sync>;
+
 /// Runs a scenario with options: cancellation, grace period, progress callback.
 pub struct Executor<T> {
     scenario: Scenario<T>,
     cancel: CancellationToken,
     grace: Duration,
     progress: Option<(Duration, ProgressFn)>,
+    on_iteration: Option<IterationFn>,
 }
 
 impl<T: Target> Executor<T> {
@@ -103,6 +120,7 @@ impl<T: Target> Executor<T> {
             cancel: CancellationToken::new(),
             grace: Duration::from_secs(5),
             progress: None,
+            on_iteration: None,
         }
     }
 
@@ -122,23 +140,22 @@ impl<T: Target> Executor<T> {
     }
 
     /// Calls `f` every `every` with the progress so far (from the run's own task).
-    pub fn on_progress(
-        mut self,
-        every: Duration,
-        f: impl Fn(&Progress) + Send + Sync + 'static,
-    ) -> Self {
+    pub fn on_progress(mut self, every: Duration, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
         self.progress = Some((every, Arc::new(f)));
+        self
+    }
+
+    /// Calls `f` after every iteration, from the worker that ran it, with a compact
+    /// summary. Keep it cheap (a counter increment): it runs on the iteration's hot path,
+    /// and concurrently when `concurrency > 1`.
+    pub fn on_iteration(mut self, f: impl Fn(&IterationSummary<'_>) + Send + Sync + 'static) -> Self {
+        self.on_iteration = Some(Arc::new(f));
         self
     }
 
     /// Runs the scenario.
     pub async fn run(self) -> Result<Report, RunError> {
-        let Executor {
-            scenario,
-            cancel,
-            grace,
-            progress,
-        } = self;
+        let Executor { scenario, cancel, grace, progress, on_iteration } = self;
         let started_at = SystemTime::now();
         let wall = Instant::now();
         let seed = scenario.seed.unwrap_or_else(fresh_seed);
@@ -161,46 +178,36 @@ impl<T: Target> Executor<T> {
         let target = Arc::new(target);
         let target_name = target.name().to_string();
 
-        target.setup().await.map_err(|source| RunError::Setup {
-            target: target_name.clone(),
-            source,
-        })?;
+        target.setup().await.map_err(|source| RunError::Setup { target: target_name.clone(), source })?;
         tracing::info!(target: "chaoskit::run", scenario = %name, seed, "run started");
 
         let plan = Arc::new(ChaosPlan::new(
             seed,
             injectors
                 .into_iter()
-                .map(|d| PlannedInjector {
-                    label: d.label,
-                    injector: d.injector,
-                    scope: d.scope,
-                })
+                .map(|d| PlannedInjector { label: d.label, injector: d.injector, scope: d.scope })
                 .collect(),
             scopes,
             steps.iter().map(|s| (s.name.clone(), s.scope)).collect(),
         ));
 
-        let mut lifecycle = Lifecycle {
-            plan: plan.clone(),
-            started: 0,
-            errors: Vec::new(),
-        };
+        let mut lifecycle = Lifecycle { plan: plan.clone(), started: 0, errors: Vec::new() };
         for (index, p) in plan.injectors.iter().enumerate() {
-            let ctx = StartContext {
-                label: &p.label,
-                seed,
-                index,
-            };
-            if let Err(source) = p.injector.start(&ctx) {
-                lifecycle.stop_injectors();
-                teardown(&*target, &mut lifecycle.errors).await;
-                return Err(RunError::InjectorStart {
-                    label: p.label.to_string(),
-                    source,
-                });
+            let ctx = StartContext { label: &p.label, seed, index };
+            let mut started = p.injector.start(&ctx);
+            if started.is_ok() {
+                // From here on this injector counts as started: stopping it also undoes a
+                // half-done async start.
+                lifecycle.started = index + 1;
+                if let Some(hooks) = p.injector.hooks() {
+                    started = hooks.start_async(ctx).await;
+                }
             }
-            lifecycle.started = index + 1;
+            if let Err(source) = started {
+                lifecycle.stop_injectors().await;
+                teardown(&*target, &mut lifecycle.errors).await;
+                return Err(RunError::InjectorStart { label: p.label.to_string(), source });
+            }
         }
 
         let validators_len = validators.len();
@@ -219,10 +226,9 @@ impl<T: Target> Executor<T> {
             next: AtomicU64::new(0),
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            tallies: (0..concurrency)
-                .map(|_| Mutex::new(Tally::new(plan.injectors.len(), validators_len)))
-                .collect(),
+            tallies: (0..concurrency).map(|_| Mutex::new(Tally::new(plan.injectors.len(), validators_len))).collect(),
             t0: Mutex::new(Instant::now()),
+            on_iteration,
         });
 
         // Workers exist (and wait at the gate) before validators take their baselines, so a
@@ -244,12 +250,9 @@ impl<T: Target> Executor<T> {
                 shared.stop.store(true, Ordering::Relaxed);
                 drop(gate_tx);
                 workers.shutdown().await;
-                lifecycle.stop_injectors();
+                lifecycle.stop_injectors().await;
                 teardown(&*target, &mut lifecycle.errors).await;
-                return Err(RunError::ValidatorStart {
-                    label: v.label.to_string(),
-                    source,
-                });
+                return Err(RunError::ValidatorStart { label: v.label.to_string(), source });
             }
         }
 
@@ -275,18 +278,13 @@ impl<T: Target> Executor<T> {
         let finals: Vec<Option<Violation>> = shared
             .validators
             .iter()
-            .map(
-                |v| match std::panic::catch_unwind(AssertUnwindSafe(|| v.validator.finish())) {
-                    Ok(r) => r.err(),
-                    Err(p) => Some(Violation::harness(format!(
-                        "validator panicked: {}",
-                        step::panic_message(&*p)
-                    ))),
-                },
-            )
+            .map(|v| match std::panic::catch_unwind(AssertUnwindSafe(|| v.validator.finish())) {
+                Ok(r) => r.err(),
+                Err(p) => Some(Violation::harness(format!("validator panicked: {}", step::panic_message(&*p)))),
+            })
             .collect();
 
-        lifecycle.stop_injectors();
+        lifecycle.stop_injectors().await;
         teardown(&*target, &mut lifecycle.errors).await;
         tracing::info!(target: "chaoskit::run", scenario = %name, "run finished");
 
@@ -326,8 +324,7 @@ impl<T: Target> Executor<T> {
                 severity: v.validator.severity(),
                 counting: v.validator.counting(),
                 violations: t.violations,
-                harness_errors: t.harness_errors
-                    + u64::from(fin.as_ref().is_some_and(|f| f.harness_error)),
+                harness_errors: t.harness_errors + u64::from(fin.as_ref().is_some_and(|f| f.harness_error)),
                 first_violation: t.first.as_ref().map(|(_, m)| m.clone()),
                 final_violation: fin.map(|f| f.message),
                 notes: v.validator.notes(),
@@ -341,9 +338,7 @@ impl<T: Target> Executor<T> {
             scenario: name,
             target: target_name,
             seed,
-            started_at_unix_ms: started_at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            started_at_unix_ms: started_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             wall_time_us: wall.elapsed().as_micros() as u64,
             plan: Plan {
                 iterations: run_for.is_none().then_some(repeat),
@@ -352,24 +347,12 @@ impl<T: Target> Executor<T> {
                 failure_policy: policy,
             },
             stop_reason,
-            iterations: Counts {
-                total,
-                passed: total - tally.failed,
-                failed: tally.failed,
-            },
-            success_rate: if total == 0 {
-                0.0
-            } else {
-                (total - tally.failed) as f64 / total as f64
-            },
+            iterations: Counts { total, passed: total - tally.failed, failed: tally.failed },
+            success_rate: if total == 0 { 0.0 } else { (total - tally.failed) as f64 / total as f64 },
             latency_us,
             injectors,
             validators,
-            events: EventTotals {
-                panics: tally.panics,
-                errors: tally.errors,
-                max_recursion_depth: tally.max_depth,
-            },
+            events: EventTotals { panics: tally.panics, errors: tally.errors, max_recursion_depth: tally.max_depth },
             thresholds,
             verdict: crate::Verdict::Pass,
             reasons: Vec::new(),
@@ -386,9 +369,7 @@ impl<T: Target> Executor<T> {
 
 /// A seed for runs that did not set one: unpredictable, and printed in the report.
 fn fresh_seed() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let local = 0u8;
     mix(nanos ^ mix(u64::from(std::process::id())) ^ (&local as *const u8 as u64))
 }
@@ -396,15 +377,12 @@ fn fresh_seed() -> u64 {
 async fn teardown<T: Target>(target: &T, errors: &mut Vec<String>) {
     if let Err(e) = target.teardown().await {
         tracing::warn!(target: "chaoskit::run", error = %e, "target teardown failed");
-        errors.push(format!(
-            "teardown of target `{}` failed: {e}",
-            target.name()
-        ));
+        errors.push(format!("teardown of target `{}` failed: {e}", target.name()));
     }
 }
 
-/// Stops started injectors in reverse order exactly once, also when the run future is
-/// dropped mid-way.
+/// Stops started injectors in reverse order exactly once (async hook, then `stop`), also when
+/// the run future is dropped mid-way.
 struct Lifecycle {
     plan: Arc<ChaosPlan>,
     started: usize,
@@ -412,12 +390,17 @@ struct Lifecycle {
 }
 
 impl Lifecycle {
-    fn stop_injectors(&mut self) {
+    async fn stop_injectors(&mut self) {
         for p in self.plan.injectors[..self.started].iter().rev() {
+            if let Some(hooks) = p.injector.hooks()
+                && let Err(e) = hooks.stop_async().await
+            {
+                tracing::warn!(target: "chaoskit::run", label = %p.label, error = %e, "injector async stop failed");
+                self.errors.push(format!("injector `{}` failed to stop: {e}", p.label));
+            }
             if let Err(e) = p.injector.stop() {
                 tracing::warn!(target: "chaoskit::run", label = %p.label, error = %e, "injector stop failed");
-                self.errors
-                    .push(format!("injector `{}` failed to stop: {e}", p.label));
+                self.errors.push(format!("injector `{}` failed to stop: {e}", p.label));
             }
         }
         self.started = 0;
@@ -425,8 +408,30 @@ impl Lifecycle {
 }
 
 impl Drop for Lifecycle {
+    /// The run future was dropped before it finished: stop what was started. Async hooks
+    /// (e.g. removing a proxy toxic) run on a task of the current runtime, best effort.
     fn drop(&mut self) {
-        self.stop_injectors();
+        if self.started == 0 {
+            return;
+        }
+        let (plan, started) = (self.plan.clone(), self.started);
+        self.started = 0;
+        let stop_all = async move {
+            for p in plan.injectors[..started].iter().rev() {
+                if let Some(hooks) = p.injector.hooks() {
+                    let _ = hooks.stop_async().await;
+                }
+                let _ = p.injector.stop();
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn(stop_all)),
+            Err(_) => {
+                for p in self.plan.injectors[..started].iter().rev() {
+                    let _ = p.injector.stop();
+                }
+            }
+        }
     }
 }
 
@@ -447,6 +452,7 @@ struct Shared<T> {
     failed: AtomicU64,
     tallies: Vec<Mutex<Tally>>,
     t0: Mutex<Instant>,
+    on_iteration: Option<IterationFn>,
 }
 
 /// Runs worker 0 inline and waits for the others, handling cancellation and progress.
@@ -539,11 +545,27 @@ async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
 /// Runs one iteration and records it in worker `w`'s tally; returns whether it passed.
 async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Instant) -> bool {
     let mut ctx = ChaosContext::new(shared.plan.clone(), index);
-    let start = Instant::now();
     let mut error: Option<String> = None;
     let mut stalled: Option<&str> = None;
     let mut steps_executed = 0u32;
-    for (n, step) in shared.steps.iter().enumerate() {
+    let mut entered = Vec::new();
+    for &i in &shared.plan.per_iteration {
+        if !ctx.decide_iteration(i) {
+            continue;
+        }
+        let p = &shared.plan.injectors[i as usize];
+        let hooks = p.injector.hooks().expect("per-iteration injectors have hooks");
+        match hooks.enter_iteration(index).await {
+            Ok(()) => entered.push(i),
+            Err(e) => {
+                error = Some(format!("injector `{}` could not apply its fault: {e}", p.label));
+                break;
+            }
+        }
+    }
+    let start = Instant::now();
+    let steps = if error.is_none() { &shared.steps[..] } else { &[] };
+    for (n, step) in steps.iter().enumerate() {
         ctx.enter_step(n as u32, step.scope);
         match run_step(step, &ctx, &shared.target, shared.step_timeout).await {
             StepOutcome::Ok => steps_executed += 1,
@@ -568,6 +590,13 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
         }
     }
     let duration = start.elapsed();
+    for &i in entered.iter().rev() {
+        let p = &shared.plan.injectors[i as usize];
+        let hooks = p.injector.hooks().expect("per-iteration injectors have hooks");
+        if let Err(e) = hooks.leave_iteration(index).await {
+            error.get_or_insert_with(|| format!("injector `{}` could not remove its fault: {e}", p.label));
+        }
+    }
     let trace = ctx.take_trace();
     drop(ctx);
 
@@ -589,23 +618,28 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
         match checked {
             Ok(Ok(())) => {}
             Ok(Err(violation)) => violations.push((n, violation)),
-            Err(p) => violations.push((
-                n,
-                Violation::harness(format!("validator panicked: {}", step::panic_message(&*p))),
-            )),
+            Err(p) => {
+                violations.push((n, Violation::harness(format!("validator panicked: {}", step::panic_message(&*p)))))
+            }
         }
     }
     if error.is_none()
-        && let Some((n, v)) = violations
-            .iter()
-            .find(|(n, _)| shared.validators[*n].validator.severity() == Severity::Critical)
+        && let Some((n, v)) =
+            violations.iter().find(|(n, _)| shared.validators[*n].validator.severity() == Severity::Critical)
     {
-        error = Some(format!(
-            "validator `{}` failed: {}",
-            shared.validators[*n].label, v.message
-        ));
+        error = Some(format!("validator `{}` failed: {}", shared.validators[*n].label, v.message));
     }
     let ok = error.is_none();
+
+    if let Some(f) = &shared.on_iteration {
+        let injections: Vec<(&str, &'static str)> = trace
+            .decisions
+            .iter()
+            .map(|d| (&*shared.plan.injectors[d.injector as usize].label, d.action.name()))
+            .collect();
+        let complained: Vec<&str> = violations.iter().map(|(n, _)| &*shared.validators[*n].label).collect();
+        f(&IterationSummary { index, ok, duration, injections: &injections, violations: &complained });
+    }
 
     let mut tally = shared.tallies[w].lock().unwrap_or_else(|e| e.into_inner());
     let tally = &mut *tally;
@@ -626,12 +660,7 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
         }
     }
     let start_us = start.saturating_duration_since(t0).as_micros() as u64;
-    tally.record_latency(
-        start_us / 1000,
-        duration.as_nanos() as u64,
-        !ok,
-        trace.decisions.len() as u64,
-    );
+    tally.record_latency(start_us / 1000, duration.as_nanos() as u64, !ok, trace.decisions.len() as u64);
     if !ok || shared.journal.samples(index) {
         let record = IterationRecord {
             index,
@@ -658,13 +687,53 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
             dropped_events: trace.dropped_events,
             violations: violations
                 .into_iter()
-                .map(|(n, v)| ViolationRecord {
-                    validator: shared.validators[n].label.to_string(),
-                    message: v.message,
-                })
+                .map(|(n, v)| ViolationRecord { validator: shared.validators[n].label.to_string(), message: v.message })
                 .collect(),
         };
         tally.keep(record, &shared.journal);
     }
     ok
+}
+
+#[cfg(test)]
+mod on_iteration_tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{inject, validate};
+
+    #[tokio::test]
+    async fn on_iteration_sees_every_iteration_with_its_injections_and_complaints() {
+        type Seen = (u64, bool, Vec<(String, String)>, Vec<String>);
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let scenario = Scenario::builder("summaries")
+            .target(crate::target("t", ()))
+            .step("call", |ctx, _| async move { ctx.maybe_error() })
+            .inject("always", inject::error(1.0))
+            .assert("never-fast", validate::max_iteration_time(Duration::ZERO))
+            .continue_on_failure()
+            .repeat(3)
+            .build()
+            .unwrap();
+        let sink = seen.clone();
+        let report = Executor::new(scenario)
+            .on_iteration(move |s| {
+                let injections = s.injections.iter().map(|(l, a)| (l.to_string(), a.to_string())).collect();
+                let violations = s.violations.iter().map(|v| v.to_string()).collect();
+                sink.lock().unwrap().push((s.index, s.ok, injections, violations));
+            })
+            .run()
+            .await
+            .unwrap();
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_by_key(|s| s.0);
+        assert_eq!(report.iterations.total, 3);
+        assert_eq!(seen.len(), 3);
+        for (n, (index, ok, injections, violations)) in seen.into_iter().enumerate() {
+            assert_eq!(index, n as u64);
+            assert!(!ok);
+            assert_eq!(injections, vec![("always".to_string(), "error".to_string())]);
+            assert_eq!(violations, vec!["never-fast".to_string()]);
+        }
+    }
 }

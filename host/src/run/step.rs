@@ -36,12 +36,10 @@ pub(crate) async fn run_step<T: Send + Sync + 'static>(
 ) -> StepOutcome {
     match &step.body {
         StepBody::Async(f) => {
-            let fut =
-                match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx.clone(), target.clone())))
-                {
-                    Ok(fut) => fut,
-                    Err(p) => return StepOutcome::Panicked(panic_message(&*p)),
-                };
+            let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx.clone(), target.clone()))) {
+                Ok(fut) => fut,
+                Err(p) => return StepOutcome::Panicked(panic_message(&*p)),
+            };
             let fut = chaos::scope_task(ctx.clone(), AssertUnwindSafe(fut).catch_unwind());
             let result = match timeout {
                 Some(budget) => match tokio::time::timeout(budget, fut).await {
@@ -59,9 +57,8 @@ pub(crate) async fn run_step<T: Send + Sync + 'static>(
         StepBody::Blocking(f) => {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let (f, ctx, target) = (f.clone(), ctx.clone(), target.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("chaoskit-step-{}", ctx.iteration()))
-                .spawn(move || {
+            let spawned =
+                std::thread::Builder::new().name(format!("chaoskit-step-{}", ctx.iteration())).spawn(move || {
                     let thread_ctx = ctx.clone();
                     let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
                         chaos::on_thread(thread_ctx, || f(&ctx, &target))

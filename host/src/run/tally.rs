@@ -37,10 +37,7 @@ pub(crate) struct Timeline {
 
 impl Timeline {
     pub(crate) fn new() -> Self {
-        Timeline {
-            width_ms: 100,
-            buckets: Vec::new(),
-        }
+        Timeline { width_ms: 100, buckets: Vec::new() }
     }
 
     fn add(&mut self, start_ms: u64, failed: bool, us: f64, injections: u64) {
@@ -65,10 +62,7 @@ impl Timeline {
         let merged = self
             .buckets
             .chunks(2)
-            .map(|pair| {
-                pair.iter()
-                    .fold(Bucket::default(), |a, b| merge_bucket(a, *b))
-            })
+            .map(|pair| pair.iter().fold(Bucket::default(), |a, b| merge_bucket(a, *b)))
             .collect();
         self.buckets = merged;
     }
@@ -96,11 +90,7 @@ impl Timeline {
                 start_ms: i as u64 * self.width_ms,
                 iterations: b.iterations,
                 failed: b.failed,
-                mean_us: if b.iterations == 0 {
-                    0.0
-                } else {
-                    b.sum_us / b.iterations as f64
-                },
+                mean_us: if b.iterations == 0 { 0.0 } else { b.sum_us / b.iterations as f64 },
                 max_us: b.max_us,
                 injections: b.injections,
             })
@@ -148,7 +138,8 @@ pub(crate) struct Tally {
 impl Tally {
     pub(crate) fn new(injectors: usize, validators: usize) -> Self {
         Tally {
-            latency_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("1 ns to 1 h at 3 significant figures is valid"),
+            latency_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+                .expect("1 ns to 1 h at 3 significant figures is valid"),
             total: 0,
             failed: 0,
             panics: 0,
@@ -165,8 +156,7 @@ impl Tally {
 
     pub(crate) fn record_latency(&mut self, start_ms: u64, ns: u64, failed: bool, injections: u64) {
         self.latency_ns.saturating_record(ns.max(1));
-        self.timeline
-            .add(start_ms, failed, ns as f64 / 1e3, injections);
+        self.timeline.add(start_ms, failed, ns as f64 / 1e3, injections);
     }
 
     /// Keeps a record if the journal policy wants it.
@@ -183,9 +173,7 @@ impl Tally {
     }
 
     pub(crate) fn merge(&mut self, other: Tally) {
-        self.latency_ns
-            .add(&other.latency_ns)
-            .expect("histograms auto-resize");
+        self.latency_ns.add(&other.latency_ns).expect("histograms auto-resize");
         self.total += other.total;
         self.failed += other.failed;
         self.panics += other.panics;
@@ -237,5 +225,20 @@ impl Tally {
             p999: us(h.value_at_quantile(0.999)),
             max: us(h.max()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_summary_keeps_the_recorded_magnitudes() {
+        let mut tally = Tally::new(0, 0);
+        tally.record_latency(0, 1_000_000, false, 0);
+        tally.record_latency(0, 3_000_000, false, 0);
+        let l = tally.latency_summary();
+        assert!((l.min - 1000.0).abs() < 2.0, "{l:?}");
+        assert!((l.max - 3000.0).abs() < 5.0, "{l:?}");
     }
 }

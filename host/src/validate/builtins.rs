@@ -14,10 +14,7 @@ pub struct MaxPanics {
 
 /// At most `max` panics (caught by the executor or recorded by the code) over the run.
 pub fn max_panics(max: u64) -> MaxPanics {
-    MaxPanics {
-        max,
-        seen: AtomicU64::new(0),
-    }
+    MaxPanics { max, seen: AtomicU64::new(0) }
 }
 
 impl Validator for MaxPanics {
@@ -29,17 +26,13 @@ impl Validator for MaxPanics {
         Ok(())
     }
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
-        self.seen
-            .fetch_add(u64::from(outcome.panics), Ordering::Relaxed);
+        self.seen.fetch_add(u64::from(outcome.panics), Ordering::Relaxed);
         Ok(())
     }
     fn finish(&self) -> Result<(), Violation> {
         let seen = self.seen.load(Ordering::Relaxed);
         if seen > self.max {
-            Err(Violation::new(format!(
-                "{seen} panics caught, at most {} allowed",
-                self.max
-            )))
+            Err(Violation::new(format!("{seen} panics caught, at most {} allowed", self.max)))
         } else {
             Ok(())
         }
@@ -89,10 +82,9 @@ impl Validator for NoStall {
     }
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
         match outcome.stalled_step {
-            Some(step) => Err(Violation::new(format!(
-                "step `{step}` ran past its {:?} timeout and was abandoned",
-                self.timeout
-            ))),
+            Some(step) => {
+                Err(Violation::new(format!("step `{step}` ran past its {:?} timeout and was abandoned", self.timeout)))
+            }
             None => Ok(()),
         }
     }
@@ -112,10 +104,7 @@ pub fn max_iteration_time(max: Duration) -> MaxIterationTime {
 impl Validator for MaxIterationTime {
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
         if outcome.duration > self.max {
-            Err(Violation::new(format!(
-                "iteration took {:?}, more than the {:?} allowed",
-                outcome.duration, self.max
-            )))
+            Err(Violation::new(format!("iteration took {:?}, more than the {:?} allowed", outcome.duration, self.max)))
         } else {
             Ok(())
         }
@@ -175,9 +164,7 @@ pub struct AllOf {
 /// Groups validators. The group is critical if any child is, per run if any child is, and
 /// its step timeout is the shortest of its children's.
 pub fn all(children: impl IntoIterator<Item = Box<dyn Validator>>) -> AllOf {
-    AllOf {
-        children: children.into_iter().collect(),
-    }
+    AllOf { children: children.into_iter().collect() }
 }
 
 fn join(results: impl Iterator<Item = Result<(), Violation>>) -> Result<(), Violation> {
@@ -189,30 +176,15 @@ fn join(results: impl Iterator<Item = Result<(), Violation>>) -> Result<(), Viol
             messages.push(v.message);
         }
     }
-    if messages.is_empty() {
-        Ok(())
-    } else {
-        Err(Violation {
-            message: messages.join("; "),
-            harness_error: harness,
-        })
-    }
+    if messages.is_empty() { Ok(()) } else { Err(Violation { message: messages.join("; "), harness_error: harness }) }
 }
 
 impl Validator for AllOf {
     fn severity(&self) -> Severity {
-        self.children
-            .iter()
-            .map(|c| c.severity())
-            .max()
-            .unwrap_or_default()
+        self.children.iter().map(|c| c.severity()).max().unwrap_or_default()
     }
     fn counting(&self) -> Counting {
-        if self
-            .children
-            .iter()
-            .any(|c| c.counting() == Counting::PerRun)
-        {
+        if self.children.iter().any(|c| c.counting() == Counting::PerRun) {
             Counting::PerRun
         } else {
             Counting::PerIteration

@@ -20,89 +20,60 @@ fn settled(mut measure: impl FnMut() -> i64, limit: i64) -> i64 {
     }
 }
 
-/// Fails an iteration after which more tokio tasks are alive than at the start of the run.
+/// Fails an iteration after which a count (tokio tasks, OS threads) is above the count taken
+/// when the run started, plus a tolerance.
 #[derive(Debug)]
-pub struct NoTaskLeak {
+pub struct Leak {
+    what: &'static str,
+    measure: fn() -> Option<i64>,
+    unavailable: &'static str,
     tolerance: i64,
     baseline: AtomicI64,
 }
 
 /// Alive tokio tasks after each iteration at most `tolerance` above the count when the run
 /// started (the executor's own workers are part of the baseline).
-pub fn no_task_leak(tolerance: u32) -> NoTaskLeak {
-    NoTaskLeak {
-        tolerance: i64::from(tolerance),
-        baseline: AtomicI64::new(0),
-    }
-}
-
-fn alive_tasks() -> Option<i64> {
-    tokio::runtime::Handle::try_current()
-        .ok()
-        .map(|h| h.metrics().num_alive_tasks() as i64)
-}
-
-impl Validator for NoTaskLeak {
-    fn start(&self) -> Result<(), Violation> {
-        let now = alive_tasks()
-            .ok_or_else(|| Violation::harness("task leak check needs a tokio runtime"))?;
-        self.baseline.store(now, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn check(&self, _outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
-        let baseline = self.baseline.load(Ordering::Relaxed);
-        let alive = settled(|| alive_tasks().unwrap_or(0), baseline + self.tolerance);
-        if alive > baseline + self.tolerance {
-            Err(Violation::new(format!(
-                "{} tokio tasks leaked: {alive} alive, baseline {baseline}, tolerance {}",
-                alive - baseline,
-                self.tolerance
-            )))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// Fails an iteration after which the process has more OS threads than at the start.
-#[derive(Debug)]
-pub struct NoThreadLeak {
-    tolerance: i64,
-    baseline: AtomicI64,
+pub fn no_task_leak(tolerance: u32) -> Leak {
+    Leak::new("tokio tasks", alive_tasks, "task leak check needs a tokio runtime", tolerance)
 }
 
 /// OS threads of this process after each iteration at most `tolerance` above the count when
 /// the run started.
-pub fn no_thread_leak(tolerance: u32) -> NoThreadLeak {
-    NoThreadLeak {
-        tolerance: i64::from(tolerance),
-        baseline: AtomicI64::new(0),
-    }
+pub fn no_thread_leak(tolerance: u32) -> Leak {
+    Leak::new("OS threads", thread_count, "thread leak check needs /proc (Linux)", tolerance)
+}
+
+fn alive_tasks() -> Option<i64> {
+    tokio::runtime::Handle::try_current().ok().map(|h| h.metrics().num_alive_tasks() as i64)
 }
 
 /// The number of OS threads in this process (Linux: `/proc/self/task`).
 pub fn thread_count() -> Option<i64> {
-    std::fs::read_dir("/proc/self/task")
-        .ok()
-        .map(|d| d.count() as i64)
+    std::fs::read_dir("/proc/self/task").ok().map(|d| d.count() as i64)
 }
 
-impl Validator for NoThreadLeak {
+impl Leak {
+    fn new(what: &'static str, measure: fn() -> Option<i64>, unavailable: &'static str, tolerance: u32) -> Self {
+        Leak { what, measure, unavailable, tolerance: i64::from(tolerance), baseline: AtomicI64::new(0) }
+    }
+}
+
+impl Validator for Leak {
     fn start(&self) -> Result<(), Violation> {
-        let now = thread_count()
-            .ok_or_else(|| Violation::harness("thread leak check needs /proc (Linux)"))?;
+        let now = (self.measure)().ok_or_else(|| Violation::harness(self.unavailable))?;
         self.baseline.store(now, Ordering::Relaxed);
         Ok(())
     }
 
     fn check(&self, _outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
         let baseline = self.baseline.load(Ordering::Relaxed);
-        let threads = settled(|| thread_count().unwrap_or(0), baseline + self.tolerance);
-        if threads > baseline + self.tolerance {
+        let limit = baseline + self.tolerance;
+        let now = settled(|| (self.measure)().unwrap_or(0), limit);
+        if now > limit {
             Err(Violation::new(format!(
-                "{} OS threads leaked: {threads} running, baseline {baseline}, tolerance {}",
-                threads - baseline,
+                "{} {} leaked: {now} alive, baseline {baseline}, tolerance {}",
+                now - baseline,
+                self.what,
                 self.tolerance
             )))
         } else {

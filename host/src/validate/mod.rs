@@ -18,18 +18,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use builtins::{
-    AllOf, FnValidator, MaxIterationTime, MaxPanics, NoStall, RecursionDepth, StateCheck, all,
-    from_fn, max_iteration_time, max_panics, no_stall, recursion_depth, state,
+    AllOf, FnValidator, MaxIterationTime, MaxPanics, NoStall, RecursionDepth, StateCheck, all, from_fn,
+    max_iteration_time, max_panics, no_stall, recursion_depth, state,
 };
-pub use leaks::{NoTaskLeak, NoThreadLeak, no_task_leak, no_thread_leak};
+pub use leaks::{Leak, no_task_leak, no_thread_leak, thread_count};
 pub use resources::{MemoryLimit, memory_limit, process_rss_bytes};
 
 use crate::chaos::Event;
 
 /// How much a violation matters.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Makes the verdict UNSTABLE; the iteration still counts as passed.
@@ -64,18 +62,12 @@ pub struct Violation {
 impl Violation {
     /// An invariant the system under test violated.
     pub fn new(message: impl Into<String>) -> Self {
-        Violation {
-            message: message.into(),
-            harness_error: false,
-        }
+        Violation { message: message.into(), harness_error: false }
     }
 
     /// The validator itself failed.
     pub fn harness(message: impl Into<String>) -> Self {
-        Violation {
-            message: message.into(),
-            harness_error: true,
-        }
+        Violation { message: message.into(), harness_error: true }
     }
 }
 
@@ -187,10 +179,7 @@ pub struct WithSeverity<V> {
 pub trait ValidatorExt: Validator + Sized {
     /// Overrides the declared severity (e.g. demote a check to a warning).
     fn with_severity(self, severity: Severity) -> WithSeverity<Self> {
-        WithSeverity {
-            inner: self,
-            severity,
-        }
+        WithSeverity { inner: self, severity }
     }
 }
 impl<V: Validator> ValidatorExt for V {}

@@ -18,11 +18,7 @@ pub struct MemoryLimit {
 /// Resident set size of this process at most `max_bytes`, sampled after iterations at most
 /// every 10 ms (a sample costs a `/proc` read).
 pub fn memory_limit(max_bytes: u64) -> MemoryLimit {
-    MemoryLimit {
-        max_bytes,
-        sampler: Mutex::new((System::new(), None, 0)),
-        peak: AtomicU64::new(0),
-    }
+    MemoryLimit { max_bytes, sampler: Mutex::new((System::new(), None, 0)), peak: AtomicU64::new(0) }
 }
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
@@ -52,25 +48,18 @@ impl Validator for MemoryLimit {
         let mut guard = self.sampler.lock().unwrap_or_else(|e| e.into_inner());
         let (system, last, rss) = &mut *guard;
         if last.is_none_or(|t| t.elapsed() >= SAMPLE_EVERY) {
-            *rss = sample(system)
-                .ok_or_else(|| Violation::harness("cannot read this process's memory"))?;
+            *rss = sample(system).ok_or_else(|| Violation::harness("cannot read this process's memory"))?;
             *last = Some(Instant::now());
             self.peak.fetch_max(*rss, Ordering::Relaxed);
         }
         if *rss > self.max_bytes {
-            Err(Violation::new(format!(
-                "resident memory {} bytes exceeds the limit of {} bytes",
-                rss, self.max_bytes
-            )))
+            Err(Violation::new(format!("resident memory {} bytes exceeds the limit of {} bytes", rss, self.max_bytes)))
         } else {
             Ok(())
         }
     }
 
     fn notes(&self) -> Vec<String> {
-        vec![format!(
-            "peak resident memory sampled: {} bytes",
-            self.peak.load(Ordering::Relaxed)
-        )]
+        vec![format!("peak resident memory sampled: {} bytes", self.peak.load(Ordering::Relaxed))]
     }
 }

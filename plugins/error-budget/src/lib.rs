@@ -74,11 +74,7 @@ impl Validator for ErrorBudget {
         if config.window == 0 {
             return Err("`window` must be greater than 0".into());
         }
-        Ok(Self {
-            window: VecDeque::with_capacity(config.window),
-            in_window: 0,
-            config,
-        })
+        Ok(Self { window: VecDeque::with_capacity(config.window), in_window: 0, config })
     }
 
     fn severity(&self) -> Severity {

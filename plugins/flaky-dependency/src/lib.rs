@@ -23,9 +23,7 @@
 //! With several workers the ramp position of a decision depends on how their calls interleave;
 //! with one worker, the same seed gives the same errors.
 
-use chaoskit_plugin_sdk::{
-    Action, Capabilities, Counter, Injector, Point, export_injector, random,
-};
+use chaoskit_plugin_sdk::{Action, Capabilities, Counter, Injector, Point, export_injector, random};
 use serde::Deserialize;
 
 /// Configuration, see the crate docs.
@@ -60,19 +58,12 @@ impl Injector for FlakyDependency {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, String> {
-        for (key, rate) in [
-            ("start_rate", config.start_rate),
-            ("end_rate", config.end_rate),
-        ] {
+        for (key, rate) in [("start_rate", config.start_rate), ("end_rate", config.end_rate)] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("`{key}` ({rate}) must be within 0..=1"));
             }
         }
-        Ok(Self {
-            config,
-            decisions: Counter::new("flaky.decisions"),
-            errors: Counter::new("flaky.errors"),
-        })
+        Ok(Self { config, decisions: Counter::new("flaky.decisions"), errors: Counter::new("flaky.errors") })
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -81,22 +72,14 @@ impl Injector for FlakyDependency {
 
     fn wants(&self, point: &Point) -> bool {
         self.capabilities().contains(point.kind.into())
-            && self
-                .config
-                .points
-                .as_deref()
-                .is_none_or(|needle| point.name.contains(needle))
+            && self.config.points.as_deref().is_none_or(|needle| point.name.contains(needle))
     }
 
     fn decide(&mut self, _point: &Point, _iteration: u64) -> Action {
         let c = &self.config;
         // The n-th decision of the run, counted across every worker.
         let n = self.decisions.add(1) - 1;
-        let progress = if c.ramp_calls == 0 {
-            1.0
-        } else {
-            (n as f64 / c.ramp_calls as f64).min(1.0)
-        };
+        let progress = if c.ramp_calls == 0 { 1.0 } else { (n as f64 / c.ramp_calls as f64).min(1.0) };
         let rate = c.start_rate + (c.end_rate - c.start_rate) * progress;
         if !random::chance(rate) {
             return Action::None;

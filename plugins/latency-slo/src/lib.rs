@@ -52,21 +52,12 @@ impl Validator for LatencySlo {
 
     fn new(config: Config) -> Result<Self, String> {
         if !(config.quantile > 0.0 && config.quantile <= 1.0) {
-            return Err(format!(
-                "`quantile` ({}) must be within (0, 1]",
-                config.quantile
-            ));
+            return Err(format!("`quantile` ({}) must be within (0, 1]", config.quantile));
         }
         if config.max_ms.is_nan() || config.max_ms < 0.0 {
-            return Err(format!(
-                "`max_ms` ({}) must be a non-negative number",
-                config.max_ms
-            ));
+            return Err(format!("`max_ms` ({}) must be a non-negative number", config.max_ms));
         }
-        Ok(Self {
-            config,
-            samples_ns: Vec::new(),
-        })
+        Ok(Self { config, samples_ns: Vec::new() })
     }
 
     fn counting(&self) -> Counting {

@@ -71,29 +71,16 @@ impl Injector for LatencySpike {
             return Err("`period` must be greater than 0".into());
         }
         if config.burst > config.period {
-            return Err(format!(
-                "`burst` ({}) must not exceed `period` ({})",
-                config.burst, config.period
-            ));
+            return Err(format!("`burst` ({}) must not exceed `period` ({})", config.burst, config.period));
         }
         let max_ms = config.max_ms.unwrap_or(config.min_ms);
         if max_ms < config.min_ms {
-            return Err(format!(
-                "`max_ms` ({max_ms}) must be at least `min_ms` ({})",
-                config.min_ms
-            ));
+            return Err(format!("`max_ms` ({max_ms}) must be at least `min_ms` ({})", config.min_ms));
         }
         if !(0.0..=1.0).contains(&config.probability) {
-            return Err(format!(
-                "`probability` ({}) must be within 0..=1",
-                config.probability
-            ));
+            return Err(format!("`probability` ({}) must be within 0..=1", config.probability));
         }
-        Ok(Self {
-            min: Duration::from_millis(config.min_ms),
-            max: Duration::from_millis(max_ms),
-            config,
-        })
+        Ok(Self { min: Duration::from_millis(config.min_ms), max: Duration::from_millis(max_ms), config })
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -18,9 +18,6 @@ pub fn path(path: &'static str) -> &'static str {
     if let Some(error) = BUILD_ERROR {
         panic!("plugins were not built: {error}");
     }
-    assert!(
-        std::path::Path::new(path).exists(),
-        "plugin artifact `{path}` is missing"
-    );
+    assert!(std::path::Path::new(path).exists(), "plugin artifact `{path}` is missing");
     path
 }

@@ -1,0 +1,179 @@
+//! Flag definitions (clap derive): they mirror the flags and validate only shapes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Chaos-engineering experiments against real services.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chaoskit-host",
+    version,
+    about = "Run chaos-engineering experiments against real services",
+    long_about = "Run chaos-engineering experiments described in scenario files (TOML, YAML or JSON): \
+start or reach a target, drive it with HTTP, TCP or command steps while injectors add faults, \
+check invariants with validators, and write a verdict with text, JSON, JUnit and HTML reports.",
+    after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host validate scenario.yaml --resolved\n  chaoskit-host report chaoskit-report/journal.json --format html > report.html\n\nExit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin error, 130 interrupted."
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// More logs (-v info, -vv debug); `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Report format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human summary.
+    Text,
+    /// The JSON journal (schema chaoskit.report/v1).
+    Json,
+    /// JUnit XML.
+    Junit,
+    /// Self-contained HTML with charts.
+    Html,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario and write its reports.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run scenario.toml --plugin plugins/slow_db.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted."
+    )]
+    Run(RunArgs),
+    /// Check a scenario file without running it.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host validate scenario.toml\n  chaoskit-host validate scenario.yaml --resolved > resolved.json\n\nExit codes: 0 valid, 2 invalid (the error names the file, line, column and key)."
+    )]
+    Validate(ValidateArgs),
+    /// Render a finished run's journal again.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n\nExit codes: 0 rendered, 2 not a readable journal."
+    )]
+    Report(ReportArgs),
+    /// Run a chaos proxy with a Toxiproxy-compatible HTTP API.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host proxy\n  chaoskit-host proxy --listen 127.0.0.1:8474 --config proxies.json --seed 7\n  toxiproxy-cli -h 127.0.0.1:8474 create -l 127.0.0.1:26379 -u 127.0.0.1:6379 redis\n\nThe API speaks Toxiproxy's paths, JSON and status codes, so its clients work unchanged.\n--config takes the JSON array that POST /populate takes. Ctrl-C stops the server and\ncloses every proxied connection. Exit codes: 0 stopped, 2 bad flags or config."
+    )]
+    Proxy(ProxyArgs),
+    /// Work with WebAssembly plugins.
+    #[command(after_help = "Examples:\n  chaoskit-host plugin inspect plugins/slow_db.wasm")]
+    Plugin(PluginArgs),
+}
+
+/// `run` flags.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file (.toml, .yaml, .yml or .json).
+    pub scenario: PathBuf,
+    /// Load a WebAssembly plugin (repeatable); added to the scenario's `[[plugins]]`.
+    #[arg(long = "plugin", value_name = "X.wasm")]
+    pub plugins: Vec<PathBuf>,
+    /// Seed every random decision (overrides the file); rerun with a report's seed to replay it.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Iterations to run (overrides the file).
+    #[arg(long, conflicts_with = "duration")]
+    pub repeat: Option<u64>,
+    /// Run for this long instead, e.g. 30s or 10m (overrides the file).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Iterations in flight at once (overrides the file).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Where reports and target logs go.
+    #[arg(long, default_value = "chaoskit-report")]
+    pub report_dir: PathBuf,
+    /// What to print on stdout when the run ends.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Reload plugins when their files change.
+    #[arg(long)]
+    pub watch: bool,
+    /// No progress bar and no summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Serve Prometheus metrics on this address during the run (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// `validate` flags.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Print the resolved scenario (defaults applied, paths resolved) as JSON on stdout.
+    #[arg(long)]
+    pub resolved: bool,
+}
+
+/// `report` flags.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A journal written by `run` (journal.json).
+    pub journal: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `proxy` flags.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address of the HTTP API (loopback by default; bind another address deliberately).
+    #[arg(long, default_value = "127.0.0.1:8474", value_name = "ADDR")]
+    pub listen: String,
+    /// Proxies to create at start: a JSON array in the format of `POST /populate`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Seed of the toxics' random draws (jitter, toxicity, slice sizes); replayable.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `plugin` commands.
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    /// The plugin command.
+    #[command(subcommand)]
+    pub command: PluginCommand,
+}
+
+/// Plugin commands.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Show what a plugin is: injector or validator, its imports, exports and sizes.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host plugin inspect plugins/slow_db.wasm\n\nExit codes: 0 inspected, 2 not a loadable plugin."
+    )]
+    Inspect {
+        /// The component (.wasm).
+        path: PathBuf,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::spec::units::parse_duration(s)
+}

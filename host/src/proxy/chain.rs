@@ -1,0 +1,406 @@
+//! The per-connection, per-direction toxic chain: stages with their state and seeded randomness.
+//!
+//! A chain turns each input item (a chunk with its arrival time, or the end of input) into output
+//! items stamped with the instant they may be written. Delays are expressed as timestamps rather than
+//! sleeps inside the chain, so a latency stage pipelines back-to-back chunks like Toxiproxy's does,
+//! and the link writes each item once its time has come.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::toxic::{Stream, Toxic, ToxicKind};
+
+/// The toxics of both directions of a proxy, as published to its live connections.
+#[derive(Debug, Default)]
+pub(crate) struct ChainSet {
+    pub(crate) upstream: Arc<[Toxic]>,
+    pub(crate) downstream: Arc<[Toxic]>,
+}
+
+impl ChainSet {
+    pub(crate) fn get(&self, stream: Stream) -> &Arc<[Toxic]> {
+        match stream {
+            Stream::Upstream => &self.upstream,
+            Stream::Downstream => &self.downstream,
+        }
+    }
+}
+
+/// Where a connection's random streams come from: the registry seed, the proxy and the connection
+/// index. Each toxic derives its own stream from these and its name, so the same seed replays the
+/// same toxicity and jitter draws whatever the scheduling.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamSeed {
+    pub(crate) seed: u64,
+    pub(crate) proxy: u64,
+    pub(crate) connection: u64,
+}
+
+impl StreamSeed {
+    pub(crate) fn new(seed: u64, proxy_name: &str, connection: u64) -> Self {
+        StreamSeed { seed, proxy: fnv1a(proxy_name.as_bytes()), connection }
+    }
+
+    pub(crate) fn rng_for(&self, toxic_name: &str) -> ChaCha8Rng {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&self.seed.to_le_bytes());
+        key[8..16].copy_from_slice(&self.proxy.to_le_bytes());
+        key[16..24].copy_from_slice(&self.connection.to_le_bytes());
+        key[24..].copy_from_slice(&fnv1a(toxic_name.as_bytes()).to_le_bytes());
+        ChaCha8Rng::from_seed(key)
+    }
+}
+
+/// FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// One unit flowing through a chain.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Item {
+    /// Bytes that may be written at the instant.
+    Data(Instant, Vec<u8>),
+    /// End of this direction (half-close) at the instant.
+    Eof(Instant),
+    /// Close the whole connection at the instant.
+    Close(Instant),
+    /// Reset (RST) both sockets at the instant.
+    Reset(Instant),
+}
+
+impl Item {
+    fn is_terminal(&self) -> bool {
+        matches!(self, Item::Close(_) | Item::Reset(_))
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Pass,
+    Latency { last: Option<Instant> },
+    Bandwidth { free_at: Option<Instant> },
+    SlowClose,
+    Timeout { deadline: Option<Instant> },
+    ResetPeer,
+    Slicer { free_at: Option<Instant> },
+    LimitData { sent: u64 },
+}
+
+#[derive(Debug)]
+struct Stage {
+    toxic: Toxic,
+    /// Whether the toxicity draw said this toxic applies to this connection.
+    active: bool,
+    rng: ChaCha8Rng,
+    state: State,
+}
+
+impl Stage {
+    fn new(toxic: &Toxic, mut rng: ChaCha8Rng, now: Instant) -> Stage {
+        let active = rng.random::<f32>() < toxic.toxicity;
+        let state = match toxic.kind {
+            _ if !active => State::Pass,
+            ToxicKind::Latency { .. } => State::Latency { last: None },
+            ToxicKind::Bandwidth { .. } => State::Bandwidth { free_at: None },
+            ToxicKind::SlowClose { .. } => State::SlowClose,
+            ToxicKind::Timeout { timeout } => State::Timeout { deadline: (timeout > 0).then(|| now + ms(timeout)) },
+            ToxicKind::ResetPeer { .. } => State::ResetPeer,
+            ToxicKind::Slicer { .. } => State::Slicer { free_at: None },
+            ToxicKind::LimitData { .. } => State::LimitData { sent: 0 },
+            ToxicKind::Noop | ToxicKind::Other { .. } => State::Pass,
+        };
+        Stage { toxic: toxic.clone(), active, rng, state }
+    }
+
+    fn apply(&mut self, item: Item, now: Instant, out: &mut Vec<Item>) {
+        match (&mut self.state, item) {
+            (State::Pass, item) => out.push(item),
+            (State::Latency { last }, Item::Data(at, data)) => {
+                let ToxicKind::Latency { latency, jitter } = self.toxic.kind else {
+                    unreachable!("latency state without latency toxic")
+                };
+                let offset = if jitter > 0 { self.rng.random_range(-jitter..jitter) } else { 0 };
+                let delay = ms((latency + offset).max(0));
+                let mut release = at + delay;
+                if let Some(prev) = *last {
+                    release = release.max(prev);
+                }
+                *last = Some(release);
+                out.push(Item::Data(release, data));
+            }
+            (State::Latency { last }, Item::Eof(at)) => out.push(Item::Eof(last.map_or(at, |l| l.max(at)))),
+            (State::Bandwidth { free_at }, Item::Data(at, data)) => {
+                let ToxicKind::Bandwidth { rate } = self.toxic.kind else {
+                    unreachable!("bandwidth state without bandwidth toxic")
+                };
+                // rate KB/s is rate bytes per millisecond; pieces carry 100 ms of data like Toxiproxy's.
+                let rate = rate.max(1) as u64;
+                let piece = (rate * 100).max(1) as usize;
+                let mut t = at.max(now);
+                if let Some(f) = *free_at {
+                    t = t.max(f);
+                }
+                let mut push = |t: &mut Instant, bytes: Vec<u8>| {
+                    *t += Duration::from_nanos(bytes.len() as u64 * 1_000_000 / rate);
+                    out.push(Item::Data(*t, bytes));
+                };
+                if data.len() <= piece {
+                    push(&mut t, data);
+                } else {
+                    for p in data.chunks(piece) {
+                        push(&mut t, p.to_vec());
+                    }
+                }
+                *free_at = Some(t);
+            }
+            (State::Bandwidth { free_at }, Item::Eof(at)) => out.push(Item::Eof(free_at.map_or(at, |f| f.max(at)))),
+            (State::SlowClose, Item::Eof(at)) => {
+                let ToxicKind::SlowClose { delay } = self.toxic.kind else {
+                    unreachable!("slow_close state without slow_close toxic")
+                };
+                out.push(Item::Eof(at + ms(delay)));
+            }
+            (State::Timeout { deadline }, Item::Data(at, _dropped)) => {
+                if let ToxicKind::Timeout { timeout } = self.toxic.kind
+                    && timeout > 0
+                {
+                    *deadline = Some(at.max(now) + ms(timeout));
+                }
+            }
+            (State::ResetPeer, Item::Data(at, _swallowed)) => {
+                let ToxicKind::ResetPeer { timeout } = self.toxic.kind else {
+                    unreachable!("reset_peer state without reset_peer toxic")
+                };
+                out.push(Item::Reset(at + ms(timeout)));
+            }
+            (State::Slicer { free_at }, Item::Data(at, data)) => {
+                let ToxicKind::Slicer { average_size, size_variation, delay } = self.toxic.kind else {
+                    unreachable!("slicer state without slicer toxic")
+                };
+                let cuts = slice_points(data.len(), average_size, size_variation, &mut self.rng);
+                let step = Duration::from_micros(delay.max(0) as u64);
+                let mut t = at;
+                if let Some(f) = *free_at {
+                    t = t.max(f);
+                }
+                let mut start = 0;
+                for end in cuts {
+                    out.push(Item::Data(t, data[start..end].to_vec()));
+                    t += step;
+                    start = end;
+                }
+                *free_at = Some(t);
+            }
+            (State::LimitData { sent }, Item::Data(at, mut data)) => {
+                let ToxicKind::LimitData { bytes } = self.toxic.kind else {
+                    unreachable!("limit_data state without limit_data toxic")
+                };
+                let limit = bytes.max(0) as u64;
+                let remaining = limit.saturating_sub(*sent) as usize;
+                data.truncate(remaining);
+                *sent += data.len() as u64;
+                if !data.is_empty() {
+                    out.push(Item::Data(at, data));
+                }
+                if *sent >= limit {
+                    out.push(Item::Close(at));
+                }
+            }
+            (_, item) => out.push(item),
+        }
+    }
+}
+
+/// Where to cut a chunk of `len` bytes: Toxiproxy's recursive bisection, done with an explicit
+/// stack, with each cut clamped so no slice is empty. Returns the end offset of each slice.
+fn slice_points(len: usize, average: i64, variation: i64, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let average = average.max(1) as usize;
+    let variation = variation.max(0) as usize;
+    let mut ends = Vec::with_capacity(len / average + 1);
+    // Ranges still to split, processed left to right.
+    let mut stack = vec![(0usize, len)];
+    while let Some((start, end)) = stack.pop() {
+        let size = end - start;
+        if size <= average + variation || size < 2 {
+            ends.push(end);
+            continue;
+        }
+        let offset = if variation > 0 { rng.random_range(0..2 * variation) as isize - variation as isize } else { 0 };
+        let mid = ((start + size / 2) as isize + offset).clamp(start as isize + 1, end as isize - 1) as usize;
+        stack.push((mid, end));
+        stack.push((start, mid));
+    }
+    ends
+}
+
+/// What a chain update means for the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Update {
+    /// Keep going.
+    Continue,
+    /// An active `timeout` toxic was removed: Toxiproxy closes the connection, because the stream
+    /// would otherwise go on with a hole in it.
+    Close,
+}
+
+/// The live chain of one direction of one connection.
+#[derive(Debug)]
+pub(crate) struct Chain {
+    seed: StreamSeed,
+    stages: Vec<Stage>,
+}
+
+impl Chain {
+    pub(crate) fn new(seed: StreamSeed) -> Self {
+        Chain { seed, stages: Vec::new() }
+    }
+
+    /// Brings the chain in line with the proxy's current toxics for this direction. Unchanged toxics
+    /// keep their stage and draw; changed ones draw again from their continuing random stream and
+    /// keep `limit_data`'s byte count; new ones get a fresh stream.
+    pub(crate) fn update(&mut self, toxics: &[Toxic], now: Instant) -> Update {
+        let mut old = std::mem::take(&mut self.stages);
+        let mut stages = Vec::with_capacity(toxics.len());
+        for toxic in toxics {
+            match old.iter().position(|s| s.toxic.name == toxic.name) {
+                Some(i) => {
+                    let stage = old.swap_remove(i);
+                    if stage.toxic == *toxic {
+                        stages.push(stage);
+                    } else {
+                        let sent = match stage.state {
+                            State::LimitData { sent } => Some(sent),
+                            _ => None,
+                        };
+                        let mut fresh = Stage::new(toxic, stage.rng, now);
+                        if let (State::LimitData { sent: s }, Some(sent)) = (&mut fresh.state, sent) {
+                            *s = sent;
+                        }
+                        stages.push(fresh);
+                    }
+                }
+                None => stages.push(Stage::new(toxic, self.seed.rng_for(&toxic.name), now)),
+            }
+        }
+        self.stages = stages;
+        let removed_timeout = old.iter().any(|s| s.active && matches!(s.toxic.kind, ToxicKind::Timeout { .. }));
+        if removed_timeout { Update::Close } else { Update::Continue }
+    }
+
+    /// Whether an active latency stage wants chunks read ahead, so back-to-back chunks pipeline.
+    pub(crate) fn buffers(&self) -> bool {
+        self.stages.iter().any(|s| s.active && matches!(s.toxic.kind, ToxicKind::Latency { .. }))
+    }
+
+    /// The earliest instant at which a `timeout` stage closes the connection, if any.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.stages
+            .iter()
+            .filter_map(|s| match s.state {
+                State::Timeout { deadline } => deadline,
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Runs one item through every stage; stops at the first close or reset.
+    pub(crate) fn process(&mut self, item: Item, now: Instant) -> Vec<Item> {
+        let mut items = vec![item];
+        for stage in &mut self.stages {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                if item.is_terminal() {
+                    out.push(item);
+                } else {
+                    stage.apply(item, now, &mut out);
+                }
+            }
+            if let Some(i) = out.iter().position(Item::is_terminal) {
+                out.truncate(i + 1);
+            }
+            items = out;
+        }
+        items
+    }
+
+    /// Whether each stage's toxicity draw made it apply, by toxic name (for tests).
+    #[cfg(test)]
+    fn draws(&self) -> Vec<(String, bool)> {
+        self.stages.iter().map(|s| (s.toxic.name.clone(), s.active)).collect()
+    }
+}
+
+fn ms(v: i64) -> Duration {
+    Duration::from_millis(v.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toxic(name: &str, kind: ToxicKind) -> Toxic {
+        Toxic::new(name, Stream::Downstream, kind)
+    }
+
+    #[test]
+    fn same_seed_gives_same_draws_and_other_seeds_differ() {
+        let toxics: Vec<Toxic> = (0..32).map(|i| toxic(&format!("t{i}"), ToxicKind::Noop).with_toxicity(0.5)).collect();
+        let draws = |seed: u64, conn: u64| {
+            let mut c = Chain::new(StreamSeed::new(seed, "p", conn));
+            c.update(&toxics, Instant::now());
+            c.draws()
+        };
+        assert_eq!(draws(7, 3), draws(7, 3));
+        assert_ne!(draws(7, 3), draws(8, 3));
+        assert_ne!(draws(7, 3), draws(7, 4));
+        let hits = draws(7, 3).iter().filter(|(_, a)| *a).count();
+        assert!((4..=28).contains(&hits), "toxicity 0.5 applied {hits}/32");
+    }
+
+    #[test]
+    fn slices_cover_the_chunk_within_bounds() {
+        let mut rng = StreamSeed::new(1, "p", 0).rng_for("s");
+        let ends = slice_points(10_000, 100, 20, &mut rng);
+        assert_eq!(*ends.last().unwrap(), 10_000);
+        let mut start = 0;
+        for e in ends {
+            assert!(e > start && e - start <= 120, "slice {start}..{e}");
+            start = e;
+        }
+    }
+
+    #[test]
+    fn limit_data_truncates_then_closes_and_survives_updates() {
+        let now = Instant::now();
+        let mut c = Chain::new(StreamSeed::new(0, "p", 0));
+        c.update(&[toxic("l", ToxicKind::LimitData { bytes: 10 })], now);
+        assert_eq!(c.process(Item::Data(now, vec![1; 6]), now), vec![Item::Data(now, vec![1; 6])]);
+        c.update(&[toxic("l", ToxicKind::LimitData { bytes: 12 })], now);
+        assert_eq!(c.process(Item::Data(now, vec![2; 16]), now), vec![Item::Data(now, vec![2; 6]), Item::Close(now)]);
+    }
+
+    #[test]
+    fn latency_keeps_order_and_pipelines() {
+        let now = Instant::now();
+        let mut c = Chain::new(StreamSeed::new(0, "p", 0));
+        c.update(&[toxic("l", ToxicKind::Latency { latency: 100, jitter: 0 })], now);
+        let a = c.process(Item::Data(now, vec![1]), now);
+        let b = c.process(Item::Data(now + ms(1), vec![2]), now);
+        assert_eq!(a, vec![Item::Data(now + ms(100), vec![1])]);
+        assert_eq!(b, vec![Item::Data(now + ms(101), vec![2])]);
+    }
+
+    #[test]
+    fn removing_an_active_timeout_closes() {
+        let now = Instant::now();
+        let mut c = Chain::new(StreamSeed::new(0, "p", 0));
+        c.update(&[toxic("t", ToxicKind::Timeout { timeout: 0 })], now);
+        assert_eq!(c.process(Item::Data(now, vec![1]), now), vec![]);
+        assert_eq!(c.deadline(), None);
+        assert_eq!(c.update(&[], now), Update::Close);
+    }
+}

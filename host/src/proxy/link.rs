@@ -1,0 +1,548 @@
+//! Moving bytes: one connection, two directions, each a plain copy loop until a toxic appears.
+//!
+//! Without toxics a direction reads into a per-thread buffer and writes straight on, so an idle
+//! connection holds no buffer at all and the hot path has no allocation and no channel; once a read
+//! fills the buffer (a bulk transfer) it switches to `splice(2)` on Linux. When its direction gets a
+//! toxic, it switches for good to a reader feeding a chain processor. The reader may run ahead of the
+//! chain by 1024 chunks when a latency toxic is active (Toxiproxy's latency buffer, so delays
+//! pipeline) and by one chunk otherwise, so bandwidth and the others back-pressure the sender.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::ReadHalf;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::chain::{Chain, ChainSet, Item, StreamSeed, Update};
+use super::toxic::Stream;
+
+/// Size of the per-thread copy buffer of the plain path.
+const COPY_BUF: usize = 128 * 1024;
+/// Largest chunk read on the toxic path, like Toxiproxy's io.Copy buffer.
+const CHUNK: usize = 32 * 1024;
+/// Chunks queued between the reader and the chain.
+const QUEUE: usize = 1024;
+
+thread_local! {
+    static COPY: RefCell<Vec<u8>> = RefCell::new(vec![0; COPY_BUF]);
+}
+
+/// How a direction, or the whole connection, ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// This direction saw EOF and forwarded it as a half-close; the other direction goes on.
+    Eof,
+    /// Close the connection (both sockets).
+    Close,
+    /// Reset both sockets (RST).
+    Reset,
+}
+
+/// What a connection needs from its proxy.
+pub(crate) struct LinkContext {
+    pub(crate) proxy: String,
+    pub(crate) upstream: String,
+    pub(crate) seed: u64,
+    pub(crate) toxics: watch::Receiver<Arc<ChainSet>>,
+    pub(crate) wakers: Arc<WakerList>,
+}
+
+/// Wakes idle plain-path directions when the toxics change, so a toxic added to a live connection
+/// starts at once (a `timeout` starts its clock) instead of at the next chunk. Registering a waker
+/// is one atomic swap, cheaper per wait than a `watch::Receiver::changed` future.
+#[derive(Debug, Default)]
+pub(crate) struct WakerList {
+    wakers: Mutex<Vec<Weak<AtomicWaker>>>,
+}
+
+impl WakerList {
+    fn add(&self) -> Arc<AtomicWaker> {
+        let waker = Arc::new(AtomicWaker::new());
+        let mut list = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        // Drop the entries of closed connections now and then; amortised O(1) per connection.
+        if list.len() >= 64 && list.len().is_power_of_two() {
+            list.retain(|w| w.strong_count() > 0);
+        }
+        list.push(Arc::downgrade(&waker));
+        waker
+    }
+
+    /// Wakes every live registered direction.
+    pub(crate) fn wake_all(&self) {
+        let mut list = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|w| match w.upgrade() {
+            Some(waker) => {
+                waker.wake();
+                true
+            }
+            None => false,
+        });
+    }
+}
+
+/// Runs one accepted client connection until it ends or `cancel` fires.
+pub(crate) async fn run_connection(client: TcpStream, ctx: Arc<LinkContext>, index: u64, cancel: CancellationToken) {
+    let dialled = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return,
+        r = TcpStream::connect(ctx.upstream.as_str()) => r,
+    };
+    let upstream = match dialled {
+        Ok(s) => s,
+        Err(e) => {
+            // Toxiproxy closes with a FIN, which looks like a served empty reply; a reset is the
+            // closest a proxy can get to "connection refused" once the kernel has accepted.
+            tracing::debug!(target: "chaoskit::proxy", proxy = %ctx.proxy, error = %e, "upstream dial failed");
+            set_reset_on_close(&client);
+            return;
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let seed = StreamSeed::new(ctx.seed, &ctx.proxy, index);
+
+    let (mut client, mut upstream) = (client, upstream);
+    let end = {
+        let (client_read, client_write) = client.split();
+        let (upstream_read, upstream_write) = upstream.split();
+        let up = pump(client_read, upstream_write.as_ref(), Stream::Upstream, &ctx, seed);
+        let down = pump(upstream_read, client_write.as_ref(), Stream::Downstream, &ctx, seed);
+        tokio::pin!(up, down);
+        let (mut up_done, mut down_done) = (false, false);
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break End::Close,
+                e = &mut up, if !up_done => {
+                    up_done = true;
+                    if e != End::Eof || down_done { break e; }
+                }
+                e = &mut down, if !down_done => {
+                    down_done = true;
+                    if e != End::Eof || up_done { break e; }
+                }
+            }
+        }
+    };
+    if end == End::Reset {
+        set_reset_on_close(&client);
+        set_reset_on_close(&upstream);
+    }
+    // Dropping both sockets closes them.
+}
+
+/// `SO_LINGER` 0: the close sends an RST.
+fn set_reset_on_close(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+}
+
+fn shutdown_write(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).shutdown(Shutdown::Write);
+}
+
+fn read_error(e: &io::Error) -> End {
+    if e.kind() == io::ErrorKind::ConnectionReset { End::Reset } else { End::Close }
+}
+
+/// Copies `src` to `dst` through this direction's toxics.
+async fn pump(mut src: ReadHalf<'_>, dst: &TcpStream, stream: Stream, ctx: &LinkContext, seed: StreamSeed) -> End {
+    let mut toxics = ctx.toxics.clone();
+    let empty = toxics.borrow_and_update().get(stream).is_empty();
+    if empty && let Some(end) = plain(&mut src, dst, stream, &mut toxics, &ctx.wakers).await {
+        return end;
+    }
+    toxic(src.as_ref(), dst, stream, toxics, seed).await
+}
+
+enum Step {
+    Wrote(usize),
+    Changed,
+    Partial,
+    WouldBlock,
+    Eof,
+    ReadFailed(End),
+    WriteFailed,
+}
+
+/// The plain copy loop. Returns `None` when a toxic appeared on this direction.
+async fn plain(
+    src: &mut ReadHalf<'_>,
+    dst: &TcpStream,
+    stream: Stream,
+    toxics: &mut watch::Receiver<Arc<ChainSet>>,
+    wakers: &WakerList,
+) -> Option<End> {
+    let mut pending: Vec<u8> = Vec::new();
+    let waker = wakers.add();
+    #[cfg(target_os = "linux")]
+    let mut pipe: Option<splice::Pipe> = None;
+    loop {
+        if toxics.has_changed().unwrap_or(false) && !toxics.borrow_and_update().get(stream).is_empty() {
+            return None;
+        }
+        let copy = std::future::poll_fn(|cx| {
+            // Register before looking, so a change published in between still wakes us.
+            waker.register(cx.waker());
+            if toxics.has_changed().unwrap_or(false) {
+                return Poll::Ready(Step::Changed);
+            }
+            copy_once(cx, src, dst, &mut pending)
+        });
+        #[cfg(target_os = "linux")]
+        let step = match pipe.as_mut() {
+            Some(pipe) => pipe.transfer(src.as_ref(), dst).await,
+            None => {
+                let step = copy.await;
+                if matches!(step, Step::Wrote(COPY_BUF)) {
+                    // A full buffer means a bulk transfer: move pages with splice from now on.
+                    pipe = splice::Pipe::new().ok();
+                }
+                step
+            }
+        };
+        #[cfg(not(target_os = "linux"))]
+        let step = copy.await;
+        match step {
+            Step::Wrote(_) | Step::Changed => {}
+            Step::Partial => {
+                if write_all(dst, &pending).await.is_err() {
+                    return Some(End::Close);
+                }
+                pending = Vec::new();
+            }
+            Step::WouldBlock => {
+                let ready = std::future::poll_fn(|cx| {
+                    // Register before looking, so a change published in between still wakes us.
+                    waker.register(cx.waker());
+                    if toxics.has_changed().unwrap_or(false) {
+                        return Poll::Ready(Ok(()));
+                    }
+                    src.as_ref().poll_read_ready(cx)
+                })
+                .await;
+                if ready.is_err() {
+                    return Some(End::Close);
+                }
+            }
+            Step::Eof => {
+                shutdown_write(dst);
+                return Some(End::Eof);
+            }
+            Step::ReadFailed(end) => return Some(end),
+            Step::WriteFailed => return Some(End::Close),
+        }
+    }
+}
+
+/// One read into the thread's buffer, written on at once; what the destination does not take now
+/// goes to `pending`. Reading through `poll_read` lets tokio skip the extra `read` that would only
+/// return `EAGAIN` after a short read, and charges tokio's cooperative budget.
+fn copy_once(cx: &mut Context<'_>, src: &mut ReadHalf<'_>, dst: &TcpStream, pending: &mut Vec<u8>) -> Poll<Step> {
+    COPY.with_borrow_mut(|buf| {
+        let mut read = ReadBuf::new(buf);
+        match Pin::new(&mut *src).poll_read(cx, &mut read) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Step::ReadFailed(read_error(&e))),
+            Poll::Ready(Ok(())) => {
+                let data = read.filled();
+                if data.is_empty() {
+                    return Poll::Ready(Step::Eof);
+                }
+                let mut off = 0;
+                while off < data.len() {
+                    match dst.try_write(&data[off..]) {
+                        Ok(m) => off += m,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            pending.extend_from_slice(&data[off..]);
+                            return Poll::Ready(Step::Partial);
+                        }
+                        Err(_) => return Poll::Ready(Step::WriteFailed),
+                    }
+                }
+                Poll::Ready(Step::Wrote(data.len()))
+            }
+        }
+    })
+}
+
+/// Zero-copy forwarding for bulk transfers: socket → pipe → socket with `splice(2)`, so the proxy
+/// moves page references instead of copying every byte through user space twice.
+#[cfg(target_os = "linux")]
+mod splice {
+    use std::io;
+    use std::os::fd::OwnedFd;
+
+    use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
+    use tokio::io::Interest;
+    use tokio::net::TcpStream;
+
+    use super::{Step, read_error};
+
+    /// Pipe capacity asked for; the kernel may grant less (`fs.pipe-max-size`).
+    const PIPE_SIZE: usize = 512 * 1024;
+
+    pub(super) struct Pipe {
+        read: OwnedFd,
+        write: OwnedFd,
+        size: usize,
+    }
+
+    impl Pipe {
+        pub(super) fn new() -> io::Result<Pipe> {
+            let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+            let size = fcntl(&write, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32)).map(|s| s as usize).unwrap_or(64 * 1024);
+            Ok(Pipe { read, write, size })
+        }
+
+        /// Moves what `src` has now into the pipe, then all of it on to `dst`.
+        pub(super) async fn transfer(&mut self, src: &TcpStream, dst: &TcpStream) -> Step {
+            let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+            // The pipe is always drained before the next fill, so EAGAIN here means `src` is empty.
+            let filled = src.try_io(Interest::READABLE, || {
+                splice(src, None, &self.write, None, self.size, flags).map_err(io::Error::from)
+            });
+            let mut held = match filled {
+                Ok(0) => return Step::Eof,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::WouldBlock,
+                Err(e) => return Step::ReadFailed(read_error(&e)),
+            };
+            let moved = held;
+            while held > 0 {
+                let drained = dst.try_io(Interest::WRITABLE, || {
+                    splice(&self.read, None, dst, None, held, flags).map_err(io::Error::from)
+                });
+                match drained {
+                    Ok(n) => held -= n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if dst.writable().await.is_err() {
+                            return Step::WriteFailed;
+                        }
+                    }
+                    Err(_) => return Step::WriteFailed,
+                }
+            }
+            Step::Wrote(moved)
+        }
+    }
+}
+
+async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match dst.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+enum Input {
+    Data(Instant, Vec<u8>),
+    Eof(Instant),
+    Failed(End),
+}
+
+/// The toxic path: a reader queues timestamped chunks, the processor runs them through the chain
+/// and writes each output item when its time comes.
+async fn toxic(
+    src: &TcpStream,
+    dst: &TcpStream,
+    stream: Stream,
+    mut toxics: watch::Receiver<Arc<ChainSet>>,
+    seed: StreamSeed,
+) -> End {
+    let (tx, mut rx) = mpsc::channel::<Input>(QUEUE);
+    let mut chain = Chain::new(seed);
+    let current = toxics.borrow_and_update().get(stream).clone();
+    chain.update(&current, Instant::now());
+    // How many chunks may be read ahead of the chain: Toxiproxy buffers only in front of latency, so
+    // any other toxic (bandwidth, slicer…) back-pressures the sender as it does there.
+    let mut window = Window::new(&chain);
+    let permits = window.semaphore.clone();
+    let reader = async move {
+        loop {
+            if let Err(e) = src.readable().await {
+                let _ = tx.send(Input::Failed(read_error(&e))).await;
+                break;
+            }
+            match permits.acquire().await {
+                Ok(permit) => permit.forget(),
+                Err(_) => break,
+            }
+            let mut chunk = Vec::with_capacity(CHUNK);
+            match src.try_read_buf(&mut chunk) {
+                Ok(0) => {
+                    let _ = tx.send(Input::Eof(Instant::now())).await;
+                    break;
+                }
+                Ok(n) => {
+                    if n < CHUNK / 8 {
+                        chunk.shrink_to_fit();
+                    }
+                    if tx.send(Input::Data(Instant::now(), chunk)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => permits.add_permits(1),
+                Err(e) => {
+                    let _ = tx.send(Input::Failed(read_error(&e))).await;
+                    break;
+                }
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    let processor = async move {
+        let mut watching = true;
+        loop {
+            let deadline = chain.deadline();
+            tokio::select! {
+                biased;
+                r = toxics.changed(), if watching => {
+                    if r.is_err() {
+                        watching = false;
+                        continue;
+                    }
+                    let current = toxics.borrow_and_update().get(stream).clone();
+                    if chain.update(&current, Instant::now()) == Update::Close {
+                        return End::Close;
+                    }
+                    window.resize(&chain);
+                }
+                () = sleep_until(deadline), if deadline.is_some() => return End::Close,
+                input = rx.recv() => {
+                    let item = match input {
+                        Some(Input::Data(at, data)) => Item::Data(at, data),
+                        Some(Input::Eof(at)) => Item::Eof(at),
+                        Some(Input::Failed(end)) => return end,
+                        None => return End::Close,
+                    };
+                    for out in chain.process(item, Instant::now()) {
+                        match out {
+                            Item::Data(at, data) => {
+                                sleep_until(Some(at)).await;
+                                if write_all(dst, &data).await.is_err() {
+                                    return End::Close;
+                                }
+                            }
+                            Item::Eof(at) => {
+                                sleep_until(Some(at)).await;
+                                shutdown_write(dst);
+                                return End::Eof;
+                            }
+                            Item::Close(at) => {
+                                sleep_until(Some(at)).await;
+                                return End::Close;
+                            }
+                            Item::Reset(at) => {
+                                sleep_until(Some(at)).await;
+                                return End::Reset;
+                            }
+                        }
+                    }
+                    window.release();
+                }
+            }
+        }
+    };
+    tokio::select! {
+        biased;
+        end = processor => end,
+        () = reader => unreachable!("the reader parks forever once done"),
+    }
+}
+
+/// The read-ahead allowance of a toxic direction, in chunks: 1024 with an active latency toxic,
+/// else 1. Permits are taken by the reader per chunk and given back once the chunk is written.
+struct Window {
+    semaphore: Arc<tokio::sync::Semaphore>,
+    size: usize,
+    /// Permits to swallow on release because the window shrank while they were in use.
+    debt: usize,
+}
+
+impl Window {
+    fn target(chain: &Chain) -> usize {
+        if chain.buffers() { QUEUE } else { 1 }
+    }
+
+    fn new(chain: &Chain) -> Window {
+        let size = Self::target(chain);
+        Window { semaphore: Arc::new(tokio::sync::Semaphore::new(size)), size, debt: 0 }
+    }
+
+    fn resize(&mut self, chain: &Chain) {
+        let target = Self::target(chain);
+        if target > self.size {
+            let grow = target - self.size;
+            let paid = grow.min(self.debt);
+            self.debt -= paid;
+            self.semaphore.add_permits(grow - paid);
+        } else if target < self.size {
+            let shrink = self.size - target;
+            let forgotten = self.semaphore.forget_permits(shrink);
+            self.debt += shrink - forgotten;
+        }
+        self.size = target;
+    }
+
+    fn release(&mut self) {
+        if self.debt > 0 {
+            self.debt -= 1;
+        } else {
+            self.semaphore.add_permits(1);
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at
+        && at > Instant::now()
+    {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::toxic::{Toxic, ToxicKind};
+
+    fn chain(kinds: &[ToxicKind]) -> Chain {
+        let toxics: Vec<Toxic> =
+            kinds.iter().enumerate().map(|(i, k)| Toxic::new(format!("t{i}"), Stream::Upstream, k.clone())).collect();
+        let mut c = Chain::new(StreamSeed::new(0, "p", 0));
+        c.update(&toxics, Instant::now());
+        c
+    }
+
+    #[test]
+    fn only_latency_opens_the_read_ahead_window() {
+        let bandwidth = chain(&[ToxicKind::Bandwidth { rate: 10 }]);
+        let latency = chain(&[ToxicKind::Bandwidth { rate: 10 }, ToxicKind::Latency { latency: 5, jitter: 0 }]);
+        let mut w = Window::new(&bandwidth);
+        assert_eq!(w.semaphore.available_permits(), 1);
+        w.resize(&latency);
+        assert_eq!(w.semaphore.available_permits(), QUEUE);
+        // Shrinking while chunks are in flight leaves a debt that releases pay off.
+        w.semaphore.forget_permits(3);
+        w.resize(&bandwidth);
+        assert_eq!((w.semaphore.available_permits(), w.debt), (0, 2));
+        w.release();
+        w.release();
+        assert_eq!(w.semaphore.available_permits(), 0);
+        w.release();
+        assert_eq!(w.semaphore.available_permits(), 1);
+    }
+}

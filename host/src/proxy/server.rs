@@ -1,0 +1,562 @@
+//! The proxy registry: named proxies, their listeners, connections and toxics, in-process.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use super::chain::ChainSet;
+use super::config::{Proxy, ProxyJson, ProxyUpdate};
+use super::error::{PopulateError, ProxyError};
+use super::link::{LinkContext, WakerList, run_connection};
+use super::toxic::{Stream, Toxic, ToxicJson, ToxicUpdate};
+
+/// Where an empty `listen` binds. Toxiproxy binds all interfaces; we stay on loopback.
+const DEFAULT_LISTEN: &str = "127.0.0.1:0";
+/// Pending connections a proxy listener queues before the kernel refuses more.
+const BACKLOG: i32 = 1024;
+
+/// The set of running proxies, shared by the HTTP API and in-process callers.
+///
+/// Cloning gives another handle to the same registry. [`ProxyRegistry::shutdown`] stops every proxy
+/// and waits until every listener and connection task has ended; dropping the last handle without
+/// it still closes everything, just without waiting.
+///
+/// Toxic randomness (toxicity draws, jitter, slice cuts) comes from ChaCha streams derived from the
+/// registry's seed, the proxy name, the connection's index on that proxy (0, 1, 2, … in accept order)
+/// and the toxic's name, so a given seed replays the same draws.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), chaoskit::proxy::ProxyError> {
+/// use chaoskit::proxy::{Proxy, ProxyRegistry, Stream, Toxic, ToxicKind};
+/// let registry = ProxyRegistry::builder().seed(42).build();
+/// let db = registry.create(Proxy::new("db", "127.0.0.1:0", "127.0.0.1:5432")).await?;
+/// println!("connect to {}", db.listen);
+/// registry
+///     .add_toxic("db", Toxic::new("lag", Stream::Downstream, ToxicKind::Latency { latency: 50, jitter: 5 }))
+///     .await?;
+/// registry.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ProxyRegistry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    seed: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    proxies: BTreeMap<String, Entry>,
+    shut_down: bool,
+}
+
+/// Builds a [`ProxyRegistry`].
+#[derive(Clone, Debug, Default)]
+pub struct ProxyRegistryBuilder {
+    seed: u64,
+}
+
+impl ProxyRegistryBuilder {
+    /// Seed of every toxic's random stream. Default 0; pass a fresh one from the edge (CLI flag,
+    /// scenario seed) for varied runs, and the same one to replay them.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Creates the (empty) registry; nothing can fail yet, as no socket is bound.
+    pub fn build(self) -> ProxyRegistry {
+        ProxyRegistry { inner: Arc::new(Inner { seed: self.seed, state: Mutex::new(State::default()) }) }
+    }
+}
+
+impl Default for ProxyRegistry {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+/// A toxic with the stream spelling the client used, which Toxiproxy echoes back.
+#[derive(Clone, Debug)]
+pub(crate) struct ToxicView {
+    pub(crate) toxic: Toxic,
+    pub(crate) label: String,
+}
+
+impl Serialize for ToxicView {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ToxicJson { toxic: &self.toxic, stream_label: &self.label }.serialize(s)
+    }
+}
+
+/// A proxy as the API shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct ProxyView {
+    name: String,
+    listen: String,
+    upstream: String,
+    enabled: bool,
+    toxics: Vec<ToxicView>,
+}
+
+impl Serialize for ProxyView {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ProxyJson {
+            name: &self.name,
+            listen: &self.listen,
+            upstream: &self.upstream,
+            enabled: self.enabled,
+            toxics: self.toxics.iter().map(|t| ToxicJson { toxic: &t.toxic, stream_label: &t.label }).collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl From<ProxyView> for Proxy {
+    fn from(v: ProxyView) -> Proxy {
+        let mut p = Proxy::new(v.name, v.listen, v.upstream).with_enabled(v.enabled);
+        p.toxics = v.toxics.into_iter().map(|t| t.toxic).collect();
+        p
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    listen: String,
+    upstream: String,
+    enabled: bool,
+    /// Both directions in insertion order; each direction's chain is its toxics in this order.
+    toxics: Vec<ToxicView>,
+    chains: watch::Sender<Arc<ChainSet>>,
+    wakers: Arc<WakerList>,
+    connections: Arc<AtomicU64>,
+    running: Option<Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    cancel: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Entry {
+    fn new(p: &Proxy) -> Entry {
+        Entry {
+            name: p.name.clone(),
+            listen: p.listen.clone(),
+            upstream: p.upstream.clone(),
+            enabled: false,
+            toxics: Vec::new(),
+            chains: watch::channel(Arc::new(ChainSet::default())).0,
+            wakers: Arc::default(),
+            connections: Arc::new(AtomicU64::new(0)),
+            running: None,
+        }
+    }
+
+    fn view(&self) -> ProxyView {
+        ProxyView {
+            name: self.name.clone(),
+            listen: self.listen.clone(),
+            upstream: self.upstream.clone(),
+            enabled: self.enabled,
+            toxics: self.ordered_toxics(),
+        }
+    }
+
+    /// Upstream toxics first, then downstream, each in chain order.
+    fn ordered_toxics(&self) -> Vec<ToxicView> {
+        let of = |s: Stream| self.toxics.iter().filter(move |t| t.toxic.stream == s).cloned();
+        of(Stream::Upstream).chain(of(Stream::Downstream)).collect()
+    }
+
+    fn publish(&self) {
+        let of = |s: Stream| -> Arc<[Toxic]> {
+            self.toxics.iter().filter(|t| t.toxic.stream == s).map(|t| t.toxic.clone()).collect()
+        };
+        self.chains
+            .send_replace(Arc::new(ChainSet { upstream: of(Stream::Upstream), downstream: of(Stream::Downstream) }));
+        self.wakers.wake_all();
+    }
+
+    fn start(&mut self, seed: u64) -> Result<(), ProxyError> {
+        if self.running.is_some() {
+            self.enabled = true;
+            return Ok(());
+        }
+        let listener = bind(&self.listen)?;
+        if let Ok(addr) = listener.local_addr() {
+            self.listen = addr.to_string();
+        }
+        let cancel = CancellationToken::new();
+        let ctx = Arc::new(LinkContext {
+            proxy: self.name.clone(),
+            upstream: self.upstream.clone(),
+            seed,
+            toxics: self.chains.subscribe(),
+            wakers: self.wakers.clone(),
+        });
+        let task = tokio::spawn(accept_loop(listener, ctx, self.connections.clone(), cancel.clone()));
+        self.running = Some(Running { cancel, task: Some(task) });
+        self.enabled = true;
+        tracing::debug!(target: "chaoskit::proxy", proxy = %self.name, listen = %self.listen, "proxy started");
+        Ok(())
+    }
+
+    /// Closes the listener and every connection, and waits for their tasks.
+    async fn stop(&mut self) {
+        self.enabled = false;
+        if let Some(mut running) = self.running.take() {
+            running.cancel.cancel();
+            if let Some(task) = running.task.take() {
+                let _ = task.await;
+            }
+            tracing::debug!(target: "chaoskit::proxy", proxy = %self.name, "proxy stopped");
+        }
+    }
+}
+
+fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
+    let address = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
+    let invalid = |reason: String| ProxyError::InvalidAddress { address: address.to_owned(), reason };
+    let addrs: Vec<SocketAddr> = address.to_socket_addrs().map_err(|e| invalid(e.to_string()))?.collect();
+    let mut last = None;
+    for addr in addrs {
+        match bind_one(addr) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(source) => ProxyError::Listen { address: address.to_owned(), source },
+        None => invalid("no address found".into()),
+    })
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<LinkContext>, counter: Arc<AtomicU64>, cancel: CancellationToken) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((client, _)) => {
+                    let index = counter.fetch_add(1, Ordering::Relaxed);
+                    connections.spawn(run_connection(client, ctx.clone(), index, cancel.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(target: "chaoskit::proxy", proxy = %ctx.proxy, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+/// Normalises a listen address for comparison: the empty default, and `host:port` forms that parse.
+fn normalise_listen(listen: &str) -> String {
+    let l = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
+    l.parse::<SocketAddr>().map_or_else(|_| l.to_owned(), |a| a.to_string())
+}
+
+impl ProxyRegistry {
+    /// A registry with seed 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Configures a registry; see [`ProxyRegistryBuilder`].
+    pub fn builder() -> ProxyRegistryBuilder {
+        ProxyRegistryBuilder::default()
+    }
+
+    /// The seed of the toxics' random streams.
+    pub fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+
+    async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, State>, ProxyError> {
+        let state = self.inner.state.lock().await;
+        if state.shut_down {
+            return Err(ProxyError::ShutDown);
+        }
+        Ok(state)
+    }
+
+    /// Every proxy, by name.
+    pub async fn list(&self) -> Result<BTreeMap<String, Proxy>, ProxyError> {
+        Ok(self.list_views().await?.into_iter().map(|(k, v)| (k, v.into())).collect())
+    }
+
+    pub(crate) async fn list_views(&self) -> Result<BTreeMap<String, ProxyView>, ProxyError> {
+        let state = self.state().await?;
+        Ok(state.proxies.iter().map(|(k, e)| (k.clone(), e.view())).collect())
+    }
+
+    /// One proxy.
+    pub async fn get(&self, name: &str) -> Result<Proxy, ProxyError> {
+        self.get_view(name).await.map(Into::into)
+    }
+
+    pub(crate) async fn get_view(&self, name: &str) -> Result<ProxyView, ProxyError> {
+        let state = self.state().await?;
+        state.proxies.get(name).map(Entry::view).ok_or(ProxyError::ProxyNotFound)
+    }
+
+    /// Creates a proxy and, if `enabled`, binds its listener before returning; the answer's `listen`
+    /// is the bound address. An empty listen binds `127.0.0.1:0`. Toxics in `proxy` are ignored.
+    pub async fn create(&self, proxy: Proxy) -> Result<Proxy, ProxyError> {
+        self.create_view(proxy).await.map(Into::into)
+    }
+
+    pub(crate) async fn create_view(&self, proxy: Proxy) -> Result<ProxyView, ProxyError> {
+        proxy.check_required()?;
+        let mut state = self.state().await?;
+        if state.proxies.contains_key(&proxy.name) {
+            return Err(ProxyError::ProxyExists);
+        }
+        let entry = self.new_entry(&proxy)?;
+        let view = entry.view();
+        state.proxies.insert(proxy.name.clone(), entry);
+        Ok(view)
+    }
+
+    fn new_entry(&self, proxy: &Proxy) -> Result<Entry, ProxyError> {
+        let mut entry = Entry::new(proxy);
+        if proxy.enabled {
+            entry.start(self.inner.seed)?;
+        }
+        Ok(entry)
+    }
+
+    /// Changes a proxy. A new listen or upstream restarts it (closing its connections); enabling
+    /// binds the listener, disabling closes the listener and every connection.
+    pub async fn update(&self, name: &str, update: ProxyUpdate) -> Result<Proxy, ProxyError> {
+        self.update_view(name, update).await.map(Into::into)
+    }
+
+    pub(crate) async fn update_view(&self, name: &str, update: ProxyUpdate) -> Result<ProxyView, ProxyError> {
+        let mut state = self.state().await?;
+        let entry = state.proxies.get_mut(name).ok_or(ProxyError::ProxyNotFound)?;
+        let listen = update.listen.unwrap_or_else(|| entry.listen.clone());
+        let upstream = update.upstream.unwrap_or_else(|| entry.upstream.clone());
+        let enabled = update.enabled.unwrap_or(entry.enabled);
+        if normalise_listen(&listen) != normalise_listen(&entry.listen) || upstream != entry.upstream {
+            entry.stop().await;
+            entry.listen = listen;
+            entry.upstream = upstream;
+            if enabled {
+                entry.start(self.inner.seed)?;
+            }
+        } else if enabled && entry.running.is_none() {
+            entry.start(self.inner.seed)?;
+        } else if !enabled {
+            entry.stop().await;
+        }
+        Ok(entry.view())
+    }
+
+    /// Deletes a proxy, closing its listener and connections.
+    pub async fn delete(&self, name: &str) -> Result<(), ProxyError> {
+        let mut state = self.state().await?;
+        let mut entry = state.proxies.remove(name).ok_or(ProxyError::ProxyNotFound)?;
+        entry.stop().await;
+        Ok(())
+    }
+
+    /// Creates or replaces proxies in order, like Toxiproxy's `/populate`: an existing proxy with the
+    /// same listen and upstream is left untouched (toxics and state included); one that differs is
+    /// replaced. All entries are checked first; on a failure, what was applied before it stays.
+    pub async fn populate(&self, proxies: Vec<Proxy>) -> Result<Vec<Proxy>, PopulateError> {
+        self.populate_views(proxies)
+            .await
+            .map(|v| v.into_iter().map(Into::into).collect())
+            .map_err(|(error, done)| PopulateError { error, proxies: done.into_iter().map(Into::into).collect() })
+    }
+
+    /// Populates from a JSON array of proxy objects (the `/populate` body and `--config` file format).
+    pub async fn populate_json(&self, json: &[u8]) -> Result<Vec<Proxy>, PopulateError> {
+        let proxies = parse_populate(json).map_err(|error| PopulateError { error, proxies: Vec::new() })?;
+        self.populate(proxies).await
+    }
+
+    pub(crate) async fn populate_views(
+        &self,
+        proxies: Vec<Proxy>,
+    ) -> Result<Vec<ProxyView>, (ProxyError, Vec<ProxyView>)> {
+        for (i, p) in proxies.iter().enumerate() {
+            p.check_required().map_err(|e| (at(i, e), Vec::new()))?;
+        }
+        let mut state = self.state().await.map_err(|e| (e, Vec::new()))?;
+        let mut done = Vec::with_capacity(proxies.len());
+        for (i, p) in proxies.into_iter().enumerate() {
+            if let Some(existing) = state.proxies.get(&p.name)
+                && normalise_listen(&existing.listen) == normalise_listen(&p.listen)
+                && existing.upstream == p.upstream
+            {
+                done.push(existing.view());
+                continue;
+            }
+            if let Some(mut old) = state.proxies.remove(&p.name) {
+                old.stop().await;
+            }
+            match self.new_entry(&p) {
+                Ok(entry) => {
+                    done.push(entry.view());
+                    state.proxies.insert(p.name.clone(), entry);
+                }
+                Err(e) => return Err((at(i, e), done)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Enables every proxy and removes every toxic.
+    pub async fn reset(&self) -> Result<(), ProxyError> {
+        let mut state = self.state().await?;
+        for entry in state.proxies.values_mut() {
+            entry.start(self.inner.seed)?;
+            entry.toxics.clear();
+            entry.publish();
+        }
+        Ok(())
+    }
+
+    /// A proxy's toxics: upstream ones first, then downstream, each in chain order.
+    pub async fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>, ProxyError> {
+        Ok(self.toxic_views(proxy).await?.into_iter().map(|t| t.toxic).collect())
+    }
+
+    pub(crate) async fn toxic_views(&self, proxy: &str) -> Result<Vec<ToxicView>, ProxyError> {
+        let state = self.state().await?;
+        let entry = state.proxies.get(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        Ok(entry.ordered_toxics())
+    }
+
+    /// One toxic of a proxy.
+    pub async fn toxic(&self, proxy: &str, name: &str) -> Result<Toxic, ProxyError> {
+        self.toxic_view(proxy, name).await.map(|t| t.toxic)
+    }
+
+    pub(crate) async fn toxic_view(&self, proxy: &str, name: &str) -> Result<ToxicView, ProxyError> {
+        let state = self.state().await?;
+        let entry = state.proxies.get(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        entry.toxics.iter().find(|t| t.toxic.name == name).cloned().ok_or(ProxyError::ToxicNotFound)
+    }
+
+    /// Appends a toxic to the end of its direction's chain, on new and live connections alike (live
+    /// ones apply it from their next chunk). Refuses attributes that would stall or crash.
+    pub async fn add_toxic(&self, proxy: &str, toxic: Toxic) -> Result<Toxic, ProxyError> {
+        let label = toxic.stream.as_str().to_owned();
+        self.add_toxic_view(proxy, toxic, label).await.map(|t| t.toxic)
+    }
+
+    pub(crate) async fn add_toxic_view(
+        &self,
+        proxy: &str,
+        toxic: Toxic,
+        label: String,
+    ) -> Result<ToxicView, ProxyError> {
+        let mut state = self.state().await?;
+        let entry = state.proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        toxic.validate()?;
+        if entry.toxics.iter().any(|t| t.toxic.name == toxic.name) {
+            return Err(ProxyError::ToxicExists);
+        }
+        let view = ToxicView { toxic, label };
+        entry.toxics.push(view.clone());
+        entry.publish();
+        Ok(view)
+    }
+
+    /// Changes a toxic's toxicity and/or attributes (merged into the current ones).
+    pub async fn update_toxic(&self, proxy: &str, name: &str, update: ToxicUpdate) -> Result<Toxic, ProxyError> {
+        self.update_toxic_view(proxy, name, update).await.map(|t| t.toxic)
+    }
+
+    pub(crate) async fn update_toxic_view(
+        &self,
+        proxy: &str,
+        name: &str,
+        update: ToxicUpdate,
+    ) -> Result<ToxicView, ProxyError> {
+        let mut state = self.state().await?;
+        let entry = state.proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        let stored = entry.toxics.iter_mut().find(|t| t.toxic.name == name).ok_or(ProxyError::ToxicNotFound)?;
+        let toxic = update.apply(&stored.toxic)?;
+        toxic.validate()?;
+        stored.toxic = toxic;
+        let view = stored.clone();
+        entry.publish();
+        Ok(view)
+    }
+
+    /// Removes a toxic. Removing an active `timeout` closes the affected connections, as in Toxiproxy.
+    pub async fn remove_toxic(&self, proxy: &str, name: &str) -> Result<(), ProxyError> {
+        let mut state = self.state().await?;
+        let entry = state.proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
+        let before = entry.toxics.len();
+        entry.toxics.retain(|t| t.toxic.name != name);
+        if entry.toxics.len() == before {
+            return Err(ProxyError::ToxicNotFound);
+        }
+        entry.publish();
+        Ok(())
+    }
+
+    /// Stops every proxy and waits until all their listeners and connections have ended. Later calls
+    /// on any handle of this registry fail with [`ProxyError::ShutDown`].
+    pub async fn shutdown(&self) {
+        let mut state = self.inner.state.lock().await;
+        state.shut_down = true;
+        for entry in state.proxies.values_mut() {
+            entry.stop().await;
+        }
+        state.proxies.clear();
+    }
+}
+
+fn at(i: usize, e: ProxyError) -> ProxyError {
+    ProxyError::AtProxy { index: i + 1, source: Box::new(e) }
+}
+
+/// Parses a populate body: a JSON array of proxy objects.
+pub(crate) fn parse_populate(json: &[u8]) -> Result<Vec<Proxy>, ProxyError> {
+    let v = super::json::first_value(json)?;
+    let serde_json::Value::Array(items) = v else {
+        return Err(ProxyError::BadRequestBody("json: cannot unmarshal into a JSON array of proxies".into()));
+    };
+    items.iter().map(Proxy::from_json).collect()
+}

@@ -1,0 +1,33 @@
+//! Scenario files (TOML, YAML, JSON) → a resolved scenario → a runnable [`Scenario`].
+//!
+//! Two explicit stages, as in Spin's manifest → locked app:
+//!
+//! - [`load_file`] / [`from_str`] read a [`ScenarioFile`] (schema version 1: a `version`
+//!   probe first, then serde structs that refuse unknown keys). Errors name the file, line,
+//!   column and key path, list the valid values and suggest the closest one.
+//! - [`resolve`] fills in defaults, resolves paths against the file's directory and checks
+//!   what serde cannot, giving a serialisable [`ResolvedScenario`] (`chaoskit-host validate
+//!   --resolved` prints it) and the [`PluginRequest`]s the plugin runtime turns into
+//!   injectors and validators.
+//! - [`build`] makes the [`Scenario`] the executor runs.
+
+mod build;
+mod error;
+mod parse;
+mod resolve;
+pub mod schema;
+mod suggest;
+pub mod units;
+
+#[cfg(test)]
+mod tests;
+
+pub use build::{BuildOptions, PluginParts, build};
+pub use error::SpecError;
+pub use parse::{Format, from_str, load_file};
+pub use resolve::{PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve};
+pub use schema::ScenarioFile;
+pub use suggest::{closest, edit_distance};
+
+#[cfg(doc)]
+use crate::Scenario;

@@ -1,0 +1,457 @@
+//! Stage two: defaults filled in, paths resolved, cross-field rules checked.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::error::SpecError;
+use super::schema::{
+    InjectorSpec, PluginSpec, Preset, ProcessSpec, ProxySpec, ReadySpec, ScenarioFile, StepSpec, TargetSpec,
+    ValidatorSpec,
+};
+use super::suggest::closest;
+use super::units::HumanDuration;
+use crate::report::Thresholds;
+use crate::scenario::FailurePolicy;
+use crate::services::parse_url;
+
+/// Where a plugin request came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginSource {
+    /// A `[[plugins]]` entry.
+    Scenario,
+    /// A `--plugin` flag.
+    CommandLine,
+}
+
+/// Resource limits of a plugin; `None` leaves the runtime's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PluginLimits {
+    /// Linear memory per instance, bytes.
+    pub memory_bytes: Option<u64>,
+    /// Budget of one `decide` call.
+    pub decide_deadline: Option<HumanDuration>,
+}
+
+/// A plugin to load: everything the plugin runtime needs, resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PluginRequest {
+    /// Label in reports.
+    pub label: String,
+    /// Absolute path of the component, or of the plugin crate to build when `build` is set.
+    pub path: PathBuf,
+    /// Whether `path` is a plugin crate (a directory with a `Cargo.toml`) that the host builds
+    /// for `wasm32-wasip2` before loading it.
+    pub build: bool,
+    /// JSON passed to `configure` (`{}` when none was given).
+    pub config_json: String,
+    /// Limits.
+    pub limits: PluginLimits,
+    /// Capabilities granted.
+    pub grants: Vec<String>,
+    /// Reload on change.
+    pub watch: bool,
+    /// Where it was asked for.
+    pub source: PluginSource,
+}
+
+impl PluginRequest {
+    /// A request for a `--plugin` path with default settings.
+    pub fn from_path(path: &Path, cwd: &Path, watch: bool) -> Self {
+        let path = if path.is_absolute() { path.to_path_buf() } else { cwd.join(path) };
+        PluginRequest {
+            label: plugin_label(&path),
+            build: path.join("Cargo.toml").is_file(),
+            path,
+            config_json: "{}".into(),
+            limits: PluginLimits::default(),
+            grants: Vec::new(),
+            watch,
+            source: PluginSource::CommandLine,
+        }
+    }
+}
+
+fn plugin_label(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "plugin".to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The target, resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResolvedTarget {
+    /// No target.
+    None {
+        /// Shown in reports.
+        name: String,
+    },
+    /// A running service.
+    Address {
+        /// Shown in reports.
+        name: String,
+        /// `host:port`.
+        address: String,
+    },
+    /// A process started and stopped by the host.
+    Process {
+        /// Shown in reports.
+        name: String,
+        /// Program path (or a bare name looked up in `PATH`).
+        program: PathBuf,
+        /// Arguments.
+        args: Vec<String>,
+        /// Extra environment.
+        env: BTreeMap<String, String>,
+        /// Working directory.
+        cwd: PathBuf,
+        /// Readiness check, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ready: Option<ReadySpec>,
+        /// Readiness budget.
+        ready_timeout: HumanDuration,
+        /// SIGTERM-to-kill budget.
+        stop_timeout: HumanDuration,
+    },
+}
+
+/// A scenario file with every default applied and every path resolved; serialisable, so
+/// `validate --resolved` shows exactly what would run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResolvedScenario {
+    /// The file it came from.
+    pub file: String,
+    /// Directory relative paths are resolved against.
+    pub base_dir: PathBuf,
+    /// Scenario name.
+    pub name: String,
+    /// Seed, if fixed.
+    pub seed: Option<u64>,
+    /// Iterations (when not a duration run).
+    pub repeat: Option<u64>,
+    /// Duration of a duration run.
+    pub duration: Option<HumanDuration>,
+    /// Iterations in flight.
+    pub concurrency: usize,
+    /// Failure policy.
+    pub failure_policy: FailurePolicy,
+    /// Thresholds.
+    pub thresholds: Thresholds,
+    /// Step timeout, if any.
+    pub step_timeout: Option<HumanDuration>,
+    /// Ctrl-C grace period.
+    pub grace_period: HumanDuration,
+    /// The target.
+    pub target: ResolvedTarget,
+    /// Steps, names filled in.
+    pub steps: Vec<StepSpec>,
+    /// Injectors, labels filled in.
+    pub injectors: Vec<InjectorSpec>,
+    /// Validators, labels filled in.
+    pub validators: Vec<ValidatorSpec>,
+    /// Plugins to load.
+    pub plugins: Vec<PluginRequest>,
+    /// Chaos proxies, `listen` filled in.
+    pub proxies: Vec<ProxySpec>,
+}
+
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+fn resolve_path(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+}
+
+/// A program: bare names stay for `PATH` lookup, paths resolve against `base`.
+fn resolve_program(base: &Path, p: &str) -> PathBuf {
+    if p.contains('/') { resolve_path(base, p) } else { PathBuf::from(p) }
+}
+
+fn check_addr(file: &str, key: String, addr: &str) -> Result<(), SpecError> {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => {
+            Err(SpecError::Invalid { file: file.into(), key, message: format!("`{addr}` is not a host:port address") })
+        }
+    }
+}
+
+/// Applies defaults, resolves paths against `base_dir` and checks cross-field rules.
+pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<ResolvedScenario, SpecError> {
+    let invalid = |key: &str, message: String| SpecError::Invalid { file: file.into(), key: key.into(), message };
+    let s = spec.scenario;
+    if s.repeat.is_some() && s.duration.is_some() {
+        return Err(invalid("scenario", "`repeat` and `duration` are exclusive; set one".into()));
+    }
+    if s.repeat == Some(0) {
+        return Err(invalid("scenario.repeat", "must be at least 1".into()));
+    }
+    if s.duration.is_some_and(|d| d.0.is_zero()) {
+        return Err(invalid("scenario.duration", "must be longer than zero".into()));
+    }
+    let concurrency = s.concurrency.unwrap_or(1);
+    if concurrency == 0 {
+        return Err(invalid("scenario.concurrency", "must be at least 1".into()));
+    }
+    let t = s.thresholds.unwrap_or_default();
+    let mut thresholds = match t.preset.unwrap_or_default() {
+        Preset::Default => Thresholds::default(),
+        Preset::Strict => Thresholds::strict(),
+        Preset::Relaxed => Thresholds::relaxed(),
+    };
+    if let Some(rate) = t.min_success_rate {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(invalid("scenario.thresholds.min_success_rate", format!("{rate} is outside [0, 1]")));
+        }
+        thresholds.min_success_rate = rate;
+    }
+    if let Some(max) = t.max_failures {
+        thresholds.max_failures = Some(max);
+    }
+    if let Some(w) = t.warnings_fail {
+        thresholds.warnings_fail = w;
+    }
+
+    let target = match spec.target {
+        None => ResolvedTarget::None { name: s.name.clone() },
+        Some(TargetSpec::Address(a)) => {
+            check_addr(file, "target.address".into(), &a.address)?;
+            ResolvedTarget::Address { name: a.name.unwrap_or_else(|| a.address.clone()), address: a.address }
+        }
+        Some(TargetSpec::Process(p)) => resolve_process(p, file, base_dir)?,
+    };
+
+    if spec.steps.is_empty() {
+        return Err(invalid("steps", "a scenario needs at least one step (`[[steps]]`)".into()));
+    }
+    let mut names = HashSet::new();
+    let mut steps = Vec::with_capacity(spec.steps.len());
+    for (n, mut step) in spec.steps.into_iter().enumerate() {
+        let key = |field: &str| format!("steps[{n}].{field}");
+        let (name, kind) = match &mut step {
+            StepSpec::Http(h) => {
+                parse_url(&h.url).map_err(|e| invalid(&key("url"), e))?;
+                if let Some(m) = &h.method
+                    && hyper::Method::from_bytes(m.as_bytes()).is_err()
+                {
+                    return Err(invalid(&key("method"), format!("`{m}` is not an HTTP method")));
+                }
+                (&mut h.name, "http")
+            }
+            StepSpec::Tcp(t) => {
+                check_addr(file, key("address"), &t.address)?;
+                (&mut t.name, "tcp")
+            }
+            StepSpec::Command(c) => {
+                c.command = resolve_program(base_dir, &c.command).display().to_string();
+                c.cwd = Some(
+                    c.cwd
+                        .as_deref()
+                        .map_or_else(|| base_dir.to_path_buf(), |d| resolve_path(base_dir, d))
+                        .display()
+                        .to_string(),
+                );
+                (&mut c.name, "command")
+            }
+        };
+        let name = name.get_or_insert_with(|| format!("{kind}-{}", n + 1)).clone();
+        if !names.insert(name.clone()) {
+            return Err(invalid(&key("name"), format!("step `{name}` is defined twice; step names must be unique")));
+        }
+        steps.push(step);
+    }
+
+    let mut injectors = spec.injectors;
+    for i in injectors.iter_mut() {
+        let default = i.type_name();
+        i.label_mut().get_or_insert_with(|| default.to_string());
+    }
+    unique(file, "injectors", injectors.iter().map(|i| i.label().unwrap_or_default()))?;
+
+    let mut proxies = spec.proxies;
+    for (n, p) in proxies.iter_mut().enumerate() {
+        p.listen.get_or_insert_with(|| "127.0.0.1:0".into());
+        if p.upstream.trim().is_empty() {
+            return Err(invalid(&format!("proxies[{n}].upstream"), "the upstream `host:port` is required".into()));
+        }
+        if let Some(server) = &p.server {
+            crate::proxy::Client::new(server).map_err(|e| invalid(&format!("proxies[{n}].server"), e.to_string()))?;
+        }
+    }
+    unique(file, "proxies", proxies.iter().map(|p| p.name.as_str()))?;
+    for (n, i) in injectors.iter().enumerate() {
+        let (proxy, toxic) = match i {
+            InjectorSpec::ProxyToxic { proxy, toxic, stream, attributes, .. } => {
+                if let Some(stream) = stream
+                    && crate::proxy::Stream::parse(stream).is_none()
+                {
+                    return Err(invalid(
+                        &format!("injectors[{n}].stream"),
+                        format!("unknown stream `{stream}`; valid values: `upstream`, `downstream`"),
+                    ));
+                }
+                (proxy, Some((toxic, attributes)))
+            }
+            InjectorSpec::ProxyDown { proxy, .. } => (proxy, None),
+            _ => continue,
+        };
+        if !proxies.iter().any(|p| &p.name == proxy) {
+            let names: Vec<&str> = proxies.iter().map(|p| p.name.as_str()).collect();
+            let hint =
+                closest(proxy, names.iter().copied()).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+            let valid = if names.is_empty() {
+                "none: add a `[[proxies]]` entry".to_string()
+            } else {
+                format!("`{}`", names.join("`, `"))
+            };
+            return Err(invalid(
+                &format!("injectors[{n}].proxy"),
+                format!("no proxy named `{proxy}`; defined: {valid}{hint}"),
+            ));
+        }
+        if let Some((toxic, attributes)) = toxic {
+            const TOXICS: [&str; 7] =
+                ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"];
+            if !TOXICS.contains(&toxic.as_str()) {
+                let hint = closest(toxic, TOXICS).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+                return Err(invalid(
+                    &format!("injectors[{n}].toxic"),
+                    format!("unknown toxic `{toxic}`; valid values: `{}`{hint}", TOXICS.join("`, `")),
+                ));
+            }
+            let attrs: serde_json::Map<String, serde_json::Value> = attributes.clone().into_iter().collect();
+            let kind = crate::proxy::ToxicKind::from_attributes(toxic, &attrs)
+                .map_err(|e| invalid(&format!("injectors[{n}].attributes"), e.to_string()))?;
+            kind.validate().map_err(|e| invalid(&format!("injectors[{n}].attributes"), e.to_string()))?;
+        }
+    }
+
+    let mut validators = spec.validators;
+    let process_target = matches!(target, ResolvedTarget::Process { .. });
+    for (n, v) in validators.iter_mut().enumerate() {
+        let default = v.type_name();
+        if default.starts_with("target_") && !process_target {
+            return Err(invalid(
+                &format!("validators[{n}]"),
+                format!("`{default}` watches the target process; it needs `[target] type = \"process\"`"),
+            ));
+        }
+        set_validator_label(v, default);
+    }
+    unique(file, "validators", validators.iter().map(|v| v.label_and_severity().0.unwrap_or_default()))?;
+
+    let mut plugins = Vec::with_capacity(spec.plugins.len());
+    for (n, p) in spec.plugins.into_iter().enumerate() {
+        plugins.push(resolve_plugin(p, base_dir).map_err(|m| invalid(&format!("plugins[{n}].path"), m))?);
+    }
+
+    Ok(ResolvedScenario {
+        file: file.into(),
+        base_dir: base_dir.to_path_buf(),
+        name: s.name,
+        seed: s.seed,
+        repeat: if s.duration.is_some() { None } else { Some(s.repeat.unwrap_or(1)) },
+        duration: s.duration,
+        concurrency,
+        failure_policy: s.failure_policy.unwrap_or_default(),
+        thresholds,
+        step_timeout: s.step_timeout,
+        grace_period: s.grace_period.unwrap_or(HumanDuration(DEFAULT_GRACE)),
+        target,
+        steps,
+        injectors,
+        validators,
+        plugins,
+        proxies,
+    })
+}
+
+fn set_validator_label(v: &mut ValidatorSpec, default: &str) {
+    match v {
+        ValidatorSpec::MaxPanics { label, .. }
+        | ValidatorSpec::RecursionDepth { label, .. }
+        | ValidatorSpec::NoTaskLeak { label, .. }
+        | ValidatorSpec::NoThreadLeak { label, .. }
+        | ValidatorSpec::NoStall { label, .. }
+        | ValidatorSpec::MaxIterationTime { label, .. }
+        | ValidatorSpec::MemoryLimit { label, .. }
+        | ValidatorSpec::TargetRss { label, .. }
+        | ValidatorSpec::TargetThreads { label, .. }
+        | ValidatorSpec::TargetFds { label, .. } => {
+            label.get_or_insert_with(|| default.to_string());
+        }
+    }
+}
+
+fn unique<'a>(file: &str, what: &str, labels: impl Iterator<Item = &'a str>) -> Result<(), SpecError> {
+    let mut seen = HashSet::new();
+    for (n, label) in labels.enumerate() {
+        if !seen.insert(label) {
+            return Err(SpecError::Invalid {
+                file: file.into(),
+                key: format!("{what}[{n}].label"),
+                message: format!(
+                    "two {what} are labelled `{label}` (a label defaults to the type name); give each a distinct `label`"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn resolve_process(p: ProcessSpec, file: &str, base_dir: &Path) -> Result<ResolvedTarget, SpecError> {
+    if let Some(ready) = &p.ready {
+        let invalid = |message: String| SpecError::Invalid { file: file.into(), key: "target.ready".into(), message };
+        match (&ready.tcp, &ready.http) {
+            (Some(addr), None) => check_addr(file, "target.ready.tcp".into(), addr)?,
+            (None, Some(url)) => {
+                parse_url(url).map_err(|e| SpecError::Invalid {
+                    file: file.into(),
+                    key: "target.ready.http".into(),
+                    message: e,
+                })?;
+            }
+            _ => return Err(invalid("set exactly one of `tcp` or `http`".into())),
+        }
+    }
+    let program = resolve_program(base_dir, &p.command);
+    let name =
+        p.name.unwrap_or_else(|| program.file_name().map_or(p.command.clone(), |n| n.to_string_lossy().into_owned()));
+    Ok(ResolvedTarget::Process {
+        name,
+        program,
+        args: p.args,
+        env: p.env,
+        cwd: p.cwd.as_deref().map_or_else(|| base_dir.to_path_buf(), |d| resolve_path(base_dir, d)),
+        ready_timeout: p.ready.as_ref().and_then(|r| r.timeout).unwrap_or(HumanDuration(DEFAULT_READY_TIMEOUT)),
+        ready: p.ready,
+        stop_timeout: p.stop_timeout.unwrap_or(HumanDuration(DEFAULT_STOP_TIMEOUT)),
+    })
+}
+
+fn resolve_plugin(p: PluginSpec, base_dir: &Path) -> Result<PluginRequest, String> {
+    let path = resolve_path(base_dir, &p.path);
+    let build = path.is_dir() && path.join("Cargo.toml").is_file();
+    if !path.is_file() && !build {
+        return Err(format!(
+            "plugin `{}` is neither a component file nor a plugin crate directory (resolved to `{}`)",
+            p.path,
+            path.display()
+        ));
+    }
+    let limits = p.limits.unwrap_or_default();
+    Ok(PluginRequest {
+        label: p.label.unwrap_or_else(|| plugin_label(&path)),
+        build,
+        path,
+        config_json: p.config.map_or_else(|| "{}".to_string(), |c| c.to_string()),
+        limits: PluginLimits { memory_bytes: limits.memory.map(|m| m.0), decide_deadline: limits.decide_deadline },
+        grants: p.grants,
+        watch: p.watch,
+        source: PluginSource::Scenario,
+    })
+}

@@ -1,0 +1,126 @@
+//! Mistakes in files and flags: exit 2, and a message that says where and what is valid.
+
+use crate::util::Dir;
+
+const GOOD: &str = "version = 1\n[scenario]\nname = \"m\"\n[[steps]]\ntype = \"command\"\ncommand = \"true\"\n";
+
+#[test]
+fn an_unknown_injector_type_suggests_the_closest_name() {
+    let dir = Dir::new("dealy");
+    dir.write("bad.toml", &format!("{GOOD}[[injectors]]\ntype = \"dealy\"\nprobability = 0.5\n"));
+    let run = dir.run(&["run", "bad.toml"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr(),
+        "error: bad.toml:8:8: injectors[0].type: unknown value `dealy`; valid values: `delay`, `delay_every`, `panic`, `error`, `cancel`, `failpoint`, `network`, `cpu`, `memory`, `proxy_toxic`, `proxy_down` (did you mean `delay`?)\n"
+    );
+    assert!(!dir.join("chaoskit-report").exists(), "nothing ran, nothing was written");
+}
+
+#[test]
+fn yaml_and_json_errors_carry_line_column_and_key() {
+    let dir = Dir::new("yaml-json");
+    dir.write(
+        "bad.yaml",
+        "version: 1\nscenario:\n  name: m\n  concurrency: many\nsteps:\n  - type: command\n    command: \"true\"\n",
+    );
+    let run = dir.run(&["validate", "bad.yaml"]);
+    run.expect_code(2);
+    assert!(run.stderr().starts_with("error: bad.yaml:4:16: scenario.concurrency: "), "{}", run.explain());
+    dir.write("bad.json", "{\"version\": 1, \"scenario\": {\"name\": \"m\"},\n \"steps\": [{\"type\": \"http\", \"url\": \"http://127.0.0.1:1/\", \"timeout\": \"soon\"}]}");
+    let run = dir.run(&["validate", "bad.json"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr(),
+        "error: bad.json:2:77: steps[0].timeout: invalid duration \"soon\" (expected e.g. \"500ms\", \"5s\", \"10m\")\n"
+    );
+}
+
+#[test]
+fn a_misspelt_key_lists_the_valid_keys() {
+    let dir = Dir::new("key");
+    dir.write("bad.toml", &GOOD.replace("name = \"m\"", "name = \"m\"\nrepeats = 3"));
+    let run = dir.run(&["validate", "bad.toml"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr(),
+        "error: bad.toml:4:1: scenario.repeats: unknown key `repeats`; valid keys: `name`, `seed`, `repeat`, `duration`, `concurrency`, `failure_policy`, `thresholds`, `step_timeout`, `grace_period` (did you mean `repeat`?)\n"
+    );
+}
+
+#[test]
+fn files_that_cannot_be_read_or_named_are_configuration_errors() {
+    let dir = Dir::new("missing");
+    let run = dir.run(&["run", "nope.toml"]);
+    run.expect_code(2);
+    assert!(run.stderr().starts_with("error: cannot read `nope.toml`: "), "{}", run.explain());
+    dir.write("s.ini", GOOD);
+    let run = dir.run(&["validate", "s.ini"]);
+    run.expect_code(2);
+    assert_eq!(
+        run.stderr(),
+        "error: `s.ini`: unknown scenario format; name the file *.toml, *.yaml, *.yml or *.json\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0_with_examples() {
+    let dir = Dir::new("usage");
+    dir.run(&["run"]).expect_code(2);
+    dir.run(&["frobnicate"]).expect_code(2);
+    dir.run(&["run", "s.toml", "--repeat", "3", "--duration", "1s"]).expect_code(2);
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["validate", "--help"],
+        &["report", "--help"],
+        &["plugin", "inspect", "--help"],
+    ] {
+        let run = dir.run(args);
+        run.expect_code(0);
+        assert!(run.stdout().contains("Examples:"), "{}", run.explain());
+    }
+}
+
+#[test]
+fn validate_prints_the_resolved_scenario() {
+    let dir = Dir::new("validate");
+    dir.write("s.toml", GOOD);
+    let run = dir.run(&["validate", "s.toml"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr(), "s.toml: ok — scenario `m`: 1 step, 0 injectors, 0 validators, 0 plugins; 1 iteration\n");
+    let run = dir.run(&["validate", "s.toml", "--resolved"]);
+    run.expect_code(0);
+    let resolved: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(resolved["name"], "m");
+    assert_eq!(resolved["steps"][0]["name"], "command-1");
+    assert_eq!(resolved["grace_period"], "5s");
+    assert_eq!(resolved["target"]["type"], "none");
+}
+
+#[test]
+fn plugins_are_refused_clearly_until_the_runtime_lands() {
+    let dir = Dir::new("plugins");
+    dir.write("s.toml", GOOD);
+    dir.write("x.wasm", "\0asm");
+    let run = dir.run(&["run", "s.toml", "--plugin", "x.wasm"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().starts_with("error: cannot load plugin `x` from `")
+            && run.stderr().ends_with("x.wasm`: plugin support is not built into this binary yet\n"),
+        "{}",
+        run.explain()
+    );
+    dir.write(
+        "p.toml",
+        &format!("{GOOD}[[plugins]]\npath = \"x.wasm\"\nlabel = \"every-nth\"\nconfig = {{ n = 3 }}\n"),
+    );
+    let run = dir.run(&["validate", "p.toml", "--resolved"]);
+    run.expect_code(0);
+    let resolved: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(resolved["plugins"][0]["config_json"], "{\"n\":3}");
+    dir.run(&["run", "p.toml"]).expect_code(2);
+    let run = dir.run(&["plugin", "inspect", "x.wasm"]);
+    run.expect_code(2);
+    assert_eq!(run.stderr(), "error: cannot inspect `x.wasm`: plugin support is not built into this binary yet\n");
+}
