@@ -8,6 +8,7 @@
 //! - [`chaos`]: [`ChaosContext`] and its chaos points (`maybe_delay`, `maybe_panic`, ...).
 //! - [`inject`]: the [`Injector`] trait and built-in injectors.
 //! - [`validate`]: the [`Validator`] trait and built-in validators.
+//! - [`plugin`]: WebAssembly injectors and validators, loaded and hot-reloaded in a sandbox.
 //! - [`points`]: chaos points on the current context, for code deep in a call stack.
 //! - [`proxy`]: a TCP chaos proxy with Toxiproxy-compatible toxics, API server and client.
 //! - [`spec`]: scenario files (TOML, YAML, JSON) → a resolved scenario → a [`Scenario`].
@@ -53,6 +54,7 @@ pub mod chaos;
 pub mod cli;
 pub mod inject;
 pub mod journal;
+pub mod plugin;
 pub mod proxy;
 pub mod report;
 mod run;

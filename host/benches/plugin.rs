@@ -1,0 +1,168 @@
+//! Cost of Wasm plugins, beside built-in injectors in the same run: a decision through the full
+//! chaos-point path, instantiation, cold and cached loads, and hot reload (file write to the
+//! new version serving).
+//!
+//! Run with `cargo bench -p chaoskit-host --bench plugin` (the plugins are built from
+//! `plugins/` by the `plugin-artifacts` crate on the first run).
+
+#![allow(missing_docs, reason = "criterion macros generate undocumented items")]
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chaoskit::plugin::{PluginHost, PluginSpec};
+use chaoskit::{ChaosContext, Injector, PointKind, inject};
+use criterion::{Criterion, criterion_group, criterion_main};
+use plugin_artifacts as artifacts;
+
+fn ctx(injector: Arc<dyn Injector>) -> ChaosContext {
+    ChaosContext::detached(7, 0, [("bench", injector)])
+}
+
+/// One decision at an error point: built-in injectors beside Wasm ones, same path.
+fn decision(c: &mut Criterion) {
+    let host = PluginHost::new().unwrap();
+    let mut g = c.benchmark_group("decision through the chaos-point path");
+    let builtin = ctx(inject::error(0.001).into_shared());
+    g.bench_function("built-in error injector p=0.001", |b| {
+        b.iter(|| black_box(&builtin).decide(PointKind::Error, None))
+    });
+    let builtin_always = ctx(inject::error(1.0).into_shared());
+    g.bench_function("built-in error injector p=1 (journal entry each call)", |b| {
+        b.iter(|| black_box(&builtin_always).decide(PointKind::Error, None))
+    });
+    let flaky = host
+        .load_injector(
+            PluginSpec::new(artifacts::path(artifacts::FLAKY_DEPENDENCY))
+                .config(r#"{"start_rate": 0.001, "end_rate": 0.001}"#),
+        )
+        .unwrap();
+    let wasm = ctx(Arc::new(flaky));
+    g.bench_function("wasm flaky-dependency p=0.001 (counter + draw)", |b| {
+        b.iter(|| black_box(&wasm).decide(PointKind::Error, None))
+    });
+    let spike = host
+        .load_injector(
+            PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 1000000, "burst": 0}"#),
+        )
+        .unwrap();
+    let wasm_none = ctx(Arc::new(spike));
+    g.bench_function("wasm latency-spike outside its window (returns none)", |b| {
+        b.iter(|| black_box(&wasm_none).decide(PointKind::Delay, None))
+    });
+    let version = host.load_injector(PluginSpec::new(artifacts::path(artifacts::FIXTURE_VERSION_A))).unwrap();
+    let wasm_error = ctx(Arc::new(version));
+    g.bench_function("wasm injector returning an error string (journal entry each call)", |b| {
+        b.iter(|| black_box(&wasm_error).decide(PointKind::Error, None))
+    });
+    g.finish();
+}
+
+/// A fresh instance: instantiate from the pre-linked component, then `configure`.
+fn instantiation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("instantiation");
+    for (label, host) in [("pooling", PluginHost::new().unwrap()), ("on demand", PluginHost::on_demand().unwrap())] {
+        let spike = host
+            .load_injector(
+                PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 10, "burst": 1}"#),
+            )
+            .unwrap();
+        g.bench_function(format!("instantiate only ({label})"), |b| b.iter(|| spike.bench_instantiate(false).unwrap()));
+        g.bench_function(format!("instantiate + configure ({label})"), |b| {
+            b.iter(|| spike.bench_instantiate(true).unwrap())
+        });
+    }
+    g.finish();
+}
+
+/// Loading a file: cold (compile) and cached (same bytes, same host).
+fn loading(c: &mut Criterion) {
+    let mut g = c.benchmark_group("load");
+    g.sample_size(10);
+    let path = artifacts::path(artifacts::LATENCY_SPIKE);
+    let spec = || PluginSpec::new(path).config(r#"{"period": 10, "burst": 1}"#);
+    g.bench_function("cold load (compile, link, instantiate, configure)", |b| {
+        b.iter_custom(|n| {
+            let mut total = Duration::ZERO;
+            for _ in 0..n {
+                let host = PluginHost::new().unwrap();
+                let start = Instant::now();
+                black_box(host.load(spec()).unwrap());
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    let host = PluginHost::new().unwrap();
+    host.load(spec()).unwrap();
+    g.sample_size(50);
+    g.bench_function("cached load (hash, cache hit, link, instantiate, configure)", |b| {
+        b.iter(|| black_box(host.load(spec()).unwrap()))
+    });
+    g.bench_function("baseline: PluginHost::new (engine + ticker thread)", |b| {
+        b.iter(|| black_box(PluginHost::new().unwrap()))
+    });
+    g.finish();
+}
+
+/// A component with a unique custom section appended: same code, new hash (no cache hit).
+fn unique(bytes: &[u8], n: u64) -> Vec<u8> {
+    let name = b"chaoskit-bench";
+    let payload = n.to_le_bytes();
+    let size = 1 + name.len() + payload.len();
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section id
+    out.push(size as u8); // LEB128 of a small size
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn publish(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// From the rename of a new file to the first decision served by it.
+fn hot_reload(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hot reload");
+    g.sample_size(10);
+    let host = PluginHost::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.wasm");
+    let a = std::fs::read(artifacts::path(artifacts::FIXTURE_VERSION_A)).unwrap();
+    let b_bytes = std::fs::read(artifacts::path(artifacts::FIXTURE_VERSION_B)).unwrap();
+    publish(&path, &a);
+    let inj = host.load_injector(PluginSpec::new(&path).watch(true)).unwrap();
+    let mut n = 0u64;
+    let mut measure = |iters: u64, cached: bool| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            n += 1;
+            let base = if n.is_multiple_of(2) { &a } else { &b_bytes };
+            let bytes = if cached { base.clone() } else { unique(base, n) };
+            let before = inj.generation();
+            let start = Instant::now();
+            publish(&path, &bytes);
+            while inj.generation() == before {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            total += start.elapsed();
+        }
+        total
+    };
+    g.bench_function("write to serving, new bytes (compile)", |b| b.iter_custom(|iters| measure(iters, false)));
+    g.bench_function("write to serving, known bytes (cache hit)", |b| b.iter_custom(|iters| measure(iters, true)));
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    targets = decision, instantiation, loading, hot_reload
+}
+criterion_main!(benches);

@@ -1,0 +1,429 @@
+//! A loaded injector component as an ordinary [`Injector`](crate::Injector).
+
+use super::bindings::Injector as InjectorWorld;
+use super::bindings::InjectorPre;
+use super::bindings::chaoskit::plugin::types as wit;
+use super::error::{FailureKind, PluginError};
+use super::health::Health;
+use super::reload::{Reload, Watch};
+use super::runtime::{self, Compiled, MAX_MESSAGE, Pre, Runtime};
+use super::state::{PluginState, Shared};
+use super::{PluginSpec, World};
+use crate::chaos::{Action, Capabilities, Draws, Point, PointKind};
+use crate::inject::{InjectError, Injector, StartContext};
+use arc_swap::ArcSwap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::Store;
+
+/// Registration state of a chaos point in one instance.
+const UNKNOWN: u8 = 0;
+const WANTED: u8 = 1;
+const IGNORED: u8 = 2;
+
+/// One instance of one version: its store, bindings and which points it registered.
+struct Instance {
+    store: Store<PluginState>,
+    bindings: InjectorWorld,
+    points: Vec<u8>,
+}
+
+/// One loaded version of the plugin file, with its pool of idle instances.
+pub(crate) struct Version {
+    hash: [u8; 32],
+    short: String,
+    pre: InjectorPre<PluginState>,
+    capabilities: Capabilities,
+    idle: Mutex<Vec<Instance>>,
+    live: AtomicUsize,
+}
+
+impl Version {
+    fn put(&self, instance: Instance) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
+    }
+}
+
+/// What a plugin said it can do, from `configure`.
+fn capabilities(info: &wit::InjectorInfo) -> Capabilities {
+    let c = info.capabilities;
+    let mut caps = Capabilities::NONE;
+    for (flag, cap) in [
+        (wit::Capabilities::DELAY, Capabilities::DELAY),
+        (wit::Capabilities::PANIC, Capabilities::PANIC),
+        (wit::Capabilities::ERROR, Capabilities::ERROR),
+        (wit::Capabilities::CANCEL, Capabilities::CANCEL),
+        (wit::Capabilities::NETWORK, Capabilities::NETWORK),
+        (wit::Capabilities::FAILPOINT, Capabilities::FAILPOINT),
+    ] {
+        if c.contains(flag) {
+            caps = caps | cap;
+        }
+    }
+    caps
+}
+
+fn kind(kind: PointKind) -> wit::PointKind {
+    match kind {
+        PointKind::Delay => wit::PointKind::Delay,
+        PointKind::Panic => wit::PointKind::Panic,
+        PointKind::Error => wit::PointKind::Error,
+        PointKind::Cancel => wit::PointKind::Cancel,
+        PointKind::Network => wit::PointKind::Network,
+        PointKind::Failpoint => wit::PointKind::Failpoint,
+    }
+}
+
+/// Why a fresh instance could not be made ready.
+pub(crate) enum BuildError {
+    Config(String),
+    Failed(FailureKind),
+}
+
+impl BuildError {
+    pub(crate) fn into_plugin_error(self, path: &Path) -> PluginError {
+        match self {
+            BuildError::Config(message) => PluginError::Config { path: path.to_owned(), message },
+            BuildError::Failed(FailureKind::Instantiate { message }) => {
+                PluginError::Instantiate { path: path.to_owned(), message }
+            }
+            BuildError::Failed(kind) => PluginError::Failed { path: path.to_owned(), kind },
+        }
+    }
+    pub(crate) fn into_failure(self) -> FailureKind {
+        match self {
+            BuildError::Config(message) => {
+                FailureKind::Instantiate { message: format!("refused its configuration: {message}") }
+            }
+            BuildError::Failed(kind) => kind,
+        }
+    }
+}
+
+/// Everything behind a [`WasmInjector`]; shared with its reload watcher.
+pub(crate) struct Core {
+    rt: Arc<Runtime>,
+    path: PathBuf,
+    spec: PluginSpec,
+    shared: Arc<Shared>,
+    current: ArcSwap<Version>,
+    health: Health,
+    generation: AtomicU64,
+    /// Decisions that found every instance busy (the instance limit was reached).
+    busy: AtomicU64,
+}
+
+impl Core {
+    fn build(&self, pre: &InjectorPre<PluginState>) -> Result<(Instance, Capabilities), BuildError> {
+        build(&self.rt, &self.shared, &self.spec, pre)
+    }
+
+    fn take(&self, version: &Version) -> Option<Instance> {
+        if let Some(instance) = version.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Some(instance);
+        }
+        // None idle: build one (a new worker, or a rebuild after a failure), within the limit.
+        if version.live.fetch_add(1, Ordering::Relaxed) >= self.spec.limits.instances {
+            version.live.fetch_sub(1, Ordering::Relaxed);
+            self.busy.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        match self.build(&version.pre) {
+            Ok((instance, _)) => Some(instance),
+            Err(e) => {
+                version.live.fetch_sub(1, Ordering::Relaxed);
+                self.fail(version, e.into_failure());
+                None
+            }
+        }
+    }
+
+    fn fail(&self, version: &Version, kind: FailureKind) {
+        self.health.fail(&self.shared.name, &version.short, &kind, "the decision injects nothing");
+    }
+
+    fn call(&self, instance: &mut Instance, point: &Point<'_>) -> Result<Action, FailureKind> {
+        let limits = &self.spec.limits;
+        let memory = limits.memory;
+        let index = point.id as usize;
+        let mut state = instance.points.get(index).copied().unwrap_or(UNKNOWN);
+        if state == UNKNOWN {
+            // Cold path, once per point per instance: strings cross the boundary here only.
+            let budget = limits.configure_deadline;
+            instance.store.set_epoch_deadline(runtime::ticks(budget));
+            let described = wit::Point {
+                kind: kind(point.kind),
+                name: point.name.to_owned(),
+                scope: point.scope.map(str::to_owned),
+            };
+            let wants = instance
+                .bindings
+                .call_register_point(&mut instance.store, point.id, &described)
+                .map_err(|e| runtime::classify(&mut instance.store, &e, "register-point", budget, memory))?;
+            if instance.points.len() <= index {
+                instance.points.resize(index + 1, UNKNOWN);
+            }
+            state = if wants { WANTED } else { IGNORED };
+            instance.points[index] = state;
+        }
+        if state == IGNORED {
+            return Ok(Action::None);
+        }
+        let budget = limits.decide_deadline;
+        instance.store.set_epoch_deadline(runtime::ticks(budget));
+        let action = instance
+            .bindings
+            .call_decide(&mut instance.store, point.id, point.iteration)
+            .map_err(|e| runtime::classify(&mut instance.store, &e, "decide", budget, memory))?;
+        let message = |m: String| {
+            if m.len() > MAX_MESSAGE {
+                Err(FailureKind::ResultTooLarge { export: "decide", bytes: m.len(), limit: MAX_MESSAGE })
+            } else {
+                Ok(m)
+            }
+        };
+        Ok(match action {
+            wit::Action::None => Action::None,
+            wit::Action::DelayNs(ns) => Action::Delay(Duration::from_nanos(ns)),
+            wit::Action::Error(m) => Action::Error(message(m)?),
+            wit::Action::Panic(m) => Action::Panic(message(m)?),
+            wit::Action::Cancel => Action::Cancel,
+        })
+    }
+}
+
+/// Make a fresh instance ready: instantiate, then `configure` within its deadline.
+fn build(
+    rt: &Runtime,
+    shared: &Arc<Shared>,
+    spec: &PluginSpec,
+    pre: &InjectorPre<PluginState>,
+) -> Result<(Instance, Capabilities), BuildError> {
+    let limits = &spec.limits;
+    let mut store = runtime::new_store(rt, shared, limits, &spec.grants);
+    let budget = limits.configure_deadline;
+    store.set_epoch_deadline(runtime::ticks(budget));
+    let bindings = pre.instantiate(&mut store).map_err(|e| {
+        BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
+            FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
+            other => other,
+        })
+    })?;
+    let info = bindings
+        .call_configure(&mut store, &spec.config)
+        .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
+        .map_err(BuildError::Config)?;
+    Ok((Instance { store, bindings, points: Vec::new() }, capabilities(&info)))
+}
+
+/// Load one version: compile (or reuse), check, link, and configure a first instance.
+fn load_version(
+    rt: &Runtime,
+    shared: &Arc<Shared>,
+    spec: &PluginSpec,
+    compiled: &Compiled,
+) -> Result<Version, PluginError> {
+    let path = &spec.path;
+    let Pre::Injector(pre) = runtime::prepare(rt, path, compiled, Some(World::Injector), &spec.grants)? else {
+        unreachable!("prepare checked the world");
+    };
+    let (first, capabilities) = build(rt, shared, spec, &pre).map_err(|e| e.into_plugin_error(path))?;
+    Ok(Version {
+        hash: compiled.hash,
+        short: runtime::short_hash(&compiled.hash),
+        pre,
+        capabilities,
+        idle: Mutex::new(vec![first]),
+        live: AtomicUsize::new(1),
+    })
+}
+
+/// An injector component, usable wherever a [`chaoskit::Injector`](crate::Injector) is.
+///
+/// Each worker takes its own instance from a small pool (and puts it back after the call), so
+/// decisions on different threads never wait for each other. Randomness comes from the
+/// iteration's stream for this injector (one draw seeds the guest's `random-u64` for the call),
+/// so a replay with the same seed decides the same.
+///
+/// A call that traps, runs past its deadline or exceeds its memory injects nothing (the
+/// decision fails open), the instance is dropped and rebuilt on the next call, and after
+/// repeated failures the plugin is disabled; [`notes`](Injector::notes) says so.
+pub struct WasmInjector {
+    core: Arc<Core>,
+    _watch: Option<Watch>,
+}
+
+impl std::fmt::Debug for WasmInjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmInjector")
+            .field("name", &self.name())
+            .field("sha256", &self.sha256())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmInjector {
+    pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
+        let shared = Arc::new(Shared::new(spec.name()));
+        let version = load_version(&rt, &shared, &spec, compiled)?;
+        let core = Arc::new(Core {
+            path: spec.path.clone(),
+            health: Health::new(spec.limits.max_failures, spec.limits.failure_window),
+            current: ArcSwap::from_pointee(version),
+            rt,
+            shared,
+            generation: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            spec,
+        });
+        let watch = if core.spec.watch { Some(Watch::start(&core.path, Arc::downgrade(&core) as _)?) } else { None };
+        Ok(Self { core, _watch: watch })
+    }
+
+    /// The plugin's name (its file stem unless [`PluginSpec::name`] set one).
+    pub fn name(&self) -> &str {
+        &self.core.shared.name
+    }
+
+    /// The plugin file.
+    pub fn path(&self) -> &Path {
+        &self.core.path
+    }
+
+    /// First 8 hex digits of the SHA-256 of the version now serving.
+    pub fn sha256(&self) -> String {
+        self.core.current.load().short.clone()
+    }
+
+    /// How many times a new version was swapped in (0 until the first hot reload).
+    pub fn generation(&self) -> u64 {
+        self.core.generation.load(Ordering::Acquire)
+    }
+
+    /// Failed calls so far (traps, deadlines, memory, oversized results, failed rebuilds).
+    pub fn failures(&self) -> u64 {
+        self.core.health.failures()
+    }
+
+    /// Whether repeated failures disabled the plugin (it then injects nothing).
+    pub fn is_disabled(&self) -> bool {
+        self.core.health.is_disabled()
+    }
+
+    /// Value of the shared host counter `name`, if the plugin created it.
+    pub fn counter(&self, name: &str) -> Option<i64> {
+        self.core.shared.counter(name)
+    }
+
+    /// Benchmark hook: build a fresh instance of the serving version (and configure it when
+    /// `configure`), then drop it. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn bench_instantiate(&self, configure: bool) -> Result<(), PluginError> {
+        let core = &*self.core;
+        let version = core.current.load();
+        if configure {
+            return core.build(&version.pre).map(drop).map_err(|e| e.into_plugin_error(&core.path));
+        }
+        let mut store = runtime::new_store(&core.rt, &core.shared, &core.spec.limits, &core.spec.grants);
+        store.set_epoch_deadline(runtime::ticks(core.spec.limits.configure_deadline));
+        version
+            .pre
+            .instantiate(&mut store)
+            .map(drop)
+            .map_err(|e| PluginError::Instantiate { path: core.path.clone(), message: format!("{e:#}") })
+    }
+
+    /// Reload the file now (as the watcher does): `Ok(true)` if a new version now serves,
+    /// `Ok(false)` if the file did not change; on error the old version keeps serving.
+    ///
+    /// # Errors
+    ///
+    /// The new file cannot be read, compiled, linked or configured.
+    pub fn reload(&self) -> Result<bool, PluginError> {
+        self.core.reload()
+    }
+}
+
+impl Reload for Core {
+    fn reload(&self) -> Result<bool, PluginError> {
+        let result = Compiled::new(&self.rt, &self.path).and_then(|compiled| {
+            if compiled.hash == self.current.load().hash {
+                return Ok(None);
+            }
+            load_version(&self.rt, &self.shared, &self.spec, &compiled).map(Some)
+        });
+        match result {
+            Ok(None) => Ok(false),
+            Ok(Some(version)) => {
+                let short = version.short.clone();
+                // In-flight calls finish on the old version (they hold it); new calls see the
+                // new one. Idle instances of the old version go when its last user drops it.
+                self.current.store(Arc::new(version));
+                self.health.reloaded();
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                tracing::info!(target: "chaoskit::plugin", plugin = &*self.shared.name, sha256 = short, "plugin `{}` reloaded, now sha256 {short}", self.shared.name);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::error!(target: "chaoskit::plugin", plugin = &*self.shared.name, "{e}; the previous version keeps serving");
+                self.health.rejected(format!("{e}; the previous version kept serving"));
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Injector for WasmInjector {
+    fn capabilities(&self) -> Capabilities {
+        self.core.current.load().capabilities
+    }
+
+    fn start(&self, _ctx: &StartContext<'_>) -> Result<(), InjectError> {
+        self.core.shared.restart_clock();
+        Ok(())
+    }
+
+    fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
+        let core = &*self.core;
+        if core.health.is_disabled() {
+            return Action::None;
+        }
+        let version = core.current.load();
+        if !version.capabilities.answers(point.kind) {
+            return Action::None;
+        }
+        let seed = draws.next_u64();
+        let Some(mut instance) = core.take(&version) else {
+            return Action::None;
+        };
+        instance.store.data_mut().rng = seed;
+        match core.call(&mut instance, point) {
+            Ok(action) => {
+                version.put(instance);
+                action
+            }
+            Err(kind) => {
+                // A trapped instance is poisoned: drop it; the next call builds a fresh one.
+                version.live.fetch_sub(1, Ordering::Relaxed);
+                drop(instance);
+                core.fail(&version, kind);
+                Action::None
+            }
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let core = &*self.core;
+        let mut notes = core.health.notes(&core.shared.name, &core.current.load().short, "decisions failed open");
+        let busy = core.busy.load(Ordering::Relaxed);
+        if busy > 0 {
+            notes.push(format!(
+                "plugin `{}`: {busy} decisions skipped because all {} instances were busy",
+                core.shared.name, core.spec.limits.instances
+            ));
+        }
+        notes
+    }
+}

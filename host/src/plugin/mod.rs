@@ -1,0 +1,431 @@
+//! WebAssembly plugins: injectors and validators as sandboxed, hot-reloadable components.
+//!
+//! - [`PluginHost`]: owns the Wasm engine, its epoch ticker thread and the compile cache;
+//!   [`PluginHost::load`] turns a file into a [`LoadedPlugin`].
+//! - [`PluginSpec`]: a plugin file plus its JSON configuration, [`Limits`], [`Grant`]s and
+//!   whether to watch the file for hot reload.
+//! - [`WasmInjector`] / [`WasmValidator`]: a loaded component as an ordinary
+//!   [`Injector`](crate::Injector) / [`Validator`](crate::Validator): same decision path,
+//!   journal and reports as the built-ins.
+//! - [`PluginHost::inspect`]: world, imports, exports, size and hash of a file.
+//! - [`PluginError`] says why a file was refused; [`FailureKind`] how a running call failed.
+//!
+//! The contract is `wit/plugin.wit` (`chaoskit:plugin@0.1.0`); plugins are written with the
+//! `chaoskit-plugin-sdk` crate. A plugin sees only the `host` interface (seeded randomness,
+//! host time, logging, shared counters). The imports every Rust `wasm32-wasip2` component
+//! carries from `std` are linked inert: stdout and stderr go nowhere (or to the log with
+//! [`Grant::Stdio`]), the environment is empty, stdin is closed, `exit` traps. Any other import
+//! (files, sockets, clocks, OS randomness) is refused at load. Each call has a deadline
+//! (epoch interruption, 1 ms ticks) and each instance a memory limit.
+//!
+//! ```no_run
+//! use chaoskit::plugin::{Limits, LoadedPlugin, PluginHost, PluginSpec};
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let host = PluginHost::new()?;
+//! let spike = host.load(
+//!     PluginSpec::new("plugins/latency_spike.wasm")
+//!         .config(r#"{"period": 100, "burst": 10, "min_ms": 20}"#)
+//!         .limits(Limits::default().memory(16 << 20).decide_deadline(Duration::from_millis(2)))
+//!         .watch(true),
+//! )?;
+//! let LoadedPlugin::Injector(spike) = spike else { panic!("not an injector") };
+//! let scenario = chaoskit::Scenario::builder("spiky")
+//!     .target(chaoskit::target("service", ()))
+//!     .step("call", |ctx, _| async move { ctx.maybe_delay().await; Ok::<_, chaoskit::ChaosError>(()) })
+//!     .inject("latency-spike", spike)
+//!     .repeat(1000)
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+mod error;
+mod health;
+mod injector;
+mod reload;
+mod runtime;
+mod state;
+mod stdio;
+mod validator;
+
+pub use error::{FailureKind, PluginError};
+pub use injector::WasmInjector;
+pub use validator::WasmValidator;
+
+use runtime::{Compiled, Runtime};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which contract a component implements (told apart by its exports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum World {
+    /// `chaoskit:plugin/injector`: exports `configure`, `register-point`, `decide`.
+    Injector,
+    /// `chaoskit:plugin/validator`: exports `configure`, `observe`, `check`, `finish`.
+    Validator,
+}
+
+impl World {
+    /// `an injector` / `a validator`, for messages.
+    pub fn article(self) -> &'static str {
+        match self {
+            World::Injector => "an injector",
+            World::Validator => "a validator",
+        }
+    }
+}
+
+impl std::fmt::Display for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            World::Injector => "injector",
+            World::Validator => "validator",
+        })
+    }
+}
+
+/// A capability beyond the `host` interface, granted to one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Grant {
+    /// Send the plugin's stdout and stderr lines to the log (`tracing` target
+    /// `chaoskit::plugin`, field `stream`), for debugging.
+    ///
+    /// Without it, what the plugin prints is dropped; the end of its stderr is still shown when
+    /// it traps (that is where a Rust panic message goes).
+    Stdio,
+}
+
+/// Resource limits of one plugin; every limit applies per instance and per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub(crate) memory: usize,
+    pub(crate) decide_deadline: Duration,
+    pub(crate) configure_deadline: Duration,
+    pub(crate) validate_deadline: Duration,
+    pub(crate) instances: usize,
+    pub(crate) max_failures: u32,
+    pub(crate) failure_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory: 64 << 20,
+            decide_deadline: Duration::from_millis(5),
+            configure_deadline: Duration::from_millis(100),
+            validate_deadline: Duration::from_millis(50),
+            instances: 64,
+            max_failures: 5,
+            failure_window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Limits {
+    /// Largest linear memory of one instance, in bytes; default 64 MiB, at most 1 GiB.
+    pub fn memory(mut self, bytes: usize) -> Self {
+        self.memory = bytes;
+        self
+    }
+
+    /// Deadline of one `decide` call (the hot path); default 5 ms. Resolution is the 1 ms
+    /// epoch tick: a call is interrupted between the deadline and one tick after it. Deadlines
+    /// are wall-clock time, so on an overloaded machine a preempted call can overrun: keep a
+    /// few milliseconds of slack over what the plugin needs.
+    pub fn decide_deadline(mut self, deadline: Duration) -> Self {
+        self.decide_deadline = deadline;
+        self
+    }
+
+    /// Deadline of instantiation plus `configure`, and of `register-point`; default 100 ms.
+    pub fn configure_deadline(mut self, deadline: Duration) -> Self {
+        self.configure_deadline = deadline;
+        self
+    }
+
+    /// Deadline of each validator call (`observe`, `check`, `finish`); default 50 ms.
+    pub fn validate_deadline(mut self, deadline: Duration) -> Self {
+        self.validate_deadline = deadline;
+        self
+    }
+
+    /// Most live instances of an injector (one per concurrent worker); default 64. A decision
+    /// that finds them all busy injects nothing and is counted in the notes.
+    pub fn instances(mut self, count: usize) -> Self {
+        self.instances = count;
+        self
+    }
+
+    /// Disable the plugin after `count` failures within `window`; default 5 in 10 s.
+    pub fn max_failures(mut self, count: u32, window: Duration) -> Self {
+        self.max_failures = count;
+        self.failure_window = window;
+        self
+    }
+
+    fn check(&self, path: &Path) -> Result<(), PluginError> {
+        let bad = |limit, message: String| Err(PluginError::Limit { path: path.to_owned(), limit, message });
+        if self.memory < 64 * 1024 || self.memory > runtime::MAX_MEMORY {
+            return bad(
+                "memory",
+                format!("{} bytes is outside 64 KiB..=1 GiB (one Wasm page to the host's ceiling)", self.memory),
+            );
+        }
+        for (limit, d) in [
+            ("decide_deadline", self.decide_deadline),
+            ("configure_deadline", self.configure_deadline),
+            ("validate_deadline", self.validate_deadline),
+        ] {
+            if d < runtime::TICK || d > Duration::from_secs(60) {
+                return bad(limit, format!("{d:?} is outside 1ms..=60s"));
+            }
+        }
+        if self.instances == 0 || self.instances > 256 {
+            return bad("instances", format!("{} is outside 1..=256", self.instances));
+        }
+        if self.max_failures == 0 {
+            return bad("max_failures", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What to load: a plugin file and how to run it.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub(crate) path: PathBuf,
+    pub(crate) name: Option<String>,
+    pub(crate) config: String,
+    pub(crate) limits: Limits,
+    pub(crate) grants: Vec<Grant>,
+    pub(crate) watch: bool,
+    pub(crate) fail_open: bool,
+}
+
+impl PluginSpec {
+    /// The component at `path`, with configuration `{}`, default [`Limits`], no grants, no
+    /// watch.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            name: None,
+            config: "{}".into(),
+            limits: Limits::default(),
+            grants: Vec::new(),
+            watch: false,
+            fail_open: false,
+        }
+    }
+
+    /// Name used in logs and notes; default the file stem.
+    pub fn name(&self) -> Arc<str> {
+        match &self.name {
+            Some(n) => n.as_str().into(),
+            None => self
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| self.path.display().to_string())
+                .into(),
+        }
+    }
+
+    /// Set the name used in logs and notes.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// JSON configuration passed to the plugin's `configure`; default `{}`.
+    pub fn config(mut self, json: impl Into<String>) -> Self {
+        self.config = json.into();
+        self
+    }
+
+    /// Resource limits; default [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Grant a capability beyond the host interface; none by default.
+    pub fn grant(mut self, grant: Grant) -> Self {
+        if !self.grants.contains(&grant) {
+            self.grants.push(grant);
+        }
+        self
+    }
+
+    /// Watch the file and hot-reload new versions; off by default.
+    pub fn watch(mut self, watch: bool) -> Self {
+        self.watch = watch;
+        self
+    }
+
+    /// For a validator: when the plugin itself fails, pass the check instead of returning an
+    /// error verdict; off (fail closed) by default. Injectors always fail open.
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        self.fail_open = fail_open;
+        self
+    }
+}
+
+/// A loaded plugin of either world.
+#[derive(Debug)]
+pub enum LoadedPlugin {
+    /// The file is an injector.
+    Injector(WasmInjector),
+    /// The file is a validator.
+    Validator(WasmValidator),
+}
+
+impl LoadedPlugin {
+    /// Which world the plugin implements.
+    pub fn world(&self) -> World {
+        match self {
+            LoadedPlugin::Injector(_) => World::Injector,
+            LoadedPlugin::Validator(_) => World::Validator,
+        }
+    }
+}
+
+/// What [`PluginHost::inspect`] tells about a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// The world, if the exports match one.
+    pub world: Option<World>,
+    /// Imported interfaces and functions, e.g. `chaoskit:plugin/host@0.1.0`.
+    pub imports: Vec<String>,
+    /// Exported functions and interfaces.
+    pub exports: Vec<String>,
+    /// File size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file, in hex.
+    pub sha256: String,
+}
+
+/// Loads plugins: owns the Wasm engine, its epoch ticker (a 1 ms thread) and the compile cache.
+///
+/// Cloning is cheap and shares all three. The ticker stops when the host and every plugin it
+/// loaded are dropped. Creating one costs a few milliseconds: make one per process or run.
+#[derive(Clone)]
+pub struct PluginHost {
+    rt: Arc<Runtime>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost").field("pooling", &self.rt.pooling).finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// A host with the pooling instance allocator (on-demand allocation if the pool cannot be
+    /// reserved).
+    ///
+    /// # Errors
+    ///
+    /// The engine or its ticker thread cannot be created.
+    pub fn new() -> Result<Self, PluginError> {
+        Ok(Self { rt: Runtime::new(true, None)? })
+    }
+
+    /// A host that also keeps compiled plugins on disk in `dir`, so another process (the next
+    /// `chaoskit-host run`) skips compilation; within one host, compilations are always cached
+    /// in memory by SHA-256.
+    ///
+    /// # Errors
+    ///
+    /// The engine, its ticker thread or the cache directory cannot be set up.
+    pub fn with_disk_cache(dir: impl AsRef<Path>) -> Result<Self, PluginError> {
+        Ok(Self { rt: Runtime::new(true, Some(dir.as_ref()))? })
+    }
+
+    /// A host that allocates instances on demand (no pooling allocator).
+    ///
+    /// # Errors
+    ///
+    /// The engine or its ticker thread cannot be created.
+    pub fn on_demand() -> Result<Self, PluginError> {
+        Ok(Self { rt: Runtime::new(false, None)? })
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn is_pooling(&self) -> bool {
+        self.rt.pooling
+    }
+
+    /// Load a plugin of either world; the component's exports decide which.
+    ///
+    /// The file is compiled (or taken from the cache by its SHA-256), its imports are checked
+    /// against the grants, and one instance is created and configured, so a bad configuration
+    /// is reported here, not during the run.
+    ///
+    /// # Errors
+    ///
+    /// See [`PluginError`]: unreadable, not a component, wrong world, import not granted,
+    /// configuration refused, limit out of range, or a failure while configuring.
+    pub fn load(&self, spec: PluginSpec) -> Result<LoadedPlugin, PluginError> {
+        self.load_as(spec, None)
+    }
+
+    /// Load a plugin that must be an injector.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), and [`PluginError::WrongWorld`] for a validator.
+    pub fn load_injector(&self, spec: PluginSpec) -> Result<WasmInjector, PluginError> {
+        match self.load_as(spec, Some(World::Injector))? {
+            LoadedPlugin::Injector(i) => Ok(i),
+            LoadedPlugin::Validator(_) => unreachable!("load_as checked the world"),
+        }
+    }
+
+    /// Load a plugin that must be a validator.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), and [`PluginError::WrongWorld`] for an injector.
+    pub fn load_validator(&self, spec: PluginSpec) -> Result<WasmValidator, PluginError> {
+        match self.load_as(spec, Some(World::Validator))? {
+            LoadedPlugin::Validator(v) => Ok(v),
+            LoadedPlugin::Injector(_) => unreachable!("load_as checked the world"),
+        }
+    }
+
+    fn load_as(&self, spec: PluginSpec, expected: Option<World>) -> Result<LoadedPlugin, PluginError> {
+        spec.limits.check(&spec.path)?;
+        let compiled = Compiled::new(&self.rt, &spec.path)?;
+        let world = match (compiled.world, expected) {
+            (Some(w), None) => w,
+            (_, Some(e)) => e,
+            (None, None) => {
+                return Err(PluginError::WrongWorld {
+                    path: spec.path.clone(),
+                    expected: "an injector or a validator",
+                    found: runtime::describe_exports(&compiled.exports),
+                });
+            }
+        };
+        Ok(match world {
+            World::Injector => LoadedPlugin::Injector(WasmInjector::load(Arc::clone(&self.rt), spec, &compiled)?),
+            World::Validator => LoadedPlugin::Validator(WasmValidator::load(Arc::clone(&self.rt), spec, &compiled)?),
+        })
+    }
+
+    /// Describe a plugin file without running it: world, imports, exports, size, SHA-256.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or is not a valid component.
+    pub fn inspect(&self, path: impl AsRef<Path>) -> Result<PluginInfo, PluginError> {
+        let path = path.as_ref();
+        Ok(Compiled::new(&self.rt, path)?.info(path))
+    }
+}

@@ -1,0 +1,360 @@
+//! The engine, its epoch ticker, the compile cache, and turning a file into a ready version.
+
+use super::bindings::validator::{Validator as ValidatorWorld, ValidatorPre};
+use super::bindings::{Injector as InjectorWorld, InjectorPre};
+use super::error::{FailureKind, PluginError};
+use super::state::{PluginState, Shared};
+use super::{Grant, Limits, PluginInfo, World};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+/// Epoch tick: every deadline is a whole number of ticks.
+pub(crate) const TICK: Duration = Duration::from_millis(1);
+/// Largest memory limit a plugin may ask for (the pooling allocator reserves slots this big).
+pub(crate) const MAX_MEMORY: usize = 1 << 30;
+/// Longest error or panic message accepted from a guest.
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Imports every Rust `wasm32-wasip2` component carries because of `std` (panic output, the
+/// environment, exit). Stdio and an empty environment are linked by `stdio`; the rest trap when
+/// called. None of them gives the guest anything from the host.
+const STD_BASELINE: &[&str] = &[
+    "wasi:cli/environment@",
+    "wasi:cli/exit@",
+    "wasi:cli/stdin@",
+    "wasi:cli/stdout@",
+    "wasi:cli/stderr@",
+    "wasi:cli/terminal-input@",
+    "wasi:cli/terminal-output@",
+    "wasi:cli/terminal-stdin@",
+    "wasi:cli/terminal-stdout@",
+    "wasi:cli/terminal-stderr@",
+    "wasi:io/error@",
+    "wasi:io/poll@",
+    "wasi:io/streams@",
+];
+
+/// Shared by a [`PluginHost`](super::PluginHost) and every plugin it loaded: the engine lives
+/// (and its ticker ticks) while any of them does.
+pub(crate) struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) pooling: bool,
+    cache: Mutex<HashMap<[u8; 32], Component>>,
+    _ticker: Ticker,
+}
+
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn config(pooling: bool, cache: Option<&wasmtime::Cache>) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.cache(cache.cloned());
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.parallel_compilation(true);
+    config.max_wasm_stack(512 * 1024);
+    if pooling {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(256)
+            .total_core_instances(1024)
+            .total_memories(512)
+            .total_tables(1024)
+            .max_memory_size(MAX_MEMORY);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+impl Runtime {
+    pub(crate) fn new(pooling: bool, disk_cache: Option<&Path>) -> Result<Arc<Self>, PluginError> {
+        let cache = disk_cache
+            .map(|dir| {
+                let mut config = wasmtime::CacheConfig::new();
+                config.with_directory(dir);
+                wasmtime::Cache::new(config)
+            })
+            .transpose()
+            .map_err(|e| PluginError::Engine { message: format!("cannot use the compile cache directory: {e:#}") })?;
+        let cache = cache.as_ref();
+        let (engine, pooling) = match pooling.then(|| Engine::new(&config(true, cache))) {
+            Some(Ok(engine)) => (engine, true),
+            other => {
+                if let Some(Err(e)) = other {
+                    tracing::info!(target: "chaoskit::plugin", "pooling allocator unavailable ({e}); allocating instances on demand");
+                }
+                let engine = Engine::new(&config(false, cache))
+                    .map_err(|e| PluginError::Engine { message: format!("{e:#}") })?;
+                (engine, false)
+            }
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (engine, stop) = (engine.clone(), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("chaoskit-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| PluginError::Engine { message: format!("cannot start the epoch ticker thread: {e}") })?
+        };
+        Ok(Arc::new(Self {
+            engine,
+            pooling,
+            cache: Mutex::new(HashMap::new()),
+            _ticker: Ticker { stop, thread: Some(thread) },
+        }))
+    }
+
+    /// Compile `bytes` (or take the cached compilation of the same hash).
+    fn compile(&self, path: &Path, bytes: &[u8], hash: [u8; 32]) -> Result<Component, PluginError> {
+        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+            return Ok(c.clone());
+        }
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(|e| PluginError::Invalid { path: path.to_owned(), message: format!("{e:#}") })?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, component.clone());
+        Ok(component)
+    }
+}
+
+/// The bytes of a plugin file, checked to be a component, and their hash.
+pub(crate) struct Artifact {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) hash: [u8; 32],
+}
+
+impl Artifact {
+    pub(crate) fn read(path: &Path) -> Result<Self, PluginError> {
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.to_owned(), source })?;
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            let head = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+            return Err(PluginError::NotWasm {
+                path: path.to_owned(),
+                head: if head.is_empty() { "(empty file)".into() } else { head },
+            });
+        }
+        if bytes[4..8] == [1, 0, 0, 0] {
+            return Err(PluginError::CoreModule { path: path.to_owned() });
+        }
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        Ok(Self { bytes, hash })
+    }
+}
+
+/// Hex of the first 4 bytes of a hash, as shown in notes and logs.
+pub(crate) fn short_hash(hash: &[u8; 32]) -> String {
+    hash[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn world_of(exports: &[String]) -> Option<World> {
+    let has = |n: &str| exports.iter().any(|e| e == n);
+    if has("configure") && has("register-point") && has("decide") {
+        Some(World::Injector)
+    } else if has("configure") && has("check") && has("finish") && has("observe") {
+        Some(World::Validator)
+    } else {
+        None
+    }
+}
+
+/// What an import needs, for the refusal message.
+fn grant_hint(import: &str) -> String {
+    if import.starts_with("wasi:clocks/") {
+        "plugins get time only from the host: use `now-ns` from `chaoskit:plugin/host` (the SDK's `time::now`)".into()
+    } else if import.starts_with("wasi:random/") {
+        "plugins get randomness only from the seeded host stream: use `random-u64` from `chaoskit:plugin/host` (the SDK's `random` module)".into()
+    } else if import.starts_with("wasi:") {
+        "no grant provides it (grants: `Grant::Stdio`); pass what the plugin needs through its JSON configuration"
+            .into()
+    } else {
+        "the host provides only `chaoskit:plugin/host@0.1.0` (and, with `Grant::Stdio`, standard output)".into()
+    }
+}
+
+/// A compiled plugin file: its component, hash, world, imports and exports.
+pub(crate) struct Compiled {
+    pub(crate) component: Component,
+    pub(crate) hash: [u8; 32],
+    pub(crate) size: u64,
+    pub(crate) world: Option<World>,
+    pub(crate) imports: Vec<String>,
+    pub(crate) exports: Vec<String>,
+}
+
+impl Compiled {
+    pub(crate) fn new(rt: &Runtime, path: &Path) -> Result<Self, PluginError> {
+        let artifact = Artifact::read(path)?;
+        let component = rt.compile(path, &artifact.bytes, artifact.hash)?;
+        let ty = component.component_type();
+        let imports = ty.imports(&rt.engine).map(|(n, _)| n.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(&rt.engine).map(|(n, _)| n.to_owned()).collect();
+        Ok(Self {
+            world: world_of(&exports),
+            component,
+            hash: artifact.hash,
+            size: artifact.bytes.len() as u64,
+            imports,
+            exports,
+        })
+    }
+
+    pub(crate) fn info(&self, path: &Path) -> PluginInfo {
+        PluginInfo {
+            path: path.to_owned(),
+            world: self.world,
+            imports: self.imports.clone(),
+            exports: self.exports.clone(),
+            size: self.size,
+            sha256: self.hash.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// Refuse imports that are neither the host interface, nor the std baseline, nor granted.
+    fn check_imports(&self, path: &Path, _grants: &[Grant]) -> Result<(), PluginError> {
+        let refused = self.imports.iter().filter(|import| {
+            !(import.starts_with("chaoskit:plugin/") || STD_BASELINE.iter().any(|p| import.starts_with(p)))
+        });
+        // Name the capability that matters (files, sockets) before what comes with it (the
+        // clock types `wasi:filesystem` uses).
+        let first = refused.min_by_key(|import| {
+            if import.starts_with("wasi:clocks/") || import.starts_with("wasi:random/") { 1 } else { 0 }
+        });
+        match first {
+            Some(import) => Err(PluginError::ImportNotGranted {
+                path: path.to_owned(),
+                import: import.clone(),
+                hint: grant_hint(import),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The typed, ready-to-instantiate form of one version of a plugin.
+pub(crate) enum Pre {
+    Injector(InjectorPre<PluginState>),
+    Validator(ValidatorPre<PluginState>),
+}
+
+/// Check `compiled` against the world expected and the grants, and link it.
+pub(crate) fn prepare(
+    rt: &Runtime,
+    path: &Path,
+    compiled: &Compiled,
+    expected: Option<World>,
+    grants: &[Grant],
+) -> Result<Pre, PluginError> {
+    let world = match (compiled.world, expected) {
+        (Some(w), None) => w,
+        (Some(w), Some(e)) if w == e => w,
+        (found, Some(e)) => {
+            return Err(PluginError::WrongWorld {
+                path: path.to_owned(),
+                expected: e.article(),
+                found: match found {
+                    Some(w) => w.article().to_owned(),
+                    None => describe_exports(&compiled.exports),
+                },
+            });
+        }
+        (None, None) => {
+            return Err(PluginError::WrongWorld {
+                path: path.to_owned(),
+                expected: "an injector or a validator",
+                found: describe_exports(&compiled.exports),
+            });
+        }
+    };
+    compiled.check_imports(path, grants)?;
+    let link = |e: wasmtime::Error| PluginError::Instantiate { path: path.to_owned(), message: format!("{e:#}") };
+    let mut linker: Linker<PluginState> = Linker::new(&rt.engine);
+    match world {
+        World::Injector => InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?,
+        World::Validator => ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?,
+    }
+    super::stdio::link(&mut linker, &compiled.imports).map_err(link)?;
+    linker.define_unknown_imports_as_traps(&compiled.component).map_err(link)?;
+    let pre = linker.instantiate_pre(&compiled.component).map_err(link)?;
+    Ok(match world {
+        World::Injector => Pre::Injector(InjectorPre::new(pre).map_err(link)?),
+        World::Validator => Pre::Validator(ValidatorPre::new(pre).map_err(link)?),
+    })
+}
+
+pub(crate) fn describe_exports(exports: &[String]) -> String {
+    if exports.is_empty() {
+        "a component that exports nothing".into()
+    } else {
+        format!(
+            "a component of another world (it exports {})",
+            exports.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+/// A new store for one instance of a plugin.
+pub(crate) fn new_store(rt: &Runtime, shared: &Arc<Shared>, limits: &Limits, grants: &[Grant]) -> Store<PluginState> {
+    let stdio = grants.contains(&Grant::Stdio);
+    let mut store = Store::new(&rt.engine, PluginState::new(Arc::clone(shared), limits.memory, stdio));
+    store.limiter(|s| &mut s.limiter);
+    store
+}
+
+/// Deadline in ticks for a budget (at least one tick, plus one for the tick in progress).
+pub(crate) fn ticks(budget: Duration) -> u64 {
+    (budget.as_nanos() / TICK.as_nanos()).max(1) as u64 + 1
+}
+
+/// Explain a failed call: memory refused by the limiter, deadline, stack, or another trap.
+pub(crate) fn classify(
+    store: &mut Store<PluginState>,
+    error: &wasmtime::Error,
+    export: &'static str,
+    budget: Duration,
+    memory: usize,
+) -> FailureKind {
+    if let Some(hit) = store.data_mut().limiter.hit.take() {
+        return FailureKind::MemoryLimit { export, requested: hit.requested, limit: memory };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => FailureKind::Deadline { export, budget },
+        Some(Trap::StackOverflow) => FailureKind::StackOverflow { export },
+        Some(trap) => {
+            let mut message = trap.to_string();
+            if let Some(stderr) = store.data_mut().take_stderr() {
+                message = format!("{message} (guest stderr: {stderr})");
+            }
+            message.truncate(message.floor_char_boundary(512));
+            FailureKind::Trap { export, message }
+        }
+        None => {
+            // A host function's error (e.g. an unlinked WASI import) or an instantiation
+            // error: the root cause says what; the outer layers carry the wasm backtrace.
+            let root = error.chain().last().map(|e| e.to_string());
+            let mut message = root.unwrap_or_else(|| error.to_string());
+            message.truncate(message.floor_char_boundary(512));
+            FailureKind::Trap { export, message }
+        }
+    }
+}

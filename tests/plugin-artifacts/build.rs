@@ -1,0 +1,144 @@
+//! Builds every crate of the `plugins/` workspace for `wasm32-wasip2` (release) and writes
+//! `gen.rs` with one `pub const NAME: &str` path per plugin plus the `foreach_plugin!` and
+//! `foreach_fixture!` macros.
+//!
+//! The guests are built by a nested cargo with its own target directory inside `OUT_DIR`, so it
+//! never fights the outer build for the target-directory lock. A failed guest build is recorded
+//! in `BUILD_ERROR`, not fatal: the host tests that need the plugins fail with the reason.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let root = manifest_dir.join("../..").canonicalize().expect("repository root");
+    let plugins = root.join("plugins");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
+    let target_dir = out_dir.join("target");
+
+    for path in ["plugins/Cargo.toml", "plugins/Cargo.lock", "wit", "plugin-sdk/src", "plugin-sdk/Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=CI");
+
+    let guests = guest_crates(&plugins);
+    for (_, dir) in &guests {
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        println!("cargo:rerun-if-changed={}", dir.join("src").display());
+    }
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--release")
+        .arg("--target")
+        .arg(TARGET)
+        .arg("--manifest-path")
+        .arg(plugins.join("Cargo.toml"));
+    // What the outer build configured for the host must not leak into the guests (a clippy
+    // wrapper, coverage or sanitizer flags, a `--target` of its own).
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET_DIR",
+        "CARGO_LLVM_COV",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_TARGET_DIR", &target_dir);
+    if env::var_os("CI").is_some() {
+        cmd.env("RUSTFLAGS", "-Dwarnings");
+    }
+    let error = match cmd.output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "building plugins/ for {TARGET} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )),
+        Err(e) => Some(format!("could not run cargo to build plugins/: {e}")),
+    };
+    if let Some(e) = &error {
+        println!("cargo:warning=plugin-artifacts: {}", e.lines().next().unwrap_or_default());
+    }
+
+    let release = target_dir.join(TARGET).join("release");
+    let mut out = String::new();
+    let mut plugin_names = Vec::new();
+    let mut fixture_names = Vec::new();
+    for (name, _) in &guests {
+        let file = release.join(format!("{}.wasm", name.replace('-', "_")));
+        let konst = name.to_uppercase().replace('-', "_");
+        writeln!(out, "/// Path of the `{name}` component, built from `plugins/`.").unwrap();
+        writeln!(out, "pub const {konst}: &str = {:?};", file.display().to_string()).unwrap();
+        // Suites: a `fixture-` prefix marks adversarial fixtures, anything else is a plugin.
+        if let Some(rest) = name.strip_prefix("fixture-") {
+            assert!(!rest.is_empty(), "fixture crate `{name}` needs a name after `fixture-`");
+            fixture_names.push(rest.replace('-', "_"));
+        } else {
+            plugin_names.push(name.replace('-', "_"));
+        }
+        // Rebuild when any source file the guest was compiled from changes.
+        let dep_info = release.join(format!("lib{}.d", name.replace('-', "_")));
+        let dep_info = if dep_info.exists() { dep_info } else { release.join(format!("{}.d", name.replace('-', "_"))) };
+        if let Ok(text) = fs::read_to_string(&dep_info) {
+            for dep in text.lines().flat_map(|l| l.split_once(':').map(|(_, d)| d)) {
+                for path in dep.split_whitespace() {
+                    println!("cargo:rerun-if-changed={path}");
+                }
+            }
+        }
+    }
+    writeln!(
+        out,
+        "/// Why the plugins could not be built, when they could not.\npub const BUILD_ERROR: Option<&str> = {error:?};"
+    )
+    .unwrap();
+    for (mac, names, what) in [
+        ("foreach_plugin", &plugin_names, "plugin in `plugins/`"),
+        ("foreach_fixture", &fixture_names, "fixture in `plugins/fixtures/`"),
+    ] {
+        writeln!(out, "/// Calls `$mac!(name)` for every {what} (snake case, without the `fixture_` prefix).").unwrap();
+        writeln!(out, "#[macro_export]\nmacro_rules! {mac} {{\n    ($mac:ident) => {{").unwrap();
+        for n in names.iter() {
+            writeln!(out, "        $mac!({n});").unwrap();
+        }
+        writeln!(out, "    }};\n}}").unwrap();
+    }
+    fs::write(out_dir.join("gen.rs"), out).expect("write gen.rs");
+}
+
+/// `(package name, directory)` of every crate in `plugins/` and `plugins/fixtures/`.
+fn guest_crates(plugins: &Path) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    for dir in [plugins.to_path_buf(), plugins.join("fixtures")] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let manifest = entry.path().join("Cargo.toml");
+            let Ok(text) = fs::read_to_string(&manifest) else {
+                continue;
+            };
+            let name = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name = ").map(|v| v.trim_matches('"').to_owned()))
+                .unwrap_or_else(|| panic!("no package name in {}", manifest.display()));
+            found.push((name, entry.path()));
+        }
+    }
+    found.sort();
+    found
+}
