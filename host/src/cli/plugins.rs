@@ -1,7 +1,7 @@
 //! Plugins: the one place plugin requests become injectors and validators.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::anyhow;
 
@@ -53,32 +53,76 @@ pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<PluginParts,
     Ok(parts)
 }
 
-/// Build a plugin crate for `wasm32-wasip2` (release) and return its component's path.
+/// The target plugin components are built for.
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Installs the wasm32-wasip2 standard library through rustup when it is missing, so a
+/// fresh toolchain can build plugins from source; says so on stderr.
+fn ensure_wasm_target() -> Result<(), CliError> {
+    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
+        return Ok(()); // No rustup: let cargo report a missing target itself.
+    };
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    eprintln!("installing the {WASM_TARGET} target with rustup (needed once, to build plugins from source)");
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .map_err(|e| plugin_error(anyhow!("cannot run rustup: {e}")))?;
+    if !status.success() {
+        return Err(plugin_error(anyhow!(
+            "`rustup target add {WASM_TARGET}` failed; install the target and run again"
+        )));
+    }
+    Ok(())
+}
+
+/// Builds a plugin crate for `wasm32-wasip2` (release) in its own workspace's target
+/// directory and returns its component's path, as cargo reports it.
 fn build_crate(dir: &Path) -> Result<PathBuf, CliError> {
-    let manifest = dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .map_err(|e| plugin_error(anyhow!("cannot read `{}`: {e}", manifest.display())))?;
-    let name = text
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|t| t.get("package")?.get("name")?.as_str().map(str::to_owned))
-        .ok_or_else(|| plugin_error(anyhow!("`{}` has no `package.name`", manifest.display())))?;
-    let target_dir = dir.join("target");
+    ensure_wasm_target()?;
+    let manifest = std::fs::canonicalize(dir.join("Cargo.toml"))
+        .map_err(|e| plugin_error(anyhow!("cannot read `{}`: {e}", dir.join("Cargo.toml").display())))?;
+    eprintln!("building plugin `{}` for {WASM_TARGET}", dir.display());
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
         .arg(&manifest)
-        .arg("--target-dir")
-        .arg(&target_dir)
+        // What configures the host's build must not leak into the guest's.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .stderr(Stdio::inherit())
         .output()
         .map_err(|e| plugin_error(anyhow!("cannot run cargo to build plugin `{}`: {e}", dir.display())))?;
     if !out.status.success() {
         return Err(plugin_error(anyhow!(
-            "building plugin `{}` for wasm32-wasip2 failed:\n{}",
+            "building plugin `{}` for {WASM_TARGET} failed (compiler output above); by hand: \
+             `cargo build --release --target {WASM_TARGET} --manifest-path {}`",
             dir.display(),
-            String::from_utf8_lossy(&out.stderr)
+            manifest.display()
         )));
     }
-    Ok(target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_"))))
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let ours = msg["reason"] == "compiler-artifact" && msg["manifest_path"].as_str() == manifest.to_str();
+        let wasm =
+            msg["filenames"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm"));
+        if let (true, Some(wasm)) = (ours, wasm) {
+            return Ok(PathBuf::from(wasm));
+        }
+    }
+    Err(plugin_error(anyhow!(
+        "building `{}` produced no .wasm component; is it a `cdylib` plugin crate?",
+        dir.display()
+    )))
 }
 
 /// `chaoskit-host plugin …`.
