@@ -34,7 +34,8 @@ fn the_demo_scenario_parses_and_resolves() {
     let file = toml(include_str!("../../../examples/scenarios/demo.toml")).unwrap();
     assert_eq!(file.steps.len(), 3);
     assert_eq!(file.proxies.len(), 1);
-    let r = resolve(file, "demo.toml", Path::new("/repo/examples/scenarios")).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scenarios");
+    let r = resolve(file, "demo.toml", &dir).unwrap();
     assert_eq!(r.name, "demo: items under chaos");
     assert_eq!(r.repeat, Some(300));
     assert_eq!(r.concurrency, 4);
@@ -42,7 +43,12 @@ fn the_demo_scenario_parses_and_resolves() {
     assert_eq!(r.injectors[2].label(), Some("failpoint"));
     let ResolvedTarget::Process { program, cwd, .. } = &r.target else { panic!("process target") };
     assert_eq!(program, Path::new("cargo"));
-    assert_eq!(cwd, Path::new("/repo/examples/scenarios"));
+    assert_eq!(cwd, &dir);
+    // Both Wasm plugins are crates the run builds first.
+    assert_eq!(
+        r.plugins.iter().map(|p| (p.label.as_str(), p.build)).collect::<Vec<_>>(),
+        [("latency-spike", true), ("p99-under-1s", true)]
+    );
 }
 
 #[test]
