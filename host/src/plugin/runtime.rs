@@ -147,6 +147,12 @@ pub(crate) struct Artifact {
 impl Artifact {
     pub(crate) fn read(path: &Path) -> Result<Self, PluginError> {
         let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.to_owned(), source })?;
+        if bytes.len() < 8 && bytes.starts_with(b"\0asm") {
+            return Err(PluginError::Invalid {
+                path: path.to_owned(),
+                message: format!("the file is truncated: {} bytes, shorter than a WebAssembly header", bytes.len()),
+            });
+        }
         if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
             let head = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
             return Err(PluginError::NotWasm {

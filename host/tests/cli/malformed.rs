@@ -99,15 +99,22 @@ fn validate_prints_the_resolved_scenario() {
 }
 
 #[test]
-fn plugins_are_refused_clearly_until_the_runtime_lands() {
+fn a_bad_plugin_is_a_plugin_error_naming_the_file_and_the_fault() {
     let dir = Dir::new("plugins");
     dir.write("s.toml", GOOD);
     dir.write("x.wasm", "\0asm");
     let run = dir.run(&["run", "s.toml", "--plugin", "x.wasm"]);
     run.expect_code(2);
     assert!(
-        run.stderr().starts_with("error: cannot load plugin `x` from `")
-            && run.stderr().ends_with("x.wasm`: plugin support is not built into this binary yet\n"),
+        run.stderr().contains("x.wasm` is not a valid component: the file is truncated: 4 bytes"),
+        "{}",
+        run.explain()
+    );
+    dir.write("g.wasm", "Garbage!");
+    let run = dir.run(&["plugin", "inspect", "g.wasm"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("g.wasm` is not a WebAssembly component: it starts with bytes 47 61 72 62"),
         "{}",
         run.explain()
     );
@@ -120,7 +127,24 @@ fn plugins_are_refused_clearly_until_the_runtime_lands() {
     let resolved: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
     assert_eq!(resolved["plugins"][0]["config_json"], "{\"n\":3}");
     dir.run(&["run", "p.toml"]).expect_code(2);
-    let run = dir.run(&["plugin", "inspect", "x.wasm"]);
-    run.expect_code(2);
-    assert_eq!(run.stderr(), "error: cannot inspect `x.wasm`: plugin support is not built into this binary yet\n");
+}
+
+#[test]
+fn a_wasm_plugin_joins_a_run_from_the_command_line_and_can_be_inspected() {
+    let spike = plugin_artifacts::path(plugin_artifacts::LATENCY_SPIKE);
+    let dir = Dir::new("plugin-run");
+    dir.write(
+        "s.toml",
+        &format!(
+            "{GOOD}[[plugins]]\npath = \"{spike}\"\nlabel = \"spike\"\nconfig = {{ period = 1, burst = 1, min_ms = 1, max_ms = 1 }}\n"
+        ),
+    );
+    let run = dir.run(&["run", "s.toml", "--repeat", "5", "--quiet"]);
+    run.expect_code(0);
+    let j = crate::util::journal(&dir);
+    let spike_summary = j["injectors"].as_array().unwrap().iter().find(|i| i["label"] == "spike").cloned();
+    assert!(spike_summary.is_some(), "{}", run.explain());
+    let run = dir.run(&["plugin", "inspect", spike]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("injector"), "{}", run.explain());
 }
