@@ -60,9 +60,9 @@ fn nanos(d: Duration) -> u64 {
 impl From<&Action> for DecisionAction {
     fn from(action: &Action) -> Self {
         match action {
-            Action::None | Action::Delay(_) => {
-                DecisionAction::Delay { ns: if let Action::Delay(d) = action { nanos(*d) } else { 0 } }
-            }
+            // `None` is never journaled; mapping it to a zero delay keeps the conversion total.
+            Action::None => DecisionAction::Delay { ns: 0 },
+            Action::Delay(d) => DecisionAction::Delay { ns: nanos(*d) },
             Action::Error(m) => DecisionAction::Error { message: m.clone() },
             Action::Panic(m) => DecisionAction::Panic { message: m.clone() },
             Action::Cancel => DecisionAction::Cancel,

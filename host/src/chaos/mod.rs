@@ -67,19 +67,25 @@ pub(crate) fn stream_key(label: &str) -> u64 {
 /// Interned chaos points: `(kind, name, scope)` to a run-wide id.
 #[derive(Default)]
 pub(crate) struct PointTable {
-    ids: HashMap<(PointKind, Arc<str>, Option<u16>), u32>,
+    /// Keyed by `(kind, scope)`, then by name, so a lookup borrows the name instead of
+    /// allocating a key on the decision path.
+    ids: HashMap<(PointKind, Option<u16>), HashMap<Arc<str>, u32>>,
     points: Vec<(PointKind, Arc<str>, Option<u16>)>,
 }
 
 impl PointTable {
+    fn get(&self, kind: PointKind, name: &str, scope: Option<u16>) -> Option<u32> {
+        self.ids.get(&(kind, scope))?.get(name).copied()
+    }
+
     fn intern(&mut self, kind: PointKind, name: &str, scope: Option<u16>) -> u32 {
-        if let Some(id) = self.ids.get(&(kind, Arc::from(name), scope)) {
-            return *id;
+        if let Some(id) = self.get(kind, name, scope) {
+            return id;
         }
         let id = self.points.len() as u32;
         let name: Arc<str> = Arc::from(name);
         self.points.push((kind, name.clone(), scope));
-        self.ids.insert((kind, name, scope), id);
+        self.ids.entry((kind, scope)).or_default().insert(name, id);
         id
     }
 }
@@ -150,9 +156,8 @@ impl ChaosPlan {
             return step * KINDS as u32 + kind.index() as u32;
         }
         let name = site.unwrap_or_else(|| self.step_name(step));
-        if let Some(id) = self.points.read().unwrap_or_else(|e| e.into_inner()).ids.get(&(kind, Arc::from(name), scope))
-        {
-            return *id;
+        if let Some(id) = self.points.read().unwrap_or_else(|e| e.into_inner()).get(kind, name, scope) {
+            return id;
         }
         self.points.write().unwrap_or_else(|e| e.into_inner()).intern(kind, name, scope)
     }

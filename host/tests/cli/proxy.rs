@@ -27,21 +27,7 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (String, String) {
 #[test]
 fn the_proxy_command_serves_toxiproxys_api_and_proxies_connections() {
     let dir = Dir::new("proxy");
-    // An echo upstream.
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let upstream_addr = upstream.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut s in upstream.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 64];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let upstream_addr = format!("127.0.0.1:{}", echo_service());
     let listen = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     dir.write("proxies.json", &format!(r#"[{{"name":"echo","listen":"{listen}","upstream":"{upstream_addr}"}}]"#));
     let mut child = dir
