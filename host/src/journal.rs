@@ -4,98 +4,10 @@
 //! for failing iterations up to a cap and for a deterministic sample of passing ones
 //! (see [`JournalConfig`]), so a 24-hour run keeps a few megabytes, not every result.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
-use crate::chaos::{Action, Event, NetworkFault};
-
-/// What fired at one chaos point, as stored in the journal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum DecisionAction {
-    /// A delay, in nanoseconds.
-    Delay {
-        /// Nanoseconds.
-        ns: u64,
-    },
-    /// An injected error.
-    Error {
-        /// The message.
-        message: String,
-    },
-    /// An injected panic.
-    Panic {
-        /// The message.
-        message: String,
-    },
-    /// A cancellation.
-    Cancel,
-    /// A network fault.
-    Network {
-        /// Added latency in nanoseconds.
-        latency_ns: u64,
-        /// Whether the connection was dropped.
-        drop: bool,
-    },
-}
-
-impl DecisionAction {
-    /// The short name used in counters ("delay", "error", ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            DecisionAction::Delay { .. } => "delay",
-            DecisionAction::Error { .. } => "error",
-            DecisionAction::Panic { .. } => "panic",
-            DecisionAction::Cancel => "cancel",
-            DecisionAction::Network { .. } => "network",
-        }
-    }
-}
-
-fn nanos(d: Duration) -> u64 {
-    d.as_nanos().min(u128::from(u64::MAX)) as u64
-}
-
-impl From<&Action> for DecisionAction {
-    fn from(action: &Action) -> Self {
-        match action {
-            // `None` is never journaled; mapping it to a zero delay keeps the conversion total.
-            Action::None => DecisionAction::Delay { ns: 0 },
-            Action::Delay(d) => DecisionAction::Delay { ns: nanos(*d) },
-            Action::Error(m) => DecisionAction::Error { message: m.clone() },
-            Action::Panic(m) => DecisionAction::Panic { message: m.clone() },
-            Action::Cancel => DecisionAction::Cancel,
-            Action::Network(NetworkFault { latency, drop }) => {
-                DecisionAction::Network { latency_ns: nanos(*latency), drop: *drop }
-            }
-        }
-    }
-}
-
-/// One fault decision: which injector fired, at which point, and what it did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Decision {
-    pub(crate) injector: u32,
-    pub(crate) point: u32,
-    pub(crate) action: DecisionAction,
-}
-
-/// A decision as written in the journal, with names resolved.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DecisionRecord {
-    /// The injector's label.
-    pub injector: String,
-    /// The chaos point's kind.
-    pub kind: String,
-    /// The chaos point's site (step name or explicit name).
-    pub point: String,
-    /// The point's scope, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// What was injected.
-    pub action: DecisionAction,
-}
+pub use crate::chaos::DecisionRecord;
+use crate::chaos::Event;
 
 /// A validator's complaint about one iteration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +32,9 @@ pub struct IterationRecord {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The step that failed, if a step did (not set when only a validator failed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
     /// How many steps completed.
     pub steps_executed: u32,
     /// Faults injected, in the order they fired.

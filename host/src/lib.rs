@@ -10,6 +10,8 @@
 //! - [`validate`]: the [`Validator`] trait and built-in validators.
 //! - [`plugin`]: WebAssembly injectors and validators, loaded and hot-reloaded in a sandbox.
 //! - [`points`]: chaos points on the current context, for code deep in a call stack.
+//! - [`replay`]: replay a failing iteration of a journal, and shrink its faults to the few
+//!   that matter.
 //! - [`proxy`]: a TCP chaos proxy with Toxiproxy-compatible toxics, API server and client.
 //! - [`spec`]: scenario files (TOML, YAML, JSON) → a resolved scenario → a [`Scenario`].
 //! - [`services`]: process and address targets, HTTP/TCP/command steps, target-process
@@ -56,6 +58,7 @@ pub mod inject;
 pub mod journal;
 pub mod plugin;
 pub mod proxy;
+pub mod replay;
 pub mod report;
 mod run;
 mod scenario;

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chaos::ChaosContext;
+use crate::chaos::{ChaosContext, DecisionLog};
 use crate::inject::Injector;
 use crate::journal::JournalConfig;
 use crate::report::Thresholds;
@@ -116,6 +116,7 @@ pub struct Scenario<T> {
     pub(crate) thresholds: Thresholds,
     pub(crate) journal: JournalConfig,
     pub(crate) step_timeout: Option<Duration>,
+    pub(crate) decision_logs: Vec<DecisionLog>,
 }
 
 impl<T: Target> Scenario<T> {
@@ -156,6 +157,7 @@ impl<T: Target> Scenario<T> {
             journal: JournalConfig::default(),
             step_timeout: None,
             current_scope: None,
+            decision_logs: Vec::new(),
         }
     }
 
@@ -192,6 +194,7 @@ pub struct ScenarioBuilder<T> {
     journal: JournalConfig,
     step_timeout: Option<Duration>,
     current_scope: Option<u16>,
+    decision_logs: Vec<DecisionLog>,
 }
 
 /// Why a scenario could not be built.
@@ -373,6 +376,15 @@ impl<T: Target> ScenarioBuilder<T> {
         self
     }
 
+    /// Adds the decisions `log` collects outside iterations (e.g. an in-process
+    /// [`ProxyRegistry`](crate::proxy::ProxyRegistry) built with
+    /// [`decisions`](crate::proxy::ProxyRegistryBuilder::decisions)) to the report's
+    /// `run_decisions` and replay hazards.
+    pub fn decision_log(mut self, log: DecisionLog) -> Self {
+        self.decision_logs.push(log);
+        self
+    }
+
     /// Checks everything and returns the scenario.
     pub fn build(self) -> Result<Scenario<T>, BuildError> {
         let scenario = self.name.clone();
@@ -422,6 +434,7 @@ impl<T: Target> ScenarioBuilder<T> {
             thresholds: self.thresholds,
             journal: self.journal,
             step_timeout,
+            decision_logs: self.decision_logs,
         })
     }
 }

@@ -37,7 +37,7 @@ mod support {
 mod decisions {
     use std::time::Duration;
 
-    use chaoskit::{JournalConfig, Scenario, inject, journal::DecisionAction};
+    use chaoskit::{Action, JournalConfig, Scenario, inject};
 
     use super::support::Res;
 
@@ -98,8 +98,7 @@ mod decisions {
         assert_eq!(report.samples.len(), 200);
         for record in &report.samples {
             assert_eq!(record.decisions.len(), 1);
-            let DecisionAction::Delay { ns } = record.decisions[0].action else { panic!("not a delay") };
-            let d = Duration::from_nanos(ns);
+            let Action::Delay(d) = record.decisions[0].action else { panic!("not a delay") };
             assert!(d >= min && d < max, "{d:?}");
             assert!(record.duration_us >= d.as_micros() as u64);
         }

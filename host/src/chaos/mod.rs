@@ -5,10 +5,16 @@
 //! - [`Point`], [`PointKind`], [`Action`]: what is asked and what an injector answers.
 //! - [`Draws`]: an injector's seeded stream for the current iteration.
 //! - [`Event`]: what code reports for validators (recursion depth, panics, errors, metrics).
+//! - [`Injector`], [`AsyncHooks`]: the injector contract the seam asks (built-ins in `inject`).
+//! - [`DecisionRecord`], [`DecisionLog`]: decisions as the journal keeps them.
 //!
-//! Every fault decision goes through `ChaosContext::decide`, which asks each injector
-//! that answers the point's kind (in declaration order, each with its own stream),
-//! combines their answers and appends what fired to the iteration's journal.
+//! Every fault decision goes through one function (`IterationState::ask`): for each injector
+//! that answers the point's kind (in declaration order), it takes the answer from the
+//! decision source (the injector deciding from its seeded stream, or a schedule during replay
+//! and shrink) and appends what fired to the iteration's journal, with the occurrence of the
+//! point within the iteration. Chaos points, the per-iteration and whole-run decisions of
+//! injectors that act around iterations (proxy faults), failpoints and plugin adapters all go
+//! through it. Once the run has ended, every context of it is inert, whoever still holds one.
 //!
 //! Combination rule when several injectors answer one kind: all of them are asked, so
 //! each stream advances the same way whatever the others do. Delays and network latency
@@ -17,12 +23,14 @@
 //! fired is recorded in the journal.
 
 mod current;
+mod decision;
 mod event;
+mod injector;
 mod point;
 mod stream;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -35,17 +43,13 @@ pub use current::{
 pub(crate) use current::{on_thread, scope as scope_task};
 pub use event::Event;
 pub(crate) use event::EventLog;
+pub(crate) use decision::{Decision, Schedule};
+pub use decision::{DECISION_LOG_CAP, DecisionLog, DecisionRecord, LoggedDecisions};
+pub use injector::{AsyncHooks, HookFuture, InjectError, Injector, StartContext};
+pub(crate) use point::ACTION_NAMES;
 pub use point::{Action, Capabilities, ChaosError, NetworkFault, Point, PointKind};
 pub use stream::Draws;
-pub(crate) use stream::{StreamSlot, mix};
-
-/// A run-level stream for an injector (decisions made once per run, e.g. at start).
-pub(crate) fn run_stream(seed: u64, label: &str) -> rand_chacha::ChaCha8Rng {
-    stream::stream(seed, stream_key(label), u64::MAX)
-}
-
-use crate::inject::Injector;
-use crate::journal::{Decision, DecisionAction};
+pub(crate) use stream::{LazyStream, RUN, StreamSlot, derive, key as stream_key, mix};
 
 const KINDS: usize = PointKind::ALL.len();
 
@@ -56,12 +60,6 @@ pub(crate) struct PlannedInjector {
     pub(crate) label: Arc<str>,
     pub(crate) injector: Arc<dyn Injector>,
     pub(crate) scope: Option<u16>,
-}
-
-/// A stable 64-bit key for an injector's label (FNV-1a): the same label gives the same
-/// streams in every run and on every platform.
-pub(crate) fn stream_key(label: &str) -> u64 {
-    label.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Interned chaos points: `(kind, name, scope)` to a run-wide id.
@@ -96,12 +94,16 @@ pub(crate) struct ChaosPlan {
     pub(crate) injectors: Vec<PlannedInjector>,
     /// Injectors whose fault is decided and applied per iteration (see `AsyncHooks`).
     pub(crate) per_iteration: Vec<u32>,
+    /// Injectors whose fault is decided once and lasts the whole run (see `AsyncHooks`).
+    pub(crate) whole_run: Vec<u32>,
     stream_keys: Vec<u64>,
     by_kind: [Box<[u32]>; KINDS],
     active: u8,
     pub(crate) scopes: Vec<Arc<str>>,
     steps: Vec<(Arc<str>, Option<u16>)>,
     points: RwLock<PointTable>,
+    /// Set when the run ends: every context of the run is inert from then on.
+    ended: AtomicBool,
 }
 
 impl ChaosPlan {
@@ -129,19 +131,47 @@ impl ChaosPlan {
             }
         }
         let stream_keys = injectors.iter().map(|p| stream_key(&p.label)).collect();
-        let per_iteration = (0..injectors.len() as u32)
-            .filter(|&i| injectors[i as usize].injector.hooks().is_some_and(|h| h.per_iteration()))
-            .collect();
+        let around = |per_iteration: bool| {
+            (0..injectors.len() as u32)
+                .filter(|&i| injectors[i as usize].injector.hooks().is_some_and(|h| h.per_iteration() == per_iteration))
+                .collect::<Vec<u32>>()
+        };
+        let (per_iteration, whole_run) = (around(true), around(false));
         ChaosPlan {
             seed,
             injectors,
             per_iteration,
+            whole_run,
             stream_keys,
             by_kind,
             active,
             scopes,
             steps,
             points: RwLock::new(table),
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    /// Ends the run: from now on every chaos point of it injects nothing.
+    pub(crate) fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+    }
+
+    /// Number of points whose occurrences are counted without a lookup (the step points).
+    fn dense_points(&self) -> usize {
+        self.steps.len() * KINDS
+    }
+
+    /// A decision with its names resolved, as the journal keeps it.
+    pub(crate) fn record(&self, d: &Decision) -> DecisionRecord {
+        let (kind, point, scope) = self.point(d.point);
+        DecisionRecord {
+            injector: self.injectors[d.injector as usize].label.to_string(),
+            kind,
+            point: point.to_string(),
+            scope: scope.map(|s| s.to_string()),
+            occurrence: d.occurrence,
+            action: d.action.clone(),
         }
     }
 
@@ -194,6 +224,11 @@ struct IterationState {
     index: u64,
     step: AtomicU32,
     streams: Box<[StreamSlot]>,
+    /// Replaces the seeded draws when set (replay, shrink).
+    schedule: Option<Arc<Schedule>>,
+    /// Visits so far of each step point (dense ids), and of other points by id.
+    occurrences: Box<[AtomicU32]>,
+    other_occurrences: Mutex<Vec<(u32, u32)>>,
     decisions: Mutex<Vec<Decision>>,
     events: Mutex<EventLog>,
     max_depth: AtomicU32,
@@ -228,8 +263,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ChaosContext {
-    pub(crate) fn new(plan: Arc<ChaosPlan>, index: u64) -> Self {
+    pub(crate) fn new(plan: Arc<ChaosPlan>, index: u64, schedule: Option<Arc<Schedule>>) -> Self {
         let streams = plan.injectors.iter().map(|_| Mutex::new(None)).collect();
+        let occurrences = if plan.active == 0 {
+            Box::default()
+        } else {
+            (0..plan.dense_points()).map(|_| AtomicU32::new(0)).collect()
+        };
         let active = plan.active;
         ChaosContext {
             state: Arc::new(IterationState {
@@ -238,6 +278,9 @@ impl ChaosContext {
                 index,
                 step: AtomicU32::new(u32::MAX),
                 streams,
+                schedule,
+                occurrences,
+                other_occurrences: Mutex::new(Vec::new()),
                 decisions: Mutex::new(Vec::new()),
                 events: Mutex::new(EventLog::default()),
                 max_depth: AtomicU32::new(0),
@@ -251,7 +294,7 @@ impl ChaosContext {
 
     /// A context outside any run: no injector, every chaos point a no-op.
     pub fn inert() -> Self {
-        ChaosContext::new(ChaosPlan::inert(), 0)
+        ChaosContext::new(ChaosPlan::inert(), 0, None)
     }
 
     /// A context for iteration `iteration` of a pretend run with `seed`, answered by
@@ -273,7 +316,7 @@ impl ChaosContext {
             .map(|(label, injector)| PlannedInjector { label: label.into(), injector, scope: None })
             .collect();
         let plan = ChaosPlan::new(seed, injectors, Vec::new(), vec![(Arc::from("detached"), None)]);
-        let mut ctx = ChaosContext::new(Arc::new(plan), iteration);
+        let mut ctx = ChaosContext::new(Arc::new(plan), iteration, None);
         ctx.enter_step(0, None);
         ctx
     }
@@ -331,45 +374,39 @@ impl ChaosContext {
     fn decide_slow(&self, kind: PointKind, site: Option<&str>) -> Action {
         let state = &*self.state;
         let plan = &*state.plan;
+        if plan.ended.load(Ordering::Acquire) {
+            return Action::None;
+        }
         let step = state.step.load(Ordering::Relaxed);
         let id = plan.point_id(kind, step, site, self.scope);
         let name = site.unwrap_or_else(|| plan.step_name(step));
         let point = Point { id, kind, name, scope: self.scope_name(), iteration: state.index };
+        let occurrence = state.visit(id);
         let mut combined = Action::None;
         for &i in plan.by_kind[kind.index()].iter() {
             let planned = &plan.injectors[i as usize];
             if planned.scope.is_some() && planned.scope != self.scope {
                 continue;
             }
-            let mut draws =
-                Draws::from_slot(&state.streams[i as usize], plan.seed, plan.stream_keys[i as usize], state.index);
-            let action = planned.injector.decide(&point, &mut draws);
-            drop(draws);
-            if action.is_none() {
-                continue;
-            }
-            lock(&state.decisions).push(Decision { injector: i, point: id, action: DecisionAction::from(&action) });
-            combined = combine(combined, action);
+            combined = combine(combined, state.ask(i, &point, occurrence));
         }
         combined
     }
 
-    /// Decides the per-iteration point of injector `i` (kind `network`, named `iteration`),
-    /// recording what fired like any other decision.
-    pub(crate) fn decide_iteration(&self, i: u32) -> bool {
+    /// Decides whether injector `i`, which acts around iterations, applies its fault: at the
+    /// point of kind `network` named `iteration` (per-iteration injectors) or `run` (whole-run
+    /// injectors, asked once on the run's context). Recorded like any other decision.
+    pub(crate) fn decide_around(&self, i: u32) -> bool {
         let state = &*self.state;
         let plan = &*state.plan;
-        let id = plan.point_id(PointKind::Network, u32::MAX, Some("iteration"), None);
-        let point = Point { id, kind: PointKind::Network, name: "iteration", scope: None, iteration: state.index };
-        let mut draws =
-            Draws::from_slot(&state.streams[i as usize], plan.seed, plan.stream_keys[i as usize], state.index);
-        let action = plan.injectors[i as usize].injector.decide(&point, &mut draws);
-        drop(draws);
-        if action.is_none() {
+        if plan.ended.load(Ordering::Acquire) {
             return false;
         }
-        lock(&state.decisions).push(Decision { injector: i, point: id, action: DecisionAction::from(&action) });
-        true
+        let name = if state.index == RUN { "run" } else { "iteration" };
+        let id = plan.point_id(PointKind::Network, u32::MAX, Some(name), None);
+        let point = Point { id, kind: PointKind::Network, name, scope: None, iteration: state.index };
+        let occurrence = state.visit(id);
+        !state.ask(i, &point, occurrence).is_none()
     }
 
     /// A chaos point that may slow the caller down; returns the delay applied.
@@ -541,6 +578,45 @@ impl ChaosContext {
             max_recursion_depth: state.max_depth.load(Ordering::Relaxed),
             panics: state.panics.load(Ordering::Relaxed),
             errors: state.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl IterationState {
+    /// The one decision function: injector `i`'s answer at this visit of `point`, from the
+    /// decision source (its seeded stream, or the schedule), recorded in the journal when it
+    /// fires.
+    fn ask(&self, i: u32, point: &Point<'_>, occurrence: u32) -> Action {
+        let plan = &*self.plan;
+        let action = match &self.schedule {
+            Some(schedule) => schedule.lookup(i, point.kind, point.name, point.scope, occurrence),
+            None => {
+                let mut draws =
+                    Draws::from_slot(&self.streams[i as usize], plan.seed, plan.stream_keys[i as usize], self.index);
+                plan.injectors[i as usize].injector.decide(point, &mut draws)
+            }
+        };
+        if !action.is_none() {
+            lock(&self.decisions).push(Decision { injector: i, point: point.id, occurrence, action: action.clone() });
+        }
+        action
+    }
+
+    /// Counts a visit of point `id`; returns how many came before it in this iteration.
+    fn visit(&self, id: u32) -> u32 {
+        if let Some(counter) = self.occurrences.get(id as usize) {
+            return counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut other = lock(&self.other_occurrences);
+        match other.iter_mut().find(|(p, _)| *p == id) {
+            Some((_, n)) => {
+                *n += 1;
+                *n - 1
+            }
+            None => {
+                other.push((id, 1));
+                0
+            }
         }
     }
 }

@@ -146,8 +146,10 @@ impl NetworkFault {
     }
 }
 
-/// What an injector answers at a chaos point.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// What an injector answers at a chaos point: the one representation of a fault, from the
+/// decision through the journal (JSON `{"type": "delay", "ns": 5000}` and so on) to the tally.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(into = "wire::Action", from = "wire::Action")]
 pub enum Action {
     /// Nothing happens.
     #[default]
@@ -164,6 +166,9 @@ pub enum Action {
     Network(NetworkFault),
 }
 
+/// Names of the actions that inject something, in tally order ([`Action::slot`]).
+pub(crate) const ACTION_NAMES: [&str; 5] = ["delay", "error", "panic", "cancel", "network"];
+
 impl Action {
     /// Whether the action injects nothing.
     pub fn is_none(&self) -> bool {
@@ -179,11 +184,111 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::None => "none",
-            Action::Delay(_) => "delay",
-            Action::Error(_) => "error",
-            Action::Panic(_) => "panic",
-            Action::Cancel => "cancel",
-            Action::Network(_) => "network",
+            _ => ACTION_NAMES[self.slot()],
+        }
+    }
+
+    /// Index into [`ACTION_NAMES`] (`None` shares the delay slot; it is never counted).
+    pub(crate) fn slot(&self) -> usize {
+        match self {
+            Action::None | Action::Delay(_) => 0,
+            Action::Error(_) => 1,
+            Action::Panic(_) => 2,
+            Action::Cancel => 3,
+            Action::Network(_) => 4,
+        }
+    }
+
+    /// How long the action holds the caller (a delay, or a network latency).
+    pub fn duration(&self) -> Duration {
+        match self {
+            Action::Delay(d) => *d,
+            Action::Network(f) => f.latency,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// The same action held for `d` instead (shrinking shortens delays and latencies).
+    pub fn with_duration(&self, d: Duration) -> Action {
+        match self {
+            Action::Delay(_) => Action::Delay(d),
+            Action::Network(f) => Action::Network(NetworkFault { latency: d, drop: f.drop }),
+            other => other.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    /// Human form: `delay 12.5ms`, `error "disk full"`, `network +2ms drop`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::None => f.write_str("none"),
+            Action::Delay(d) => write!(f, "delay {d:?}"),
+            Action::Error(m) => write!(f, "error {m:?}"),
+            Action::Panic(m) => write!(f, "panic {m:?}"),
+            Action::Cancel => f.write_str("cancel"),
+            Action::Network(n) => {
+                write!(f, "network")?;
+                if !n.latency.is_zero() {
+                    write!(f, " +{:?}", n.latency)?;
+                }
+                if n.drop {
+                    f.write_str(" drop")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The journal's JSON form of an [`Action`] (durations in nanoseconds).
+mod wire {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::NetworkFault;
+
+    fn nanos(d: Duration) -> u64 {
+        d.as_nanos().min(u128::from(u64::MAX)) as u64
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+    pub(super) enum Action {
+        None,
+        Delay { ns: u64 },
+        Error { message: String },
+        Panic { message: String },
+        Cancel,
+        Network { latency_ns: u64, drop: bool },
+    }
+
+    impl From<super::Action> for Action {
+        fn from(a: super::Action) -> Self {
+            match a {
+                super::Action::None => Action::None,
+                super::Action::Delay(d) => Action::Delay { ns: nanos(d) },
+                super::Action::Error(message) => Action::Error { message },
+                super::Action::Panic(message) => Action::Panic { message },
+                super::Action::Cancel => Action::Cancel,
+                super::Action::Network(f) => Action::Network { latency_ns: nanos(f.latency), drop: f.drop },
+            }
+        }
+    }
+
+    impl From<Action> for super::Action {
+        fn from(a: Action) -> Self {
+            match a {
+                Action::None => super::Action::None,
+                Action::Delay { ns } => super::Action::Delay(Duration::from_nanos(ns)),
+                Action::Error { message } => super::Action::Error(message),
+                Action::Panic { message } => super::Action::Panic(message),
+                Action::Cancel => super::Action::Cancel,
+                Action::Network { latency_ns, drop } => {
+                    super::Action::Network(NetworkFault { latency: Duration::from_nanos(latency_ns), drop })
+                }
+            }
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Seeded random streams: one per (scenario seed, iteration, injector).
+//! Seeded random streams, from one derivation: (run seed, a stable name, an index).
 //!
 //! The Go original shared one generator between every injector and iteration, so a
-//! decision depended on what everything else had drawn before it. Here each injector
-//! draws, in each iteration, from its own ChaCha8 stream derived from the seed, the
-//! injector's label and the iteration index. Adding an injector, reordering
+//! decision depended on what everything else had drawn before it. Here every draw of a run
+//! comes from a ChaCha8 stream derived by [`derive`] from the run seed, the [`key`] of a
+//! stable name and an index: an injector's label and the iteration index for chaos points
+//! ([`RUN`] for whole-run decisions), `proxy/<proxy>/<toxic>` and the connection index for
+//! a proxy's toxics, a plugin's label for its `random-u64`. Adding an injector, reordering
 //! concurrent iterations or drawing more in one place never changes another stream.
 
 use std::sync::{Mutex, MutexGuard};
@@ -20,11 +22,41 @@ pub(crate) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The stream an injector draws from in one iteration.
-pub(crate) fn stream(seed: u64, injector: u64, iteration: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ mix(injector.wrapping_add(1))));
-    rng.set_stream(iteration);
+/// The stable key of a stream name (FNV-1a): the same name gives the same streams in every
+/// run, on every platform and Rust version.
+pub(crate) fn key(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The index of whole-run decisions (made once, when the run starts).
+pub(crate) const RUN: u64 = u64::MAX;
+
+/// The one derivation: the stream named `key` draws from at `index` in a run seeded `seed`.
+pub(crate) fn derive(seed: u64, key: u64, index: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ mix(key.wrapping_add(1))));
+    rng.set_stream(index);
     rng
+}
+
+/// A stream created on first draw: what a plugin call borrows from its injector's slot.
+pub(crate) struct LazyStream {
+    seed: u64,
+    key: u64,
+    index: u64,
+    rng: Option<ChaCha8Rng>,
+}
+
+impl LazyStream {
+    /// A stream nobody drew from yet.
+    pub(crate) fn new(seed: u64, key: u64, index: u64) -> Self {
+        LazyStream { seed, key, index, rng: None }
+    }
+
+    /// The next `u64` of the stream.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        let (seed, key, index) = (self.seed, self.key, self.index);
+        self.rng.get_or_insert_with(|| derive(seed, key, index)).next_u64()
+    }
 }
 
 /// A lazily created stream, so a chaos point that never draws never pays for one.
@@ -75,7 +107,31 @@ impl<'a> Draws<'a> {
             Source::Borrowed(rng) => rng,
             Source::Slot { slot, guard, seed, injector, iteration } => {
                 let guard = guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
-                guard.get_or_insert_with(|| stream(*seed, *injector, *iteration))
+                guard.get_or_insert_with(|| derive(*seed, *injector, *iteration))
+            }
+        }
+    }
+
+    /// Lends the stream to a caller that draws through its own handle (a plugin's
+    /// `random-u64`); [`restore`](Self::restore) gives it back, so later draws continue it.
+    pub(crate) fn lend(&mut self) -> LazyStream {
+        match &mut self.source {
+            Source::Borrowed(rng) => LazyStream { seed: 0, key: 0, index: 0, rng: Some((*rng).clone()) },
+            Source::Slot { slot, guard, seed, injector, iteration } => {
+                let guard = guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
+                LazyStream { seed: *seed, key: *injector, index: *iteration, rng: guard.take() }
+            }
+        }
+    }
+
+    /// Takes back a stream lent by [`lend`](Self::lend).
+    pub(crate) fn restore(&mut self, lent: LazyStream) {
+        let Some(rng) = lent.rng else { return };
+        match &mut self.source {
+            Source::Borrowed(r) => **r = rng,
+            Source::Slot { slot, guard, .. } => {
+                let guard = guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
+                **guard = Some(rng);
             }
         }
     }
@@ -117,11 +173,24 @@ mod tests {
 
     #[test]
     fn streams_differ_by_injector_and_iteration_and_repeat_by_seed() {
-        let a = stream(1, 0, 0).next_u64();
-        assert_eq!(a, stream(1, 0, 0).next_u64());
-        assert_ne!(a, stream(1, 1, 0).next_u64());
-        assert_ne!(a, stream(1, 0, 1).next_u64());
-        assert_ne!(a, stream(2, 0, 0).next_u64());
+        let a = derive(1, 0, 0).next_u64();
+        assert_eq!(a, derive(1, 0, 0).next_u64());
+        assert_ne!(a, derive(1, 1, 0).next_u64());
+        assert_ne!(a, derive(1, 0, 1).next_u64());
+        assert_ne!(a, derive(2, 0, 0).next_u64());
+    }
+
+    #[test]
+    fn a_lent_stream_continues_where_the_slot_left_off() {
+        let slot: StreamSlot = Mutex::new(None);
+        let mut draws = Draws::from_slot(&slot, 5, key("x"), 3);
+        let first = draws.next_u64();
+        let mut lent = draws.lend();
+        let second = lent.next_u64();
+        draws.restore(lent);
+        let third = draws.next_u64();
+        let mut reference = derive(5, key("x"), 3);
+        assert_eq!([first, second, third], [reference.next_u64(), reference.next_u64(), reference.next_u64()]);
     }
 
     #[test]

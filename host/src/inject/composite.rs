@@ -62,6 +62,11 @@ impl Injector for Composite {
         Ok(())
     }
 
+    fn replay_hazard(&self) -> Option<String> {
+        let hazards: Vec<String> = self.children.iter().filter_map(|c| c.replay_hazard()).collect();
+        (!hazards.is_empty()).then(|| hazards.join("; "))
+    }
+
     fn notes(&self) -> Vec<String> {
         self.children.iter().flat_map(|c| c.notes()).collect()
     }

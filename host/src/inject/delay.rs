@@ -76,6 +76,15 @@ impl Injector for Delay {
         if fire { Action::Delay(draws.uniform(self.min, self.max)) } else { Action::None }
     }
 
+    fn replay_hazard(&self) -> Option<String> {
+        match self.mode {
+            Mode::Every(interval) => Some(format!(
+                "interval mode (one delay every {interval:?}) decides by wall clock: which iterations are delayed depends on timing"
+            )),
+            Mode::Probability(_) => None,
+        }
+    }
+
     fn validate_config(&self) -> Result<(), String> {
         if self.min > self.max {
             return Err(format!("delay range min {:?} is greater than max {:?}", self.min, self.max));

@@ -4,9 +4,8 @@
 
 use std::sync::Mutex;
 
-use super::hooks::{AsyncHooks, HookFuture};
-use super::{InjectError, Injector, StartContext, check_probability};
-use crate::chaos::{Action, Capabilities, Draws, NetworkFault, Point, run_stream};
+use super::{AsyncHooks, HookFuture, InjectError, Injector, StartContext, check_probability};
+use crate::chaos::{Action, Capabilities, Draws, NetworkFault, Point};
 use crate::proxy::{Client, ProxyRegistry, ProxyUpdate, Stream, Toxic, ToxicKind};
 
 /// Where the proxy lives.
@@ -143,15 +142,10 @@ impl ProxyFault {
     /// What the journal records when the fault fires: the added latency for a latency toxic,
     /// a drop for faults that break connections.
     fn as_action(&self) -> Action {
-        let fault = match &self.fault {
-            Fault::Toxic(_, ToxicKind::Latency { latency, .. }) => {
-                NetworkFault { latency: std::time::Duration::from_millis((*latency).max(0) as u64), drop: false }
-            }
-            Fault::Toxic(_, ToxicKind::Timeout { .. } | ToxicKind::ResetPeer { .. } | ToxicKind::LimitData { .. })
-            | Fault::Down => NetworkFault { latency: std::time::Duration::ZERO, drop: true },
-            Fault::Toxic(..) => NetworkFault::NONE,
-        };
-        Action::Network(fault)
+        Action::Network(match &self.fault {
+            Fault::Toxic(_, kind) => kind.as_fault(),
+            Fault::Down => NetworkFault { latency: std::time::Duration::ZERO, drop: true },
+        })
     }
 }
 
@@ -166,20 +160,11 @@ impl Injector for ProxyFault {
         Ok(())
     }
 
-    /// Decides the per-iteration point; any fault kind fires as a network action so the
+    /// Decides the `run` or `iteration` point; any fault kind fires as a network action so the
     /// journal records it (a bandwidth or slicer toxic shows as a network action without
     /// latency or drop).
     fn decide(&self, _point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if draws.chance(self.p) {
-            match self.as_action() {
-                Action::Network(f) if f.is_none() => {
-                    Action::Network(NetworkFault { latency: std::time::Duration::from_nanos(1), drop: false })
-                }
-                a => a,
-            }
-        } else {
-            Action::None
-        }
+        if draws.chance(self.p) { self.as_action() } else { Action::None }
     }
 
     fn validate_config(&self) -> Result<(), String> {
@@ -196,18 +181,17 @@ impl Injector for ProxyFault {
 }
 
 impl AsyncHooks for ProxyFault {
-    fn start_async<'a>(&'a self, ctx: StartContext<'a>) -> HookFuture<'a> {
+    fn start_async<'a>(&'a self, _ctx: StartContext<'a>) -> HookFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn enter_run(&self) -> HookFuture<'_> {
         Box::pin(async move {
-            if self.per_iteration {
-                return Ok(());
-            }
-            let mut rng = run_stream(ctx.seed, ctx.label);
-            if !Draws::from_rng(&mut rng).chance(self.p) {
-                return Ok(());
-            }
             let mut state = self.state.lock().await;
-            self.apply().await?;
-            state.0 = true;
+            if !state.0 {
+                self.apply().await?;
+                state.0 = true;
+            }
             Ok(())
         })
     }

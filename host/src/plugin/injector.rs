@@ -14,7 +14,7 @@ use crate::inject::{InjectError, Injector, StartContext};
 use arc_swap::ArcSwap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use wasmtime::Store;
 
@@ -37,12 +37,21 @@ pub(crate) struct Version {
     pre: InjectorPre<PluginState>,
     capabilities: Capabilities,
     idle: Mutex<Vec<Instance>>,
+    /// Signalled when an instance comes back or one is dropped (room to build another).
+    returned: Condvar,
     live: AtomicUsize,
 }
 
 impl Version {
     fn put(&self, instance: Instance) {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
+        self.returned.notify_one();
+    }
+
+    /// An instance was dropped (it trapped): room for a new one.
+    fn discard(&self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.returned.notify_one();
     }
 }
 
@@ -111,7 +120,7 @@ pub(crate) struct Core {
     current: ArcSwap<Version>,
     health: Health,
     generation: AtomicU64,
-    /// Decisions that found every instance busy (the instance limit was reached).
+    /// Decisions that waited for an instance (every one busy, at the instance limit).
     busy: AtomicU64,
 }
 
@@ -120,20 +129,33 @@ impl Core {
         build(&self.rt, &self.shared, &self.spec, pre)
     }
 
+    /// An instance for one call: an idle one, a new one within the instance limit, or else
+    /// the next one another worker gives back. A decision never skips for lack of an instance
+    /// (that would make it depend on timing); the wait is bounded by the other calls'
+    /// deadlines. `None` only when a new instance cannot be built (a failure, reported).
     fn take(&self, version: &Version) -> Option<Instance> {
-        if let Some(instance) = version.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
-            return Some(instance);
-        }
-        // None idle: build one (a new worker, or a rebuild after a failure), within the limit.
-        if version.live.fetch_add(1, Ordering::Relaxed) >= self.spec.limits.instances {
+        let mut idle = version.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut waited = false;
+        loop {
+            if let Some(instance) = idle.pop() {
+                return Some(instance);
+            }
+            // None idle: build one (a new worker, or a rebuild after a failure), within the limit.
+            if version.live.fetch_add(1, Ordering::Relaxed) < self.spec.limits.instances {
+                break;
+            }
             version.live.fetch_sub(1, Ordering::Relaxed);
-            self.busy.fetch_add(1, Ordering::Relaxed);
-            return None;
+            if !waited {
+                waited = true;
+                self.busy.fetch_add(1, Ordering::Relaxed);
+            }
+            idle = version.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
         }
+        drop(idle);
         match self.build(&version.pre) {
             Ok((instance, _)) => Some(instance),
             Err(e) => {
-                version.live.fetch_sub(1, Ordering::Relaxed);
+                version.discard();
                 self.fail(version, e.into_failure());
                 None
             }
@@ -236,6 +258,7 @@ fn load_version(
         pre,
         capabilities,
         idle: Mutex::new(vec![first]),
+        returned: Condvar::new(),
         live: AtomicUsize::new(1),
     })
 }
@@ -394,20 +417,24 @@ impl Injector for WasmInjector {
         if !version.capabilities.answers(point.kind) {
             return Action::None;
         }
-        let seed = draws.next_u64();
         let Some(mut instance) = core.take(&version) else {
             return Action::None;
         };
-        instance.store.data_mut().rng = seed;
-        match core.call(&mut instance, point) {
+        // The guest's `random-u64` draws from this injector's stream for the iteration.
+        instance.store.data_mut().stream = Some(draws.lend());
+        let result = core.call(&mut instance, point);
+        if let Some(stream) = instance.store.data_mut().stream.take() {
+            draws.restore(stream);
+        }
+        match result {
             Ok(action) => {
                 version.put(instance);
                 action
             }
             Err(kind) => {
                 // A trapped instance is poisoned: drop it; the next call builds a fresh one.
-                version.live.fetch_sub(1, Ordering::Relaxed);
                 drop(instance);
+                version.discard();
                 core.fail(&version, kind);
                 Action::None
             }
@@ -420,10 +447,23 @@ impl Injector for WasmInjector {
         let busy = core.busy.load(Ordering::Relaxed);
         if busy > 0 {
             notes.push(format!(
-                "plugin `{}`: {busy} decisions skipped because all {} instances were busy",
+                "plugin `{}`: {busy} decisions waited for one of its {} instances (raise `limits.instances` to the run's concurrency)",
                 core.shared.name, core.spec.limits.instances
             ));
         }
         notes
+    }
+
+    fn replay_hazard(&self) -> Option<String> {
+        let core = &*self.core;
+        let mut hazards: Vec<String> = core.shared.replay_hazard().into_iter().collect();
+        let failures = core.health.failures();
+        if failures > 0 {
+            hazards.push(format!(
+                "plugin `{}` failed {failures} calls (failed open); deadlines depend on timing",
+                core.shared.name
+            ));
+        }
+        (!hazards.is_empty()).then(|| hazards.join("; "))
     }
 }

@@ -1,7 +1,8 @@
 //! Per-store state (`PluginState`), the `host` interface a guest sees, and the memory limiter.
 
 use super::bindings::chaoskit::plugin::{host, types::LogLevel};
-use std::sync::atomic::{AtomicI64, Ordering};
+use crate::chaos::{LazyStream, RUN, stream_key};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,11 +20,35 @@ pub(crate) struct Shared {
     counters: Mutex<Vec<(String, Arc<AtomicI64>)>>,
     /// Origin of `now-ns`.
     started: Mutex<Instant>,
+    /// Whether any instance read host time (`now-ns`): its decisions then depend on timing.
+    pub(crate) used_clock: AtomicBool,
+    /// Whether any instance changed a shared counter: its decisions then depend on every call
+    /// before, across iterations and workers.
+    pub(crate) used_counters: AtomicBool,
 }
 
 impl Shared {
     pub(crate) fn new(name: Arc<str>) -> Self {
-        Self { name, counters: Mutex::new(Vec::new()), started: Mutex::new(Instant::now()) }
+        Self {
+            name,
+            counters: Mutex::new(Vec::new()),
+            started: Mutex::new(Instant::now()),
+            used_clock: AtomicBool::new(false),
+            used_counters: AtomicBool::new(false),
+        }
+    }
+
+    /// What makes this plugin's answers depend on more than the seeded stream, for the
+    /// report's replay hazards.
+    pub(crate) fn replay_hazard(&self) -> Option<String> {
+        let mut what = Vec::new();
+        if self.used_clock.load(Ordering::Relaxed) {
+            what.push("reads host time (`now-ns`)");
+        }
+        if self.used_counters.load(Ordering::Relaxed) {
+            what.push("changes shared counters (`counter-add`), so its answers depend on the order of every call before");
+        }
+        (!what.is_empty()).then(|| format!("plugin `{}` {}", self.name, what.join(" and ")))
     }
 
     /// Restart the plugin clock (called when the injector is started).
@@ -74,8 +99,9 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub(crate) struct PluginState {
     pub(crate) shared: Arc<Shared>,
     pub(crate) limiter: Limiter,
-    /// SplitMix64 state, reseeded from the iteration's stream before each call.
-    pub(crate) rng: u64,
+    /// The seeded stream `random-u64` draws from: the injector's stream for the iteration,
+    /// lent for the call (so a replay draws the same), or a fixed one outside decisions.
+    pub(crate) stream: Option<LazyStream>,
     /// Counter handles resolved by this instance.
     counters: Vec<Arc<AtomicI64>>,
     /// Whether guest stdout/stderr go to the log (`Grant::Stdio`).
@@ -91,7 +117,7 @@ impl PluginState {
         Self {
             shared,
             limiter: Limiter { memory, hit: None },
-            rng: 0,
+            stream: None,
             counters: Vec::new(),
             stdio,
             stderr_tail: String::new(),
@@ -158,15 +184,12 @@ fn cut(message: &str) -> &str {
 
 impl host::Host for PluginState {
     fn random_u64(&mut self) -> wasmtime::Result<u64> {
-        // SplitMix64: seeded per call from the iteration's ChaCha stream, so draws replay.
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Ok(z ^ (z >> 31))
+        let name = &self.shared.name;
+        Ok(self.stream.get_or_insert_with(|| LazyStream::new(0, stream_key(name), RUN)).next_u64())
     }
 
     fn now_ns(&mut self) -> wasmtime::Result<u64> {
+        self.shared.used_clock.store(true, Ordering::Relaxed);
         Ok(u64::try_from(self.shared.started().elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
@@ -203,6 +226,7 @@ impl host::Host for PluginState {
     }
 
     fn counter_add(&mut self, counter: u32, delta: i64) -> wasmtime::Result<i64> {
+        self.shared.used_counters.store(true, Ordering::Relaxed);
         match self.counters.get(counter as usize) {
             Some(c) => Ok(c.fetch_add(delta, Ordering::Relaxed).wrapping_add(delta)),
             None => wasmtime::bail!(

@@ -211,7 +211,8 @@ impl Core {
         };
         let budget = self.spec.limits.validate_deadline;
         let memory = self.spec.limits.memory;
-        instance.store.data_mut().rng = 0x5EED;
+        // Validators draw from a fixed stream per call: same answers for the same calls.
+        instance.store.data_mut().stream = None;
         let mut result = Ok(());
         if let Some(before) = before {
             instance.store.set_epoch_deadline(runtime::ticks(budget));
@@ -271,6 +272,12 @@ impl Reload for Core {
 }
 
 impl Validator for WasmValidator {
+    /// Plugin validators may keep state across iterations (a streak, a window, a budget): the
+    /// executor calls them in iteration order at any concurrency, as the SDK documents.
+    fn ordered(&self) -> bool {
+        true
+    }
+
     fn severity(&self) -> Severity {
         match self.core.slot().version.info.severity {
             wit::Severity::Critical => Severity::Critical,

@@ -8,10 +8,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::toxic::{Stream, Toxic, ToxicKind};
+use crate::chaos::{Action, DecisionLog, DecisionRecord, Draws, PointKind, derive, stream_key};
 
 /// The toxics of both directions of a proxy, as published to its live connections.
 #[derive(Debug, Default)]
@@ -29,34 +30,48 @@ impl ChainSet {
     }
 }
 
-/// Where a connection's random streams come from: the registry seed, the proxy and the connection
-/// index. Each toxic derives its own stream from these and its name, so the same seed replays the
-/// same toxicity and jitter draws whatever the scheduling.
-#[derive(Clone, Copy, Debug)]
+/// Where a connection's random streams come from, through the run's one derivation: the
+/// registry seed, the name `proxy/<proxy>/<toxic>` and the connection's index. The same seed
+/// replays the same toxicity, jitter and slicer draws whatever the scheduling; toxicity draws
+/// that fire are recorded in the registry's decision log, when it has one.
+#[derive(Clone, Debug)]
 pub(crate) struct StreamSeed {
     pub(crate) seed: u64,
-    pub(crate) proxy: u64,
+    pub(crate) proxy: Arc<str>,
     pub(crate) connection: u64,
+    pub(crate) log: Option<DecisionLog>,
 }
 
 impl StreamSeed {
-    pub(crate) fn new(seed: u64, proxy_name: &str, connection: u64) -> Self {
-        StreamSeed { seed, proxy: fnv1a(proxy_name.as_bytes()), connection }
+    pub(crate) fn new(seed: u64, proxy: &str, connection: u64) -> Self {
+        StreamSeed { seed, proxy: Arc::from(proxy), connection, log: None }
     }
 
     pub(crate) fn rng_for(&self, toxic_name: &str) -> ChaCha8Rng {
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&self.seed.to_le_bytes());
-        key[8..16].copy_from_slice(&self.proxy.to_le_bytes());
-        key[16..24].copy_from_slice(&self.connection.to_le_bytes());
-        key[24..].copy_from_slice(&fnv1a(toxic_name.as_bytes()).to_le_bytes());
-        ChaCha8Rng::from_seed(key)
+        derive(self.seed, stream_key(&format!("proxy/{}/{toxic_name}", self.proxy)), self.connection)
     }
-}
 
-/// FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    /// Journals a toxicity draw (only draws are decisions: toxicity 0 or 1 decides nothing).
+    fn record(&self, toxic: &Toxic, active: bool) {
+        let Some(log) = &self.log else { return };
+        if toxic.toxicity <= 0.0 || toxic.toxicity >= 1.0 {
+            return;
+        }
+        log.hazard(format!(
+            "proxy `{}`: toxic `{}` has toxicity {} and draws per connection; its draws follow the order connections arrive in, which replay reproduces only when connections are made one at a time",
+            self.proxy, toxic.name, toxic.toxicity
+        ));
+        if active {
+            log.record(DecisionRecord {
+                injector: format!("proxy {}", self.proxy),
+                kind: PointKind::Network,
+                point: toxic.name.clone(),
+                scope: Some(toxic.stream.as_str().to_string()),
+                occurrence: u32::try_from(self.connection).unwrap_or(u32::MAX),
+                action: Action::Network(toxic.kind.as_fault()),
+            });
+        }
+    }
 }
 
 /// One unit flowing through a chain.
@@ -100,8 +115,9 @@ struct Stage {
 }
 
 impl Stage {
-    fn new(toxic: &Toxic, mut rng: ChaCha8Rng, now: Instant) -> Stage {
-        let active = rng.random::<f32>() < toxic.toxicity;
+    fn new(toxic: &Toxic, mut rng: ChaCha8Rng, now: Instant, seed: &StreamSeed) -> Stage {
+        let active = Draws::from_rng(&mut rng).chance(f64::from(toxic.toxicity));
+        seed.record(toxic, active);
         let state = match toxic.kind {
             _ if !active => State::Pass,
             ToxicKind::Latency { .. } => State::Latency { last: None },
@@ -276,14 +292,14 @@ impl Chain {
                             State::LimitData { sent } => Some(sent),
                             _ => None,
                         };
-                        let mut fresh = Stage::new(toxic, stage.rng, now);
+                        let mut fresh = Stage::new(toxic, stage.rng, now, &self.seed);
                         if let (State::LimitData { sent: s }, Some(sent)) = (&mut fresh.state, sent) {
                             *s = sent;
                         }
                         stages.push(fresh);
                     }
                 }
-                None => stages.push(Stage::new(toxic, self.seed.rng_for(&toxic.name), now)),
+                None => stages.push(Stage::new(toxic, self.seed.rng_for(&toxic.name), now, &self.seed)),
             }
         }
         self.stages = stages;

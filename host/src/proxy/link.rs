@@ -52,6 +52,8 @@ pub(crate) struct LinkContext {
     pub(crate) proxy: String,
     pub(crate) upstream: String,
     pub(crate) seed: u64,
+    /// Where toxicity draws that fire are journaled (a run's in-process proxies).
+    pub(crate) decisions: Option<crate::chaos::DecisionLog>,
     pub(crate) toxics: watch::Receiver<Arc<ChainSet>>,
     pub(crate) wakers: Arc<WakerList>,
 }
@@ -108,13 +110,14 @@ pub(crate) async fn run_connection(client: TcpStream, ctx: Arc<LinkContext>, ind
     };
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let seed = StreamSeed::new(ctx.seed, &ctx.proxy, index);
+    let mut seed = StreamSeed::new(ctx.seed, &ctx.proxy, index);
+    seed.log = ctx.decisions.clone();
 
     let (mut client, mut upstream) = (client, upstream);
     let end = {
         let (client_read, client_write) = client.split();
         let (upstream_read, upstream_write) = upstream.split();
-        let up = pump(client_read, upstream_write.as_ref(), Stream::Upstream, &ctx, seed);
+        let up = pump(client_read, upstream_write.as_ref(), Stream::Upstream, &ctx, seed.clone());
         let down = pump(upstream_read, client_write.as_ref(), Stream::Downstream, &ctx, seed);
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);

@@ -17,6 +17,7 @@ use super::config::{Proxy, ProxyJson, ProxyUpdate};
 use super::error::{PopulateError, ProxyError};
 use super::link::{LinkContext, WakerList, run_connection};
 use super::toxic::{Stream, Toxic, ToxicJson, ToxicUpdate};
+use crate::chaos::DecisionLog;
 
 /// Where an empty `listen` binds. Toxiproxy binds all interfaces; we stay on loopback.
 const DEFAULT_LISTEN: &str = "127.0.0.1:0";
@@ -53,6 +54,7 @@ pub struct ProxyRegistry {
 #[derive(Debug)]
 struct Inner {
     seed: u64,
+    decisions: Option<DecisionLog>,
     state: Mutex<State>,
 }
 
@@ -66,6 +68,7 @@ struct State {
 #[derive(Clone, Debug, Default)]
 pub struct ProxyRegistryBuilder {
     seed: u64,
+    decisions: Option<DecisionLog>,
 }
 
 impl ProxyRegistryBuilder {
@@ -76,9 +79,18 @@ impl ProxyRegistryBuilder {
         self
     }
 
+    /// Journals the toxicity draws that fire (per connection) in `log`: a run passes its own,
+    /// so the report lists them with the iterations' decisions.
+    pub fn decisions(mut self, log: DecisionLog) -> Self {
+        self.decisions = Some(log);
+        self
+    }
+
     /// Creates the (empty) registry; nothing can fail yet, as no socket is bound.
     pub fn build(self) -> ProxyRegistry {
-        ProxyRegistry { inner: Arc::new(Inner { seed: self.seed, state: Mutex::new(State::default()) }) }
+        ProxyRegistry {
+            inner: Arc::new(Inner { seed: self.seed, decisions: self.decisions, state: Mutex::new(State::default()) }),
+        }
     }
 }
 
@@ -198,7 +210,7 @@ impl Entry {
         self.wakers.wake_all();
     }
 
-    fn start(&mut self, seed: u64) -> Result<(), ProxyError> {
+    fn start(&mut self, seed: u64, decisions: &Option<DecisionLog>) -> Result<(), ProxyError> {
         if self.running.is_some() {
             self.enabled = true;
             return Ok(());
@@ -212,6 +224,7 @@ impl Entry {
             proxy: self.name.clone(),
             upstream: self.upstream.clone(),
             seed,
+            decisions: decisions.clone(),
             toxics: self.chains.subscribe(),
             wakers: self.wakers.clone(),
         });
@@ -356,7 +369,7 @@ impl ProxyRegistry {
     fn new_entry(&self, proxy: &Proxy) -> Result<Entry, ProxyError> {
         let mut entry = Entry::new(proxy);
         if proxy.enabled {
-            entry.start(self.inner.seed)?;
+            entry.start(self.inner.seed, &self.inner.decisions)?;
         }
         Ok(entry)
     }
@@ -378,10 +391,10 @@ impl ProxyRegistry {
             entry.listen = listen;
             entry.upstream = upstream;
             if enabled {
-                entry.start(self.inner.seed)?;
+                entry.start(self.inner.seed, &self.inner.decisions)?;
             }
         } else if enabled && entry.running.is_none() {
-            entry.start(self.inner.seed)?;
+            entry.start(self.inner.seed, &self.inner.decisions)?;
         } else if !enabled {
             entry.stop().await;
         }
@@ -447,7 +460,7 @@ impl ProxyRegistry {
     pub async fn reset(&self) -> Result<(), ProxyError> {
         let mut state = self.state().await?;
         for entry in state.proxies.values_mut() {
-            entry.start(self.inner.seed)?;
+            entry.start(self.inner.seed, &self.inner.decisions)?;
             entry.toxics.clear();
             entry.publish();
         }

@@ -105,6 +105,23 @@ pub enum ToxicKind {
 }
 
 impl ToxicKind {
+    /// The fault as the journal records it: the added latency of a latency toxic, a drop for
+    /// toxics that break connections, a 1 ns marker for toxics that only shape the bytes (so
+    /// the decision still shows as fired).
+    pub(crate) fn as_fault(&self) -> crate::chaos::NetworkFault {
+        use crate::chaos::NetworkFault;
+        use std::time::Duration;
+        match self {
+            ToxicKind::Latency { latency, .. } if *latency > 0 => {
+                NetworkFault { latency: Duration::from_millis(*latency as u64), drop: false }
+            }
+            ToxicKind::Timeout { .. } | ToxicKind::ResetPeer { .. } | ToxicKind::LimitData { .. } => {
+                NetworkFault { latency: Duration::ZERO, drop: true }
+            }
+            _ => NetworkFault { latency: Duration::from_nanos(1), drop: false },
+        }
+    }
+
     /// The Toxiproxy type name, e.g. `latency` or `limit_data`.
     pub fn type_name(&self) -> &str {
         match self {

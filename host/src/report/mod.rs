@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use verdict::{Thresholds, Verdict};
 
-use crate::journal::IterationRecord;
+use crate::journal::{DecisionRecord, IterationRecord};
 use crate::scenario::FailurePolicy;
 use crate::validate::{Counting, Severity};
 
@@ -194,6 +194,38 @@ pub struct Report {
     /// Errors while stopping injectors or tearing down the target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle_errors: Vec<String>,
+    /// Decisions made outside any iteration: whole-run faults (point `run`) and a chaos
+    /// proxy's per-connection toxicity draws, in the order they were made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_decisions: Vec<DecisionRecord>,
+    /// Run decisions counted but not kept (a proxy's log is bounded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run_decisions_omitted: u64,
+    /// What makes this run's decisions depend on more than the seed and the iteration (wall
+    /// clocks, plugin host time or shared counters, connection order): a replay may differ.
+    /// Empty when the same seed replays exactly the same decisions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replay_hazards: Vec<String>,
+    /// Where the run came from (set by the command line): the scenario file and the plugins'
+    /// digests, so `replay` can refuse a journal that does not match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The files a run was made from, as the command line records them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The scenario file, as given on the command line.
+    pub scenario_file: String,
+    /// SHA-256 of the scenario file's bytes, hex.
+    pub scenario_sha256: String,
+    /// Plugins by label: SHA-256 of the component that served, hex.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, String>,
 }
 
 impl Report {

@@ -9,6 +9,8 @@
 //! from a shared counter, so which worker runs an iteration never changes its decisions
 //! (those derive from the seed and the index alone).
 
+mod attempts;
+mod sequencer;
 mod step;
 mod tally;
 
@@ -19,14 +21,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::chaos::{ChaosContext, ChaosPlan, PlannedInjector, mix};
+use crate::chaos::{ACTION_NAMES, ChaosContext, ChaosPlan, PlannedInjector, RUN, Schedule, mix};
 use crate::inject::{InjectError, StartContext};
-use crate::journal::{DecisionRecord, IterationRecord, ViolationRecord};
+use crate::journal::{IterationRecord, ViolationRecord};
 use crate::report::{Counts, EventTotals, InjectorSummary, Plan, REPORT_SCHEMA, Report, StopReason, ValidatorSummary};
 use crate::scenario::{BoxError, FailurePolicy, Scenario, Target};
 use crate::validate::{IterationOutcome, Severity, Violation};
+pub(crate) use attempts::{Attempt, AttemptQueue};
 use step::{StepOutcome, run_step};
-pub(crate) use tally::{Tally, action_name, action_slot};
+pub(crate) use tally::Tally;
 
 /// Runs a scenario to completion and returns its report; the verdict decides success.
 ///
@@ -110,6 +113,8 @@ pub struct Executor<T> {
     grace: Duration,
     progress: Option<(Duration, ProgressFn)>,
     on_iteration: Option<IterationFn>,
+    attempts: Option<Arc<AttemptQueue>>,
+    run_schedule: Option<Arc<Schedule>>,
 }
 
 impl<T: Target> Executor<T> {
@@ -121,7 +126,17 @@ impl<T: Target> Executor<T> {
             grace: Duration::from_secs(5),
             progress: None,
             on_iteration: None,
+            attempts: None,
+            run_schedule: None,
         }
+    }
+
+    /// Runs the attempts a driver sends (replay, shrink) instead of `0..repeat`; whole-run
+    /// decisions come from `run_schedule` when given.
+    pub(crate) fn attempts(mut self, queue: Arc<AttemptQueue>, run_schedule: Option<Arc<Schedule>>) -> Self {
+        self.attempts = Some(queue);
+        self.run_schedule = run_schedule;
+        self
     }
 
     /// Stops the run when `token` is cancelled (e.g. on Ctrl-C): no new iterations start,
@@ -155,7 +170,7 @@ impl<T: Target> Executor<T> {
 
     /// Runs the scenario.
     pub async fn run(self) -> Result<Report, RunError> {
-        let Executor { scenario, cancel, grace, progress, on_iteration } = self;
+        let Executor { scenario, cancel, grace, progress, on_iteration, attempts, run_schedule } = self;
         let started_at = SystemTime::now();
         let wall = Instant::now();
         let seed = scenario.seed.unwrap_or_else(fresh_seed);
@@ -173,6 +188,7 @@ impl<T: Target> Executor<T> {
             thresholds,
             journal,
             step_timeout,
+            decision_logs,
             ..
         } = scenario;
         let target = Arc::new(target);
@@ -210,7 +226,28 @@ impl<T: Target> Executor<T> {
             }
         }
 
+        // Whole-run faults are decided once, through the seam, and applied before the first
+        // iteration; `stop_async` removes them.
+        let run_ctx = ChaosContext::new(plan.clone(), RUN, run_schedule);
+        for &i in &plan.whole_run {
+            let p = &plan.injectors[i as usize];
+            if !run_ctx.decide_around(i) {
+                continue;
+            }
+            let hooks = p.injector.hooks().expect("whole-run injectors have hooks");
+            if let Err(source) = hooks.enter_run().await {
+                lifecycle.stop_injectors().await;
+                teardown(&*target, &mut lifecycle.errors).await;
+                return Err(RunError::InjectorStart { label: p.label.to_string(), source });
+            }
+        }
+        let run_decisions = run_ctx.take_trace().decisions;
+        drop(run_ctx);
+
         let validators_len = validators.len();
+        let ordered: Vec<usize> = (0..validators_len).filter(|&n| validators[n].validator.ordered()).collect();
+        let unordered: Vec<usize> = (0..validators_len).filter(|&n| !validators[n].validator.ordered()).collect();
+        let sequencer = (!ordered.is_empty() && attempts.is_none()).then(sequencer::Sequencer::new);
         let shared = Arc::new(Shared {
             plan: plan.clone(),
             target: target.clone(),
@@ -228,6 +265,10 @@ impl<T: Target> Executor<T> {
             tallies: (0..concurrency).map(|_| Mutex::new(Tally::new(plan.injectors.len(), validators_len))).collect(),
             t0: Mutex::new(Instant::now()),
             on_iteration,
+            attempts,
+            ordered,
+            unordered,
+            sequencer,
         });
 
         // Workers exist (and wait at the gate) before validators take their baselines, so a
@@ -263,6 +304,14 @@ impl<T: Target> Executor<T> {
         let _ = gate_tx.send(true);
 
         let interrupted = drive(&shared, workers, &cancel, grace, progress, run_for).await;
+        // Contexts kept past their iteration inject nothing from here on.
+        plan.end();
+        if let Some(seq) = &shared.sequencer {
+            seq.drain(|mut f| {
+                judge(&shared, &mut f, &shared.ordered);
+                finalize(&shared, 0, f);
+            });
+        }
 
         let stop_reason = if interrupted {
             StopReason::Interrupted
@@ -308,7 +357,7 @@ impl<T: Target> Executor<T> {
                     .iter()
                     .enumerate()
                     .filter(|(_, n)| **n > 0)
-                    .map(|(slot, n)| (action_name(slot).to_string(), *n))
+                    .map(|(slot, n)| (ACTION_NAMES[slot].to_string(), *n))
                     .collect(),
                 notes: p.injector.notes(),
             })
@@ -329,6 +378,20 @@ impl<T: Target> Executor<T> {
                 notes: v.validator.notes(),
             })
             .collect();
+
+        let mut run_records: Vec<_> = run_decisions.iter().map(|d| plan.record(d)).collect();
+        let mut run_decisions_omitted = 0;
+        let mut replay_hazards: Vec<String> = plan
+            .injectors
+            .iter()
+            .filter_map(|p| p.injector.replay_hazard().map(|h| format!("injector `{}`: {h}", p.label)))
+            .collect();
+        for log in &decision_logs {
+            let logged = log.drain();
+            run_records.extend(logged.records);
+            run_decisions_omitted += logged.omitted;
+            replay_hazards.extend(logged.hazards);
+        }
 
         let latency_us = tally.latency_summary();
         let total = tally.total;
@@ -360,6 +423,10 @@ impl<T: Target> Executor<T> {
             samples: std::mem::take(&mut tally.passing),
             timeline: std::mem::replace(&mut tally.timeline, tally::Timeline::new()).into_buckets(),
             lifecycle_errors: std::mem::take(&mut lifecycle.errors),
+            run_decisions: run_records,
+            run_decisions_omitted,
+            replay_hazards,
+            provenance: None,
         };
         report.decide();
         Ok(report)
@@ -367,7 +434,7 @@ impl<T: Target> Executor<T> {
 }
 
 /// A seed for runs that did not set one: unpredictable, and printed in the report.
-fn fresh_seed() -> u64 {
+pub(crate) fn fresh_seed() -> u64 {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let local = 0u8;
     mix(nanos ^ mix(u64::from(std::process::id())) ^ (&local as *const u8 as u64))
@@ -451,6 +518,13 @@ struct Shared<T> {
     tallies: Vec<Mutex<Tally>>,
     t0: Mutex<Instant>,
     on_iteration: Option<IterationFn>,
+    /// Iterations chosen by a driver (replay, shrink) instead of `0..repeat`.
+    attempts: Option<Arc<AttemptQueue>>,
+    /// Validators that judge in index order, and the others.
+    ordered: Vec<usize>,
+    unordered: Vec<usize>,
+    /// Present when some validator is ordered and iterations may finish out of order.
+    sequencer: Option<sequencer::Sequencer<Finished>>,
 }
 
 /// Runs worker 0 inline and waits for the others, handling cancellation and progress.
@@ -528,12 +602,22 @@ struct WorkerCounters {
 const CLAIM: u64 = 16;
 
 async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
-    let deadline = *shared.deadline.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = *shared.t0.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(queue) = &shared.attempts {
+        while !shared.stop.load(Ordering::Relaxed) {
+            let Some(attempt) = queue.next().await else { break };
+            let mut finished = execute(shared, attempt.index, t0, attempt.schedule).await;
+            finished.reply = Some(attempt.reply);
+            judge(shared, &mut finished, &shared.unordered);
+            judge(shared, &mut finished, &shared.ordered);
+            finalize(shared, w, finished);
+        }
+        return;
+    }
+    let deadline = *shared.deadline.lock().unwrap_or_else(|e| e.into_inner());
     // Small runs claim one at a time so every worker gets work.
     let workers = shared.counters.len() as u64;
     let claim = if workers == 1 { 1 } else { (shared.repeat / (workers * 8)).clamp(1, CLAIM) };
-    let counters = &shared.counters[w];
     let (mut next, mut end) = (0, 0);
     loop {
         if shared.stop.load(Ordering::Relaxed) {
@@ -551,27 +635,42 @@ async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
             break;
         }
         next += 1;
-        let ok = iteration(shared, index, w, t0).await;
-        counters.done.fetch_add(1, Ordering::Relaxed);
-        if !ok {
-            counters.failed.fetch_add(1, Ordering::Relaxed);
-            if shared.policy == FailurePolicy::FailFast {
-                shared.failed_fast.store(true, Ordering::Relaxed);
-                shared.stop.store(true, Ordering::Relaxed);
-            }
+        let mut finished = execute(shared, index, t0, None).await;
+        judge(shared, &mut finished, &shared.unordered);
+        match &shared.sequencer {
+            Some(seq) => seq.push(index, finished, |mut f| {
+                judge(shared, &mut f, &shared.ordered);
+                finalize(shared, w, f);
+            }),
+            None => finalize(shared, w, finished),
         }
     }
 }
 
-/// Runs one iteration and records it in worker `w`'s tally; returns whether it passed.
-async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Instant) -> bool {
-    let mut ctx = ChaosContext::new(shared.plan.clone(), index);
+/// An iteration whose steps are done, waiting to be judged and recorded.
+struct Finished {
+    index: u64,
+    start_us: u64,
+    duration: Duration,
+    error: Option<String>,
+    failed_step: Option<usize>,
+    stalled_step: Option<usize>,
+    steps_executed: u32,
+    trace: crate::chaos::IterationTrace,
+    violations: Vec<(usize, Violation)>,
+    reply: Option<tokio::sync::oneshot::Sender<IterationRecord>>,
+}
+
+/// Runs iteration `index`: per-iteration faults, then the steps, then their removal.
+async fn execute<T: Target>(shared: &Shared<T>, index: u64, t0: Instant, schedule: Option<Arc<Schedule>>) -> Finished {
+    let mut ctx = ChaosContext::new(shared.plan.clone(), index, schedule);
     let mut error: Option<String> = None;
-    let mut stalled: Option<&str> = None;
+    let mut failed_step = None;
+    let mut stalled_step = None;
     let mut steps_executed = 0u32;
     let mut entered = Vec::new();
     for &i in &shared.plan.per_iteration {
-        if !ctx.decide_iteration(i) {
+        if !ctx.decide_around(i) {
             continue;
         }
         let p = &shared.plan.injectors[i as usize];
@@ -592,16 +691,19 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
             StepOutcome::Ok => steps_executed += 1,
             StepOutcome::Failed(e) => {
                 error = Some(format!("step `{}` failed: {e}", step.name));
+                failed_step = Some(n);
                 break;
             }
             StepOutcome::Panicked(message) => {
                 ctx.record_panic(&message);
                 error = Some(format!("step `{}` panicked: {message}", step.name));
+                failed_step = Some(n);
                 break;
             }
             StepOutcome::TimedOut(budget) => {
                 ctx.cancellation_token().cancel();
-                stalled = Some(&step.name);
+                stalled_step = Some(n);
+                failed_step = Some(n);
                 error = Some(format!(
                     "iteration {index} ran past its {budget:?} step timeout in step `{}`; the step was abandoned",
                     step.name
@@ -620,30 +722,65 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
     }
     let trace = ctx.take_trace();
     drop(ctx);
-
-    let outcome = IterationOutcome {
+    Finished {
         index,
-        ok: error.is_none(),
+        start_us: start.saturating_duration_since(t0).as_micros() as u64,
         duration,
-        error: error.as_deref(),
-        stalled_step: stalled,
+        error,
+        failed_step,
+        stalled_step,
         steps_executed,
-        events: &trace.events,
-        max_recursion_depth: trace.max_recursion_depth,
-        panics: trace.panics,
-        errors: trace.errors,
+        trace,
+        violations: Vec::new(),
+        reply: None,
+    }
+}
+
+/// Asks validators `which` about a finished iteration.
+fn judge<T: Target>(shared: &Shared<T>, f: &mut Finished, which: &[usize]) {
+    if which.is_empty() {
+        return;
+    }
+    let outcome = IterationOutcome {
+        index: f.index,
+        ok: f.error.is_none(),
+        duration: f.duration,
+        error: f.error.as_deref(),
+        stalled_step: f.stalled_step.map(|n| &*shared.steps[n].name),
+        steps_executed: f.steps_executed,
+        events: &f.trace.events,
+        max_recursion_depth: f.trace.max_recursion_depth,
+        panics: f.trace.panics,
+        errors: f.trace.errors,
     };
-    let mut violations: Vec<(usize, Violation)> = Vec::new();
-    for (n, v) in shared.validators.iter().enumerate() {
-        let checked = std::panic::catch_unwind(AssertUnwindSafe(|| v.validator.check(&outcome)));
-        match checked {
+    for &n in which {
+        let v = &shared.validators[n];
+        match std::panic::catch_unwind(AssertUnwindSafe(|| v.validator.check(&outcome))) {
             Ok(Ok(())) => {}
-            Ok(Err(violation)) => violations.push((n, violation)),
+            Ok(Err(violation)) => f.violations.push((n, violation)),
             Err(p) => {
-                violations.push((n, Violation::harness(format!("validator panicked: {}", step::panic_message(&*p)))))
+                f.violations.push((n, Violation::harness(format!("validator panicked: {}", step::panic_message(&*p)))))
             }
         }
     }
+}
+
+/// Settles a judged iteration: its verdict, progress counters, worker `w`'s tally, the
+/// journal, and the driver's reply.
+fn finalize<T: Target>(shared: &Shared<T>, w: usize, f: Finished) {
+    let Finished {
+        index,
+        start_us,
+        duration,
+        mut error,
+        failed_step,
+        stalled_step: _,
+        steps_executed,
+        trace,
+        mut violations,
+        reply,
+    } = f;
+    violations.sort_by_key(|(n, _)| *n);
     if error.is_none()
         && let Some((n, v)) =
             violations.iter().find(|(n, _)| shared.validators[*n].validator.severity() == Severity::Critical)
@@ -652,14 +789,24 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
     }
     let ok = error.is_none();
 
-    if let Some(f) = &shared.on_iteration {
+    let counters = &shared.counters[w];
+    counters.done.fetch_add(1, Ordering::Relaxed);
+    if !ok {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+        if shared.policy == FailurePolicy::FailFast {
+            shared.failed_fast.store(true, Ordering::Relaxed);
+            shared.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    if let Some(cb) = &shared.on_iteration {
         let injections: Vec<(&str, &'static str)> = trace
             .decisions
             .iter()
             .map(|d| (&*shared.plan.injectors[d.injector as usize].label, d.action.name()))
             .collect();
         let complained: Vec<&str> = violations.iter().map(|(n, _)| &*shared.validators[*n].label).collect();
-        f(&IterationSummary { index, ok, duration, injections: &injections, violations: &complained });
+        cb(&IterationSummary { index, ok, duration, injections: &injections, violations: &complained });
     }
 
     let mut tally = shared.tallies[w].lock().unwrap_or_else(|e| e.into_inner());
@@ -670,7 +817,7 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
     tally.errors += u64::from(trace.errors);
     tally.max_depth = tally.max_depth.max(trace.max_recursion_depth);
     for d in &trace.decisions {
-        tally.injections[d.injector as usize][action_slot(d.action.name())] += 1;
+        tally.injections[d.injector as usize][d.action.slot()] += 1;
     }
     for (n, v) in &violations {
         let slot = &mut tally.violations[*n];
@@ -680,40 +827,36 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
             slot.first = Some((index, v.message.clone()));
         }
     }
-    let start_us = start.saturating_duration_since(t0).as_micros() as u64;
     tally.record_latency(start_us / 1000, duration.as_nanos() as u64, !ok, trace.decisions.len() as u64);
-    if !ok || shared.journal.samples(index) {
-        let record = IterationRecord {
-            index,
-            start_us,
-            duration_us: duration.as_micros() as u64,
-            ok,
-            error,
-            steps_executed,
-            decisions: trace
-                .decisions
-                .iter()
-                .map(|d| {
-                    let (kind, point, scope) = shared.plan.point(d.point);
-                    DecisionRecord {
-                        injector: shared.plan.injectors[d.injector as usize].label.to_string(),
-                        kind: kind.as_str().to_string(),
-                        point: point.to_string(),
-                        scope: scope.map(|s| s.to_string()),
-                        action: d.action.clone(),
-                    }
-                })
-                .collect(),
-            events: trace.events,
-            dropped_events: trace.dropped_events,
-            violations: violations
-                .into_iter()
-                .map(|(n, v)| ViolationRecord { validator: shared.validators[n].label.to_string(), message: v.message })
-                .collect(),
-        };
-        tally.keep(record, &shared.journal);
+    let keep = !ok || shared.journal.samples(index);
+    if !keep && reply.is_none() {
+        return;
     }
-    ok
+    let record = IterationRecord {
+        index,
+        start_us,
+        duration_us: duration.as_micros() as u64,
+        ok,
+        error,
+        failed_step: failed_step.map(|n| shared.steps[n].name.to_string()),
+        steps_executed,
+        decisions: trace.decisions.iter().map(|d| shared.plan.record(d)).collect(),
+        events: trace.events,
+        dropped_events: trace.dropped_events,
+        violations: violations
+            .into_iter()
+            .map(|(n, v)| ViolationRecord { validator: shared.validators[n].label.to_string(), message: v.message })
+            .collect(),
+    };
+    match reply {
+        Some(reply) => {
+            if keep {
+                tally.keep(record.clone(), &shared.journal);
+            }
+            let _ = reply.send(record);
+        }
+        None => tally.keep(record, &shared.journal),
+    }
 }
 
 #[cfg(test)]

@@ -9,16 +9,7 @@ use hdrhistogram::Histogram;
 use crate::journal::{IterationRecord, JournalConfig};
 use crate::report::{LatencySummary, TimelineBucket};
 
-const ACTIONS: [&str; 5] = ["delay", "error", "panic", "cancel", "network"];
 const MAX_BUCKETS: usize = 240;
-
-pub(crate) fn action_slot(name: &str) -> usize {
-    ACTIONS.iter().position(|a| *a == name).unwrap_or(0)
-}
-
-pub(crate) fn action_name(slot: usize) -> &'static str {
-    ACTIONS[slot]
-}
 
 #[derive(Clone, Copy, Default)]
 struct Bucket {

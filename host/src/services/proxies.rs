@@ -1,6 +1,7 @@
 //! The chaos proxies a scenario file declares: created before the target starts, removed
 //! after it stopped, in this process or on a remote Toxiproxy-compatible server.
 
+use crate::chaos::DecisionLog;
 use crate::inject::ProxyEndpoint;
 use crate::proxy::{Client, Proxy, ProxyRegistry};
 use crate::scenario::BoxError;
@@ -13,9 +14,10 @@ pub struct ProxySet {
 }
 
 impl ProxySet {
-    /// No proxies yet; in-process ones draw their toxic randomness from `seed`.
-    pub fn new(seed: u64) -> Self {
-        ProxySet { registry: ProxyRegistry::builder().seed(seed).build(), entries: Vec::new() }
+    /// No proxies yet; in-process ones draw their toxic randomness from `seed` and journal
+    /// the toxicity draws that fire in `decisions`.
+    pub fn new(seed: u64, decisions: DecisionLog) -> Self {
+        ProxySet { registry: ProxyRegistry::builder().seed(seed).decisions(decisions).build(), entries: Vec::new() }
     }
 
     /// Adds a proxy, in this process (`server` is `None`) or on a remote server.

@@ -70,7 +70,11 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
             ServiceTarget::process(name, ProcessTarget::new(config, options.cancel.clone()))
         }
     };
-    let mut proxies = ProxySet::new(r.seed.unwrap_or(0));
+    // The seed is settled before anything is built from it: in-process proxies draw from it
+    // too, so rerunning with the reported seed replays their draws as well.
+    let seed = r.seed.unwrap_or_else(crate::run::fresh_seed);
+    let decisions = crate::chaos::DecisionLog::new();
+    let mut proxies = ProxySet::new(seed, decisions.clone());
     for (n, p) in r.proxies.iter().enumerate() {
         let server = match &p.server {
             Some(url) => {
@@ -92,9 +96,7 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
         (Some(n), None) => b.repeat(n),
         (None, None) => b,
     };
-    if let Some(seed) = r.seed {
-        b = b.seed(seed);
-    }
+    b = b.seed(seed).decision_log(decisions);
     if let Some(t) = r.step_timeout {
         b = b.step_timeout(t.0);
     }

@@ -199,6 +199,9 @@ impl Validator for AllOf {
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
         join(self.children.iter().map(|c| c.check(outcome)))
     }
+    fn ordered(&self) -> bool {
+        self.children.iter().any(|c| c.ordered())
+    }
     fn finish(&self) -> Result<(), Violation> {
         join(self.children.iter().map(|c| c.finish()))
     }

@@ -128,6 +128,13 @@ pub trait Validator: Send + Sync + 'static {
     /// Judges one iteration.
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation>;
 
+    /// Whether `check` must see iterations in index order (a judge that keeps state across
+    /// iterations: a streak, a sliding window). The executor then calls it in order at any
+    /// concurrency, after the iteration's other checks. Default: any order.
+    fn ordered(&self) -> bool {
+        false
+    }
+
     /// Judges the whole run, once, after the last iteration.
     fn finish(&self) -> Result<(), Violation> {
         Ok(())
@@ -156,6 +163,9 @@ macro_rules! forward_validator {
             }
             fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
                 (**self).check(outcome)
+            }
+            fn ordered(&self) -> bool {
+                (**self).ordered()
             }
             fn finish(&self) -> Result<(), Violation> {
                 (**self).finish()
@@ -199,6 +209,9 @@ impl<V: Validator> Validator for WithSeverity<V> {
     }
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
         self.inner.check(outcome)
+    }
+    fn ordered(&self) -> bool {
+        self.inner.ordered()
     }
     fn finish(&self) -> Result<(), Violation> {
         self.inner.finish()
