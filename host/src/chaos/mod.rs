@@ -405,8 +405,8 @@ impl ChaosContext {
         let name = if state.index == RUN { "run" } else { "iteration" };
         let id = plan.point_id(PointKind::Network, u32::MAX, Some(name), None);
         let point = Point { id, kind: PointKind::Network, name, scope: None, iteration: state.index };
-        let occurrence = state.visit(id);
-        !state.ask(i, &point, occurrence).is_none()
+        // Each such injector is asked once per iteration (or run): its own first visit.
+        !state.ask(i, &point, 0).is_none()
     }
 
     /// A chaos point that may slow the caller down; returns the delay applied.

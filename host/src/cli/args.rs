@@ -69,6 +69,16 @@ pub enum Command {
         after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n\nExit codes: 0 rendered, 2 not a readable journal."
     )]
     Report(ReportArgs),
+    /// Run a failing iteration of a journal again, with the decisions it had.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host replay chaoskit-report/journal.json --iteration 57 --times 100\n  chaoskit-host replay chaoskit-report/schedule-iteration-57.json\n  chaoskit-host replay journal.json --iteration 57 --seeded   # draw again from the seed\n\nThe scenario file is the one the journal names, unless given; a changed scenario file or\nplugin is refused unless --force. Exit codes: 0 reproduced every time, 1 did not always\nreproduce, 2 bad journal, scenario or flags."
+    )]
+    Replay(ReplayArgs),
+    /// Find the smallest set of a failing iteration's faults that still breaks it.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host shrink chaoskit-report/journal.json --iteration 57\n  chaoskit-host shrink journal.json --iteration 57 --max-replays 100 -o minimal.json\n\nDelta debugging over the iteration's decisions (drop subsets, then shorten delays and\nlatencies), each candidate checked by one replay. Writes a schedule that `replay` accepts.\nExit codes: 0 shrunk (or already minimal), 1 the failure did not reproduce, 2 bad input."
+    )]
+    Shrink(ShrinkArgs),
     /// Run a chaos proxy with a Toxiproxy-compatible HTTP API.
     #[command(
         after_help = "Examples:\n  chaoskit-host proxy\n  chaoskit-host proxy --listen 127.0.0.1:8474 --config proxies.json --seed 7\n  toxiproxy-cli -h 127.0.0.1:8474 create -l 127.0.0.1:26379 -u 127.0.0.1:6379 redis\n\nThe API speaks Toxiproxy's paths, JSON and status codes, so its clients work unchanged.\n--config takes the JSON array that POST /populate takes. Ctrl-C stops the server and\ncloses every proxied connection. Exit codes: 0 stopped, 2 bad flags or config."
@@ -137,6 +147,50 @@ pub struct ReportArgs {
     /// Write to this file (atomically) instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// `replay` flags.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A journal written by `run` (journal.json) or a schedule written by `shrink`.
+    pub input: PathBuf,
+    /// The scenario file (default: the one the journal names).
+    pub scenario: Option<PathBuf>,
+    /// The failing iteration to replay (required with a journal).
+    #[arg(long)]
+    pub iteration: Option<u64>,
+    /// How many times to replay it.
+    #[arg(long, default_value_t = 1)]
+    pub times: u32,
+    /// Draw the decisions again from the seed instead of applying the journaled ones, and
+    /// report whether they match.
+    #[arg(long)]
+    pub seeded: bool,
+    /// Replay even if the scenario file or a plugin differs from the journal's.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `shrink` flags.
+#[derive(Debug, Args)]
+pub struct ShrinkArgs {
+    /// A journal written by `run` (journal.json), or a schedule to shrink further.
+    pub input: PathBuf,
+    /// The scenario file (default: the one the journal names).
+    pub scenario: Option<PathBuf>,
+    /// The failing iteration to shrink (required with a journal).
+    #[arg(long)]
+    pub iteration: Option<u64>,
+    /// Most replays to spend.
+    #[arg(long, default_value_t = 50)]
+    pub max_replays: u32,
+    /// Where to write the minimal schedule (default: beside the input,
+    /// `schedule-iteration-K.json`).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Shrink even if the scenario file or a plugin differs from the journal's.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `proxy` flags.

@@ -2,7 +2,8 @@
 //! prints. `main.rs` only calls [`main`].
 //!
 //! - [`exit`]: exit codes as named constants and the one match that maps errors to them.
-//! - `run`, `validate`, `report`, `plugin inspect`, `proxy`: one module per command.
+//! - `run`, `validate`, `report`, `replay` and `shrink`, `plugin inspect`, `proxy`: one module
+//!   per command (`replay` and `shrink` share one).
 //! - The CLI, never the library, installs the process-wide things: the tracing subscriber,
 //!   the Prometheus recorder and the Ctrl-C handler.
 
@@ -14,6 +15,7 @@ mod output;
 mod plugins;
 mod progress;
 mod proxy_cmd;
+mod replay_cmd;
 mod report_cmd;
 mod run;
 mod validate_cmd;
@@ -89,6 +91,8 @@ async fn dispatch(cli: Cli, env: Environment) -> Result<i32, CliError> {
         Command::Run(args) => run::run(args, &env).await,
         Command::Validate(args) => validate_cmd::validate(args, &env),
         Command::Report(args) => report_cmd::report(args),
+        Command::Replay(args) => replay_cmd::replay(args, &env).await,
+        Command::Shrink(args) => replay_cmd::shrink(args, &env).await,
         Command::Plugin(args) => plugins::plugin_command(args),
         Command::Proxy(args) => proxy_cmd::proxy(args).await,
     }

@@ -1,5 +1,6 @@
 //! Plugins: the one place plugin requests become injectors and validators.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -17,10 +18,11 @@ fn plugin_error(e: impl Into<anyhow::Error>) -> CliError {
 /// Turns plugin requests (scenario `[[plugins]]` and `--plugin` flags) into injectors and
 /// validators. No requests: no plugins, nothing to load. Loaded plugins keep the engine (and
 /// their file watchers, with `--watch`) alive for as long as the run holds them.
-pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<PluginParts, CliError> {
+pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<(PluginParts, BTreeMap<String, String>), CliError> {
     let mut parts = PluginParts::default();
+    let mut digests = BTreeMap::new();
     if requests.is_empty() {
-        return Ok(parts);
+        return Ok((parts, digests));
     }
     let host = PluginHost::new().map_err(plugin_error)?;
     for r in requests {
@@ -45,12 +47,15 @@ pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<PluginParts,
                 }
             });
         }
+        if let Ok(bytes) = std::fs::read(&path) {
+            digests.insert(r.label.clone(), super::output::sha256_hex(&bytes));
+        }
         match host.load(spec).map_err(plugin_error)? {
             LoadedPlugin::Injector(i) => parts.injectors.push((r.label.clone(), Box::new(i))),
             LoadedPlugin::Validator(v) => parts.validators.push((r.label.clone(), Box::new(v))),
         }
     }
-    Ok(parts)
+    Ok((parts, digests))
 }
 
 /// The target plugin components are built for.

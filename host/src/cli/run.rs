@@ -57,6 +57,22 @@ fn apply_overrides(r: &mut ResolvedScenario, args: &RunArgs, env: &Environment) 
     Ok(())
 }
 
+/// Where a run comes from, so `replay` can find the scenario and refuse a changed one.
+pub(super) fn provenance(
+    scenario: &Path,
+    env: &Environment,
+    plugins: std::collections::BTreeMap<String, String>,
+) -> Option<crate::report::Provenance> {
+    let absolute = env.cwd.join(scenario);
+    let bytes = std::fs::read(&absolute).ok()?;
+    let file = absolute.canonicalize().unwrap_or(absolute);
+    Some(crate::report::Provenance {
+        scenario_file: file.display().to_string(),
+        scenario_sha256: output::sha256_hex(&bytes),
+        plugins,
+    })
+}
+
 /// The report files of a run, written atomically.
 fn write_reports(report: &Report, dir: &Path) -> anyhow::Result<()> {
     let files: [(&str, String); 4] = [
@@ -76,7 +92,8 @@ fn write_reports(report: &Report, dir: &Path) -> anyhow::Result<()> {
 pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliError> {
     let mut resolved = load(&args.scenario, env)?;
     apply_overrides(&mut resolved, &args, env)?;
-    let plugin_parts = plugins::resolve_plugins(&resolved.plugins)?;
+    let (plugin_parts, plugin_digests) = plugins::resolve_plugins(&resolved.plugins)?;
+    let provenance = provenance(&args.scenario, env, plugin_digests);
 
     let report_dir = env.cwd.join(&args.report_dir);
     std::fs::create_dir_all(&report_dir)
@@ -138,11 +155,12 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
     }
     interrupt.abort();
 
-    let report = match result {
+    let mut report = match result {
         Ok(report) => report,
         Err(e) if cancel.is_cancelled() => return Err(CliError::new(ErrorKind::Interrupted, e)),
         Err(e) => return Err(CliError::new(ErrorKind::Setup, e)),
     };
+    report.provenance = provenance;
     write_reports(&report, &report_dir).kind(ErrorKind::Config)?;
     if !args.quiet {
         output::eprint_line(&progress::summary(&report, &report_dir));

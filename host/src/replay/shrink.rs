@@ -156,7 +156,10 @@ fn split(items: &[DecisionRecord], n: usize) -> Vec<Vec<DecisionRecord>> {
     chunks
 }
 
-/// Halves each delay or latency while the failure still reproduces (a few steps each).
+/// Halves each delay or latency applied at a chaos point while the failure still reproduces
+/// (a few steps each). Decisions of injectors that act around iterations (points `iteration`
+/// and `run`, e.g. a proxy toxic) apply their configured fault whatever the recorded
+/// latency, so they are kept as they are.
 async fn shorten(
     search: &mut Search<'_>,
     mut current: Vec<DecisionRecord>,
@@ -165,7 +168,7 @@ async fn shorten(
     for i in 0..current.len() {
         for _ in 0..HALVINGS {
             let d = current[i].action.duration();
-            if d < Duration::from_micros(2) {
+            if d < Duration::from_micros(2) || matches!(current[i].point.as_str(), "iteration" | "run") {
                 break;
             }
             let mut candidate = current.clone();
