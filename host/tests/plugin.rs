@@ -713,6 +713,37 @@ mod scenario {
         assert_eq!(report.validators[0].violations, 0);
     }
 
+    #[test]
+    fn the_order_check_fixture_fails_an_iteration_seen_out_of_order() {
+        let check = validator(artifacts::FIXTURE_ORDER_CHECK, r#"{"expect": 3}"#);
+        assert!(check.check(&outcome(0, true, Duration::ZERO, &[])).is_ok());
+        let late = check.check(&outcome(2, true, Duration::ZERO, &[])).unwrap_err();
+        assert_eq!(late.message, "saw iteration 2 after 0");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_stateful_validator_plugin_sees_iterations_in_order_at_concurrency_4() {
+        let check = validator(artifacts::FIXTURE_ORDER_CHECK, r#"{"expect": 200}"#);
+        let scenario = Scenario::builder("in order")
+            .target(chaoskit::target("svc", ()))
+            .step("call", |ctx, _| async move {
+                // Iterations finish out of order: their lengths vary with the index.
+                let spin = (ctx.iteration() * 7919) % 5;
+                tokio::time::sleep(Duration::from_micros(50 * spin)).await;
+                Ok::<_, ChaosError>(())
+            })
+            .assert("order-check", check)
+            .concurrency(4)
+            .repeat(200)
+            .seed(4)
+            .build()
+            .unwrap();
+        let report = chaoskit::run(scenario).await.unwrap();
+        assert_eq!(report.validators[0].violations, 0, "{:?}", report.validators[0].first_violation);
+        assert_eq!(report.validators[0].final_violation, None);
+        assert_eq!(report.iterations.passed, 200);
+    }
+
     #[tokio::test]
     async fn a_trapping_injector_never_fails_an_iteration() {
         let trap =

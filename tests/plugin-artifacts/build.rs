@@ -21,7 +21,8 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
     let target_dir = out_dir.join("target");
 
-    for path in ["plugins/Cargo.toml", "plugins/Cargo.lock", "wit", "plugin-sdk/src", "plugin-sdk/Cargo.toml"] {
+    // `plugins/fixtures` too: a new fixture directory must regenerate the list of guests.
+    for path in ["plugins/Cargo.toml", "plugins/Cargo.lock", "plugins/fixtures", "wit", "plugin-sdk/src", "plugin-sdk/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=CI");
