@@ -13,6 +13,8 @@ mod malformed;
 mod metrics;
 #[path = "cli/proxy.rs"]
 mod proxy;
+#[path = "cli/replay.rs"]
+mod replay;
 #[path = "cli/run.rs"]
 mod run;
 #[path = "cli/ui.rs"]

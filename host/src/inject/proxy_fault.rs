@@ -42,6 +42,7 @@ pub struct ProxyFault {
     proxy: String,
     fault: Fault,
     p: f64,
+    toxicity: f32,
     per_iteration: bool,
     toxic_name: Mutex<String>,
     /// Whole run: whether the fault is applied. Per iteration: iterations in flight that fired
@@ -72,6 +73,7 @@ impl ProxyFault {
             proxy,
             fault,
             p: 1.0,
+            toxicity: 1.0,
             per_iteration: false,
             toxic_name: Mutex::new("chaoskit".into()),
             state: tokio::sync::Mutex::new((false, 0)),
@@ -81,6 +83,13 @@ impl ProxyFault {
     /// Probability the fault applies (to the run, or to each iteration). Default 1.
     pub fn probability(mut self, p: f64) -> Self {
         self.p = p;
+        self
+    }
+
+    /// Share of connections a toxic affects once applied (Toxiproxy's `toxicity`), drawn per
+    /// connection from the proxy's seeded streams. Default 1.
+    pub fn toxicity(mut self, toxicity: f32) -> Self {
+        self.toxicity = toxicity;
         self
     }
 
@@ -99,12 +108,12 @@ impl ProxyFault {
         let failed = |e: String| InjectError::Failed(format!("cannot apply fault to proxy `{}`: {e}", self.proxy));
         match (&self.fault, &self.endpoint) {
             (Fault::Toxic(stream, kind), ProxyEndpoint::Local(r)) => r
-                .add_toxic(&self.proxy, Toxic::new(self.name(), *stream, kind.clone()))
+                .add_toxic(&self.proxy, Toxic::new(self.name(), *stream, kind.clone()).with_toxicity(self.toxicity))
                 .await
                 .map(drop)
                 .map_err(|e| failed(e.to_string())),
             (Fault::Toxic(stream, kind), ProxyEndpoint::Remote(c)) => c
-                .add_toxic(&self.proxy, &Toxic::new(self.name(), *stream, kind.clone()))
+                .add_toxic(&self.proxy, &Toxic::new(self.name(), *stream, kind.clone()).with_toxicity(self.toxicity))
                 .await
                 .map(drop)
                 .map_err(|e| failed(e.to_string())),
@@ -169,6 +178,7 @@ impl Injector for ProxyFault {
 
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)?;
+        check_probability(f64::from(self.toxicity)).map_err(|e| format!("toxicity: {e}"))?;
         if let Fault::Toxic(_, kind) = &self.fault {
             kind.validate().map_err(|e| format!("proxy `{}`: {e}", self.proxy))?;
         }

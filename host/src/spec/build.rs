@@ -238,13 +238,14 @@ fn injector(spec: &InjectorSpec, proxies: &ProxySet) -> Result<Box<dyn Injector>
         }
         InjectorSpec::Cpu { workers, duty, .. } => Box::new(inject::cpu(workers.unwrap_or(1), duty.unwrap_or(0.5))),
         InjectorSpec::Memory { size, .. } => Box::new(inject::memory(usize::try_from(size.0).unwrap_or(usize::MAX))),
-        InjectorSpec::ProxyToxic { proxy, toxic, stream, attributes, probability, per_iteration, .. } => {
+        InjectorSpec::ProxyToxic { proxy, toxic, stream, attributes, probability, per_iteration, toxicity, .. } => {
             let endpoint = proxies.endpoint(proxy).ok_or_else(|| format!("no proxy named `{proxy}`"))?;
             let attrs: serde_json::Map<String, serde_json::Value> = attributes.clone().into_iter().collect();
             let kind = ToxicKind::from_attributes(toxic, &attrs).map_err(|e| e.to_string())?;
             let stream = stream.as_deref().map_or(Some(Stream::Downstream), Stream::parse).ok_or("unknown stream")?;
-            let fault =
-                inject::proxy_toxic(endpoint, proxy.clone(), stream, kind).probability(probability.unwrap_or(1.0));
+            let fault = inject::proxy_toxic(endpoint, proxy.clone(), stream, kind)
+                .probability(probability.unwrap_or(1.0))
+                .toxicity(toxicity.unwrap_or(1.0));
             if per_iteration.unwrap_or(false) { Box::new(fault.per_iteration()) } else { Box::new(fault) }
         }
         InjectorSpec::ProxyDown { proxy, probability, per_iteration, .. } => {

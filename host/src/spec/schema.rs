@@ -460,6 +460,10 @@ pub enum InjectorSpec {
         /// Decide and apply per iteration instead of for the whole run (default false).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         per_iteration: Option<bool>,
+        /// Share of connections the toxic affects once applied, in `[0, 1]` (Toxiproxy's
+        /// `toxicity`; default 1). Drawn per connection from the run's seed and journaled.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        toxicity: Option<f32>,
     },
     /// Takes a `[[proxies]]` entry down (its listener and connections close).
     ProxyDown {
