@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chaos::{ChaosContext, DecisionLog};
-use crate::inject::Injector;
+use crate::chaos::Injector;
 use crate::journal::JournalConfig;
+pub use crate::report::FailurePolicy;
 use crate::report::Thresholds;
 use crate::validate::Validator;
 
@@ -61,17 +62,6 @@ impl<S: Send + Sync + 'static> Target for NamedTarget<S> {
     fn name(&self) -> &str {
         &self.name
     }
-}
-
-/// What to do when an iteration fails.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailurePolicy {
-    /// Stop at the first failing iteration (the default); the verdict is FAIL.
-    #[default]
-    FailFast,
-    /// Keep going; the verdict weighs failures against the thresholds.
-    ContinueOnFailure,
 }
 
 type AsyncStep<T> =
@@ -376,9 +366,8 @@ impl<T: Target> ScenarioBuilder<T> {
         self
     }
 
-    /// Adds the decisions `log` collects outside iterations (e.g. an in-process
-    /// [`ProxyRegistry`](crate::proxy::ProxyRegistry) built with
-    /// [`decisions`](crate::proxy::ProxyRegistryBuilder::decisions)) to the report's
+    /// Adds the decisions `log` collects outside iterations (e.g. an in-process proxy
+    /// registry built with `ProxyRegistry::builder().decisions(log)`) to the report's
     /// `run_decisions` and replay hazards.
     pub fn decision_log(mut self, log: DecisionLog) -> Self {
         self.decision_logs.push(log);

@@ -13,10 +13,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use verdict::{Thresholds, Verdict};
+pub use verdict::{FailurePolicy, Thresholds, Verdict};
 
 use crate::journal::{DecisionRecord, IterationRecord};
-use crate::scenario::FailurePolicy;
 use crate::validate::{Counting, Severity};
 
 /// Identifies the JSON layout of [`Report`]; bumped on any incompatible change.

@@ -38,6 +38,18 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// What to do when an iteration fails: the executor stops at the first one, or the verdict
+/// weighs failures against the [`Thresholds`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// Stop at the first failing iteration (the default); the verdict is FAIL.
+    #[default]
+    FailFast,
+    /// Keep going; the verdict weighs failures against the thresholds.
+    ContinueOnFailure,
+}
+
 /// What a run must achieve to pass.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
