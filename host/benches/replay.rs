@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use chaoskit::replay::ReplaySession;
-use chaoskit::{Action, BoxError, ChaosContext, JournalConfig, Scenario, inject};
+use chaoskit::{Action, BoxError, ChaosContext, Injector, JournalConfig, Scenario, inject};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 async fn step(ctx: ChaosContext) -> Result<(), BoxError> {

@@ -13,8 +13,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chaos::{ChaosContext, DecisionLog};
 use crate::chaos::Injector;
+use crate::chaos::{ChaosContext, DecisionLog};
 use crate::journal::JournalConfig;
 pub use crate::report::FailurePolicy;
 use crate::report::Thresholds;

@@ -72,9 +72,14 @@ async fn proxied_run(concurrency: usize) -> Result<Report, BoxError> {
         })
         .inject(
             "slow link",
-            inject::proxy_toxic(registry.clone(), "echo", Stream::Downstream, ToxicKind::Latency { latency: 2, jitter: 0 })
-                .probability(0.3)
-                .per_iteration(),
+            inject::proxy_toxic(
+                registry.clone(),
+                "echo",
+                Stream::Downstream,
+                ToxicKind::Latency { latency: 2, jitter: 0 },
+            )
+            .probability(0.3)
+            .per_iteration(),
         )
         .inject(
             "whole-run slicer",
@@ -198,12 +203,8 @@ fn two_fault_scenario(seed: u64) -> Scenario<chaoskit::NamedTarget<()>> {
 #[tokio::test]
 async fn a_failing_iteration_replays_every_time_and_shrinks_to_the_two_faults_that_matter() -> Res {
     let report = chaoskit::run(two_fault_scenario(9)).await?;
-    let failed = report
-        .failures
-        .iter()
-        .max_by_key(|r| r.decisions.len())
-        .expect("some iteration drew both faults")
-        .clone();
+    let failed =
+        report.failures.iter().max_by_key(|r| r.decisions.len()).expect("some iteration drew both faults").clone();
     assert!(failed.decisions.len() >= 3, "noise to shrink away: {:?}", failed.decisions);
 
     let mut session = ReplaySession::start(two_fault_scenario(9), Some(&report.run_decisions))?;

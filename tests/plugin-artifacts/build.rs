@@ -22,7 +22,14 @@ fn main() {
     let target_dir = out_dir.join("target");
 
     // `plugins/fixtures` too: a new fixture directory must regenerate the list of guests.
-    for path in ["plugins/Cargo.toml", "plugins/Cargo.lock", "plugins/fixtures", "wit", "plugin-sdk/src", "plugin-sdk/Cargo.toml"] {
+    for path in [
+        "plugins/Cargo.toml",
+        "plugins/Cargo.lock",
+        "plugins/fixtures",
+        "wit",
+        "plugin-sdk/src",
+        "plugin-sdk/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     println!("cargo:rerun-if-env-changed=CI");

@@ -69,7 +69,11 @@ impl Schedule {
             .map(|r| {
                 let injector = labels.iter().position(|l| **l == *r.injector).ok_or_else(|| {
                     let known: Vec<&str> = labels.iter().map(|l| &**l).collect();
-                    format!("the schedule names injector `{}`, which the scenario does not have (it has: {})", r.injector, known.join(", "))
+                    format!(
+                        "the schedule names injector `{}`, which the scenario does not have (it has: {})",
+                        r.injector,
+                        known.join(", ")
+                    )
                 })?;
                 Ok(Scheduled {
                     injector: injector as u32,

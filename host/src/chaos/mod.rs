@@ -41,10 +41,10 @@ pub use current::{
     record_metric, record_panic, record_recursion_depth, with_current,
 };
 pub(crate) use current::{on_thread, scope as scope_task};
+pub use decision::{DECISION_LOG_CAP, DecisionLog, DecisionRecord, LoggedDecisions};
+pub(crate) use decision::{Decision, Schedule};
 pub use event::Event;
 pub(crate) use event::EventLog;
-pub(crate) use decision::{Decision, Schedule};
-pub use decision::{DECISION_LOG_CAP, DecisionLog, DecisionRecord, LoggedDecisions};
 pub use injector::{AsyncHooks, HookFuture, InjectError, Injector, StartContext};
 pub(crate) use point::ACTION_NAMES;
 pub use point::{Action, Capabilities, ChaosError, NetworkFault, Point, PointKind};

@@ -148,7 +148,12 @@ fn start_session(
     if resolved.name != target.scenario_name {
         mismatch(
             force,
-            format!("`{}` describes scenario `{}`, the journal `{}`", path.display(), resolved.name, target.scenario_name),
+            format!(
+                "`{}` describes scenario `{}`, the journal `{}`",
+                path.display(),
+                resolved.name,
+                target.scenario_name
+            ),
         )?;
     }
     resolved.seed = Some(target.seed);
@@ -165,8 +170,8 @@ fn start_session(
             }
         }
     }
-    let scenario = spec::build(&resolved, BuildOptions { plugins: parts, ..BuildOptions::default() })
-        .kind(ErrorKind::Config)?;
+    let scenario =
+        spec::build(&resolved, BuildOptions { plugins: parts, ..BuildOptions::default() }).kind(ErrorKind::Config)?;
     ReplaySession::start(scenario, Some(&target.run_decisions)).kind(ErrorKind::Config)
 }
 
@@ -228,7 +233,9 @@ pub(super) async fn replay(args: ReplayArgs, env: &Environment) -> Result<i32, C
         .await
         .kind(ErrorKind::Setup)?;
     session.finish().await.kind(ErrorKind::Setup)?;
-    output::print_stdout(&render_replay(&target, &outcome, mode)).context("cannot write to stdout").kind(ErrorKind::Config)?;
+    output::print_stdout(&render_replay(&target, &outcome, mode))
+        .context("cannot write to stdout")
+        .kind(ErrorKind::Config)?;
     Ok(if outcome.always() && outcome.decisions_matched { ExitCodes::PASS } else { ExitCodes::FAIL })
 }
 
@@ -260,6 +267,11 @@ fn render_replay(target: &Target, outcome: &ReplayOutcome, mode: ReplayMode) -> 
             None => "passed".to_string(),
         };
         text.push_str(&format!("first miss: the replay {how}\n"));
+        if mode == ReplayMode::Schedule && outcome.reproduced > 0 {
+            text.push_str(
+                "the same decisions gave different outcomes: the steps or the service are nondeterministic themselves (timing, state carried between iterations)\n",
+            );
+        }
     }
     text
 }
@@ -300,7 +312,9 @@ pub(super) async fn shrink(args: ShrinkArgs, env: &Environment) -> Result<i32, C
     output::write_atomic(&env.cwd.join(&out), file.to_json().as_bytes())
         .with_context(|| format!("cannot write `{}`", out.display()))
         .kind(ErrorKind::Config)?;
-    output::print_stdout(&render_shrink(&target, &outcome, &out)).context("cannot write to stdout").kind(ErrorKind::Config)?;
+    output::print_stdout(&render_shrink(&target, &outcome, &out))
+        .context("cannot write to stdout")
+        .kind(ErrorKind::Config)?;
     Ok(ExitCodes::PASS)
 }
 

@@ -46,7 +46,9 @@ impl Shared {
             what.push("reads host time (`now-ns`)");
         }
         if self.used_counters.load(Ordering::Relaxed) {
-            what.push("changes shared counters (`counter-add`), so its answers depend on the order of every call before");
+            what.push(
+                "changes shared counters (`counter-add`), so its answers depend on the order of every call before",
+            );
         }
         (!what.is_empty()).then(|| format!("plugin `{}` {}", self.name, what.join(" and ")))
     }

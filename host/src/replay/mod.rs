@@ -28,9 +28,9 @@ pub use shrink::{ShrinkOutcome, shrink};
 
 use crate::chaos::Schedule;
 use crate::journal::{DecisionRecord, IterationRecord};
+use crate::report::Report;
 use crate::run::{Attempt, AttemptQueue, Executor, RunError};
 use crate::scenario::{FailurePolicy, Scenario, Target};
-use crate::report::Report;
 
 /// Why a replay could not take place.
 #[derive(Debug, thiserror::Error)]

@@ -57,7 +57,8 @@ pub async fn shrink(
 ) -> Result<ShrinkOutcome, ReplayError> {
     let expected = FailureSignature::of(failed).ok_or(ReplayError::NotAFailure(failed.index))?;
     let original = failed.decisions.clone();
-    let mut search = Search { session, index: failed.index, expected: expected.clone(), replays: 0, budget: max_replays };
+    let mut search =
+        Search { session, index: failed.index, expected: expected.clone(), replays: 0, budget: max_replays };
     let mut outcome = ShrinkOutcome {
         expected,
         original: original.clone(),
@@ -118,8 +119,12 @@ async fn ddmin(
         }
         if !reduced && n > 2 {
             for skip in 0..chunks.len() {
-                let complement: Vec<DecisionRecord> =
-                    chunks.iter().enumerate().filter(|(i, _)| *i != skip).flat_map(|(_, c)| c.iter().cloned()).collect();
+                let complement: Vec<DecisionRecord> = chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip)
+                    .flat_map(|(_, c)| c.iter().cloned())
+                    .collect();
                 match search.reproduces(&complement).await? {
                     Some(true) => {
                         current = complement;

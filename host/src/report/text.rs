@@ -76,9 +76,39 @@ pub(super) fn render(r: &Report) -> String {
     for e in &r.lifecycle_errors {
         let _ = writeln!(w, "\nLifecycle: {e}");
     }
+    replay_section(w, r);
     let _ = writeln!(w, "\nVERDICT: {}", r.verdict);
     for reason in &r.reasons {
         let _ = writeln!(w, "  - {reason}");
     }
     out
+}
+
+/// How to replay a failure, and what may keep a replay from matching the run.
+fn replay_section(w: &mut String, r: &Report) {
+    if !r.run_decisions.is_empty() {
+        let omitted = if r.run_decisions_omitted > 0 {
+            format!(" ({} more omitted)", r.run_decisions_omitted)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            w,
+            "\nRun decisions: {} outside iterations{omitted} (whole-run faults, proxy toxicity draws)",
+            r.run_decisions.len()
+        );
+    }
+    if !r.replay_hazards.is_empty() {
+        let _ = writeln!(w, "\nReplay hazards (the seed alone may not replay these decisions):");
+        for h in &r.replay_hazards {
+            let _ = writeln!(w, "  - {}", h.escape_debug());
+        }
+    }
+    if let Some(f) = r.failures.first() {
+        let _ = writeln!(
+            w,
+            "\nReplay a failure: chaoskit-host replay <journal.json> --iteration {} --times 10 (then `shrink` for the faults that matter)",
+            f.index
+        );
+    }
 }

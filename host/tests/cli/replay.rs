@@ -9,7 +9,11 @@ use super::util::{Dir, free_port, http_service, journal};
 fn checkout_service() -> PathBuf {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_chaoskit-host"));
     let path = bin.parent().expect("bin dir").join("examples").join("checkout_service");
-    assert!(path.exists(), "{} is missing: run `cargo build -p chaoskit-host --example checkout_service`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p chaoskit-host --example checkout_service`",
+        path.display()
+    );
     path
 }
 
