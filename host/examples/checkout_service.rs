@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long the service waits for the bank's answer to a charge.
-const CHARGE_TIMEOUT: Duration = Duration::from_millis(400);
+const CHARGE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long it waits for a status check before giving up on it (the bug's second half).
-const STATUS_TIMEOUT: Duration = Duration::from_millis(60);
+const STATUS_TIMEOUT: Duration = Duration::from_millis(300);
 
 #[derive(Default)]
 struct Bank {
