@@ -15,6 +15,8 @@ mod metrics;
 mod proxy;
 #[path = "cli/run.rs"]
 mod run;
+#[path = "cli/trust.rs"]
+mod trust;
 #[path = "cli/ui.rs"]
 mod ui;
 #[path = "cli/util.rs"]

@@ -199,7 +199,7 @@ mod load {
         assert_eq!(
             err.to_string(),
             format!(
-                "plugin `{path}` imports `{import}`, which is not granted: no grant provides it (grants: `Grant::Stdio`); pass what the plugin needs through its JSON configuration"
+                "plugin `{path}` imports `{import}`, which is not granted: no grant provides it (the only grant is `stdio`: `grants = [\"stdio\"]` in the scenario's plugin entry); pass what the plugin needs through its JSON configuration"
             )
         );
     }

@@ -7,23 +7,35 @@ use anyhow::anyhow;
 
 use super::args::{PluginArgs, PluginCommand};
 use super::exit::{CliError, ErrorKind};
-use crate::plugin::{Grant, Limits, LoadedPlugin, PluginHost, PluginSpec};
-use crate::spec::{PluginParts, PluginRequest};
+use crate::plugin::{Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec};
+use crate::report::escape::terminal_safe;
+use crate::spec::{PluginParts, PluginRequest, PluginSource, SourceMap, SpecError};
 
 fn plugin_error(e: impl Into<anyhow::Error>) -> CliError {
     CliError::new(ErrorKind::PluginLoad, e)
 }
 
 /// Turns plugin requests (scenario `[[plugins]]` and `--plugin` flags) into injectors and
-/// validators. No requests: no plugins, nothing to load. Loaded plugins keep the engine (and
-/// their file watchers, with `--watch`) alive for as long as the run holds them.
-pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<PluginParts, CliError> {
+/// validators: each is loaded and `configure`d, so a configuration the plugin refuses is
+/// found here (by `validate` too), located at the `[[plugins]]` entry's `config` in `file`.
+/// No requests: no plugins, nothing to load. Loaded plugins keep the engine (and their file
+/// watchers, with `--watch`) alive for as long as the run holds them.
+pub(super) fn resolve_plugins(
+    requests: &[PluginRequest],
+    file: &str,
+    source: &SourceMap,
+) -> Result<PluginParts, CliError> {
     let mut parts = PluginParts::default();
     if requests.is_empty() {
         return Ok(parts);
     }
     let host = PluginHost::new().map_err(plugin_error)?;
+    let mut in_file = 0usize;
     for r in requests {
+        let entry = (r.source == PluginSource::Scenario).then(|| {
+            in_file += 1;
+            in_file - 1
+        });
         let path = if r.build { build_crate(&r.path)? } else { r.path.clone() };
         let mut limits = Limits::default();
         if let Some(bytes) = r.limits.memory_bytes {
@@ -45,12 +57,33 @@ pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<PluginParts,
                 }
             });
         }
-        match host.load(spec).map_err(plugin_error)? {
+        let loaded = host.load(spec).map_err(|e| locate(e, r, entry, file, source))?;
+        match loaded {
             LoadedPlugin::Injector(i) => parts.injectors.push((r.label.clone(), Box::new(i))),
             LoadedPlugin::Validator(v) => parts.validators.push((r.label.clone(), Box::new(v))),
         }
     }
     Ok(parts)
+}
+
+/// A load failure, placed: a scenario plugin's at its entry (`config` when the plugin refused
+/// its configuration, `path` otherwise), a `--plugin`'s named by its flag. What the plugin
+/// said is escaped: it is the plugin's text, not ours.
+fn locate(e: PluginError, r: &PluginRequest, entry: Option<usize>, file: &str, source: &SourceMap) -> CliError {
+    let (field, message) = match &e {
+        PluginError::Config { message, .. } => {
+            ("config", format!("plugin `{}` refused its configuration: {}", r.label, terminal_safe(message)))
+        }
+        other => ("path", terminal_safe(&other.to_string()).into_owned()),
+    };
+    match entry {
+        Some(n) => plugin_error(
+            SpecError::Invalid { file: file.to_string(), key: format!("plugins[{n}].{field}"), message }
+                .located(source),
+        ),
+        None if field == "config" => plugin_error(anyhow!("--plugin-config {}: {message}", r.path.display())),
+        None => plugin_error(anyhow!("--plugin {}: {message}", r.path.display())),
+    }
 }
 
 /// The target plugin components are built for.
@@ -131,9 +164,10 @@ pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
         PluginCommand::Inspect { path } => {
             let host = PluginHost::new().map_err(plugin_error)?;
             let info = host.inspect(&path).map_err(plugin_error)?;
-            let world = match info.world {
-                Some(w) => w.to_string(),
-                None => "none (not a ChaosKit plugin: exports match neither world)".into(),
+            let world = match (info.world, &info.mismatch) {
+                (Some(w), _) => w.to_string(),
+                (None, Some(why)) => format!("none (not a ChaosKit plugin: {})", terminal_safe(why)),
+                (None, None) => "none (not a ChaosKit plugin: exports match neither world)".into(),
             };
             println!("plugin:  {}", info.path.display());
             println!("world:   {world}");

@@ -603,7 +603,8 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
                 ctx.cancellation_token().cancel();
                 stalled = Some(&step.name);
                 error = Some(format!(
-                    "iteration {index} ran past its {budget:?} step timeout in step `{}`; the step was abandoned",
+                    "iteration {index} ran past its {} step timeout in step `{}`; the step was abandoned",
+                    crate::spec::units::format_duration(budget),
                     step.name
                 ));
                 break;
