@@ -156,3 +156,18 @@ fn a_wasm_plugin_joins_a_run_from_the_command_line_and_can_be_inspected() {
     run.expect_code(0);
     assert!(run.stdout().contains("injector"), "{}", run.explain());
 }
+
+#[test]
+fn plugin_inspect_does_not_claim_a_world_whose_types_do_not_match() {
+    let wrong = plugin_artifacts::path(plugin_artifacts::FIXTURE_WRONG_TYPES);
+    let dir = Dir::new("inspect-wrong");
+    let run = dir.run(&["plugin", "inspect", wrong]);
+    run.expect_code(0);
+    assert!(
+        run.stdout().contains(
+            "world:   none (not a ChaosKit plugin: it exports the names of an injector but their types do not match the contract: "
+        ),
+        "{}",
+        run.explain()
+    );
+}
