@@ -174,3 +174,13 @@ fn every_path_in_the_help_examples_exists() {
     }
     assert!(checked >= 4, "the examples name real paths ({checked} checked)");
 }
+
+#[test]
+fn logs_are_plain_text_when_stderr_is_not_a_terminal() {
+    let dir = Dir::new("plain-logs");
+    dir.write("s.toml", &format!("version = 1\n[scenario]\nname = \"logs\"\nrepeat = 2\n{STEPS}"));
+    let run = dir.run(&["-v", "run", "s.toml"]);
+    run.expect_code(0);
+    assert!(run.stderr().contains("INFO"), "info logs are on: {}", run.explain());
+    assert!(!run.stderr().contains('\u{1b}'), "no colour codes in a pipe: {}", run.explain());
+}
