@@ -807,7 +807,7 @@ mod validators {
             .repeat(1)
             .build()?;
         let report = chaoskit::run(scenario).await?;
-        assert!(report.failures[0].error.as_deref().unwrap().contains("exceeds the limit of 1048576 bytes"));
+        assert!(report.failures[0].error.as_deref().unwrap().contains("exceeds the limit of 1.0 MiB"));
         Ok(())
     }
 

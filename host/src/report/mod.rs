@@ -428,6 +428,21 @@ pub fn human_us(us: f64) -> String {
     }
 }
 
+/// A size in the binary unit that reads best: `512 B`, `2.2 MiB`, `1.5 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 impl StopReason {
     /// How the run ended, in words (`completed`, `interrupted`, ...).
     pub fn describe(self) -> &'static str {

@@ -172,6 +172,15 @@ mod tests {
     }
 
     #[test]
+    fn sizes_read_in_binary_units() {
+        use crate::report::human_bytes;
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(2_281_472), "2.2 MiB");
+        assert_eq!(human_bytes(256 << 20), "256.0 MiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
     fn journal_paths_with_spaces_are_quoted_in_the_replay_command() {
         assert_eq!(
             replay_command("my runs/journal.json", 3),
