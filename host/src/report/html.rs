@@ -64,13 +64,13 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
         wall: human_us(r.wall_time_us as f64),
         success_pct: format!("{:.2}%", r.success_rate * 100.0),
         latency_rows: vec![
-            ("min", us(l.min)),
-            ("p50", us(l.p50)),
-            ("p90", us(l.p90)),
-            ("p99", us(l.p99)),
-            ("p99.9", us(l.p999)),
-            ("max", us(l.max)),
-            ("mean", us(l.mean)),
+            ("min", human_us(l.min)),
+            ("p50", human_us(l.p50)),
+            ("p90", human_us(l.p90)),
+            ("p99", human_us(l.p99)),
+            ("p99.9", human_us(l.p999)),
+            ("max", human_us(l.max)),
+            ("mean", human_us(l.mean)),
         ],
         latency_chart: latency_chart(&r.timeline),
         success_chart: success_chart(&r.timeline),
@@ -126,10 +126,6 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
     page.render().unwrap_or_else(|e| {
         format!("<!DOCTYPE html><html><body><p>cannot render the report: {}</p></body></html>", esc(&e.to_string()))
     })
-}
-
-fn us(v: f64) -> String {
-    human_us(v)
 }
 
 fn iteration_view(i: &IterationRecord) -> IterationView {
@@ -279,7 +275,7 @@ fn latency_chart(t: &[TimelineBucket]) -> String {
             ("mean latency", "mean", t.iter().map(|b| b.mean_us).collect()),
         ],
         y_max,
-        &|v| us(v),
+        &human_us,
     )
 }
 
