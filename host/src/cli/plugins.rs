@@ -72,7 +72,7 @@ pub(super) fn resolve_plugins(
 fn locate(e: PluginError, r: &PluginRequest, entry: Option<usize>, file: &str, source: &SourceMap) -> CliError {
     let (field, message) = match &e {
         PluginError::Config { message, .. } => {
-            ("config", format!("plugin `{}` refused its configuration: {}", r.label, terminal_safe(message)))
+            ("config", format!("plugin `{}` refused its configuration: {}", r.label, terminal_safe(&suggest(message))))
         }
         other => ("path", terminal_safe(&other.to_string()).into_owned()),
     };
@@ -84,6 +84,17 @@ fn locate(e: PluginError, r: &PluginRequest, entry: Option<usize>, file: &str, s
         None if field == "config" => plugin_error(anyhow!("--plugin-config {}: {message}", r.path.display())),
         None => plugin_error(anyhow!("--plugin {}: {message}", r.path.display())),
     }
+}
+
+/// A plugin SDK's serde message (`invalid configuration: unknown field `x`, expected one of
+/// `a`, `b` at line 1 column 10`) with the valid keys listed and the closest one suggested.
+fn suggest(message: &str) -> String {
+    let Some(at) = message.find("unknown field `").or_else(|| message.find("unknown variant `")) else {
+        return message.to_string();
+    };
+    let serde = &message[at..];
+    let serde = serde.rfind(" at line ").map_or(serde, |end| &serde[..end]);
+    format!("{}{}", &message[..at], crate::spec::enrich(serde))
 }
 
 /// The target plugin components are built for.
@@ -187,5 +198,21 @@ pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggest;
+
+    #[test]
+    fn a_refused_plugin_key_gets_a_suggestion() {
+        assert_eq!(
+            suggest(
+                "invalid configuration: unknown field `end_rat`, expected one of `start_rate`, `end_rate` at line 1 column 10"
+            ),
+            "invalid configuration: unknown key `end_rat`; valid keys: `start_rate`, `end_rate` (did you mean `end_rate`?)"
+        );
+        assert_eq!(suggest("budget must be positive"), "budget must be positive");
     }
 }

@@ -29,7 +29,7 @@ pub use parse::{Format, from_str, load_file};
 pub use resolve::{PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve};
 pub use schema::ScenarioFile;
 pub use source::{Position, SourceMap};
-pub use suggest::{closest, edit_distance};
+pub use suggest::{closest, edit_distance, enrich};
 
 #[cfg(doc)]
 use crate::Scenario;
