@@ -179,16 +179,23 @@ fn watch_signals(cancel: CancellationToken, quiet: bool) -> Result<tokio::task::
 
 pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliError> {
     let mut loaded = load(&args.scenario, env)?;
-    apply_overrides(&mut loaded.resolved, &args)?;
+    let started = SystemTime::now();
+    let wall = Instant::now();
     let report_dir = env.cwd.join(&args.report_dir);
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("cannot create the report directory `{}`", report_dir.display()))
         .kind(ErrorKind::Config)?;
     // How the journal is named in replay commands: as the user would type it from here.
     let journal = args.report_dir.join("journal.json").display().to_string();
+    if let Err(err) = apply_overrides(&mut loaded.resolved, &args) {
+        // From here on every way out leaves a report, a flag mistake included.
+        loaded.resolved.seed.get_or_insert_with(rand::random::<u64>);
+        let reason = format!("the run could not start: {}", err.error);
+        let report = Report::not_run(not_run(&loaded.resolved, started, wall), StopReason::NotStarted, reason);
+        write_reports(&report, &report_dir, &journal).kind(ErrorKind::Config)?;
+        return Err(err);
+    }
 
-    let started = SystemTime::now();
-    let wall = Instant::now();
     let cancel = CancellationToken::new();
     let signals = watch_signals(cancel.clone(), args.quiet)?;
     let mode = progress::resolve(args.quiet, env.stderr_is_terminal, env.is_ci);

@@ -184,3 +184,16 @@ fn logs_are_plain_text_when_stderr_is_not_a_terminal() {
     assert!(run.stderr().contains("INFO"), "info logs are on: {}", run.explain());
     assert!(!run.stderr().contains('\u{1b}'), "no colour codes in a pipe: {}", run.explain());
 }
+
+#[test]
+fn a_flag_mistake_after_the_file_was_read_still_leaves_a_report() {
+    let dir = Dir::new("flag-report");
+    dir.write("s.toml", &format!("version = 1\n[scenario]\nname = \"flags\"\n{STEPS}"));
+    let run = dir.run(&["run", "s.toml", "--concurrency", "0"]);
+    run.expect_code(2);
+    assert_eq!(run.stderr(), "error: --concurrency 0: give at least 1\n");
+    let j = journal(&dir);
+    assert_eq!((j["verdict"].as_str(), j["stop_reason"].as_str()), (Some("FAIL"), Some("not_started")));
+    assert_eq!(j["reasons"][0], "the run could not start: --concurrency 0: give at least 1");
+    assert!(dir.read("chaoskit-report/report.txt").contains("VERDICT: FAIL"));
+}
