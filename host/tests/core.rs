@@ -447,7 +447,8 @@ mod lifecycle {
         assert_eq!(report.verdict(), chaoskit::Verdict::Pass, "{}", report.to_text());
         assert_eq!(report.failures.iter().map(|f| f.index).collect::<Vec<_>>(), [10, 500]);
         assert!(report.reasons.iter().any(|r| r == "2 of 1000 iterations failed, within the thresholds"));
-        assert!(report.to_text().contains("#500"));
+        let text = report.to_text();
+        assert!(text.contains("2 × step `s`: transient") && text.contains("first iteration 10, last 500"), "{text}");
         Ok(())
     }
 
@@ -805,7 +806,7 @@ mod validators {
             .repeat(1)
             .build()?;
         let report = chaoskit::run(scenario).await?;
-        assert!(report.failures[0].error.as_deref().unwrap().contains("exceeds the limit of 1048576 bytes"));
+        assert!(report.failures[0].error.as_deref().unwrap().contains("exceeds the limit of 1.0 MiB"));
         Ok(())
     }
 
@@ -1024,14 +1025,17 @@ mod reports {
         let report = sample().await;
         let json = report.to_json();
         let value: serde_json::Value = serde_json::from_str(&json)?;
-        assert_eq!(value["schema"], "chaoskit.report/v1");
+        assert_eq!(value["schema"], "chaoskit.report/v2");
         assert_eq!(value["verdict"], "FAIL");
         assert_eq!(value["seed"], 3);
         assert_eq!(Report::from_json(&json)?, report);
-        let wrong = json.replace("chaoskit.report/v1", "chaoskit.report/v0");
+        // v1 journals (no INTERRUPTED verdict yet) still read.
+        let v1 = json.replace("chaoskit.report/v2", "chaoskit.report/v1");
+        assert_eq!(Report::from_json(&v1)?.verdict, report.verdict);
+        let wrong = json.replace("chaoskit.report/v2", "chaoskit.report/v0");
         assert_eq!(
             Report::from_json(&wrong).unwrap_err().to_string(),
-            "journal schema `chaoskit.report/v0` is not supported (expected `chaoskit.report/v1`)"
+            "journal schema `chaoskit.report/v0` is not supported (expected `chaoskit.report/v2`)"
         );
         Ok(())
     }
@@ -1080,7 +1084,7 @@ mod reports {
     async fn text_summary_has_counts_latency_injectors_validators_and_the_verdict() {
         let text = sample().await.to_text();
         for needle in
-            ["scenario `reporting`", "seed 3", "Latency (µs): min", "p99", "flaky", "error", "depth", "VERDICT: FAIL"]
+            ["scenario `reporting`", "seed 3", "Latency     min", "p99", "flaky", "error", "depth", "VERDICT: FAIL"]
         {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

@@ -199,7 +199,7 @@ mod load {
         assert_eq!(
             err.to_string(),
             format!(
-                "plugin `{path}` imports `{import}`, which is not granted: no grant provides it (grants: `Grant::Stdio`); pass what the plugin needs through its JSON configuration"
+                "plugin `{path}` imports `{import}`, which is not granted: no grant provides it (the only grant is `stdio`: `grants = [\"stdio\"]` in the scenario's plugin entry); pass what the plugin needs through its JSON configuration"
             )
         );
     }
@@ -242,6 +242,22 @@ mod load {
         assert_eq!(info.sha256.len(), 64);
         let info = host().inspect(artifacts::path(artifacts::LATENCY_SLO)).expect("inspect");
         assert_eq!(info.world, Some(World::Validator));
+        assert_eq!(info.mismatch, None);
+    }
+
+    #[test]
+    fn matching_export_names_with_other_types_are_no_world() {
+        let path = artifacts::path(artifacts::FIXTURE_WRONG_TYPES);
+        let info = host().inspect(path).expect("inspect");
+        assert_eq!(info.exports, ["configure", "register-point", "decide"]);
+        assert_eq!(info.world, None, "the names match the injector world, the types do not");
+        let why = info.mismatch.expect("the mismatch is explained");
+        assert!(
+            why.starts_with("it exports the names of an injector but their types do not match the contract: ")
+                && why.contains("`configure`"),
+            "{why}"
+        );
+        assert!(host().load(PluginSpec::new(path)).is_err(), "and it does not load");
     }
 
     #[test]

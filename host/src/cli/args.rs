@@ -43,7 +43,7 @@ pub enum LogFormat {
 pub enum OutputFormat {
     /// Human summary.
     Text,
-    /// The JSON journal (schema chaoskit.report/v1).
+    /// The JSON journal (schema chaoskit.report/v2).
     Json,
     /// JUnit XML.
     Junit,
@@ -56,12 +56,12 @@ pub enum OutputFormat {
 pub enum Command {
     /// Run a scenario and write its reports.
     #[command(
-        after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run scenario.toml --plugin plugins/slow_db.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted."
+        after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run examples/scenarios/demo.toml --plugin plugins/flaky-dependency \\\n      --plugin-config plugins/flaky-dependency='{\"end_rate\": 0.05}'\n  chaoskit-host run scenario.toml --plugin plugins/target/wasm32-wasip2/release/latency_spike.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted."
     )]
     Run(RunArgs),
     /// Check a scenario file without running it.
     #[command(
-        after_help = "Examples:\n  chaoskit-host validate scenario.toml\n  chaoskit-host validate scenario.yaml --resolved > resolved.json\n\nExit codes: 0 valid, 2 invalid (the error names the file, line, column and key)."
+        after_help = "Examples:\n  chaoskit-host validate examples/scenarios/demo.toml\n  chaoskit-host validate scenario.yaml --resolved > resolved.json\n\nMakes every check `run` makes before it starts anything (the file, the values, and each\nplugin's configuration), with the same messages. Exit codes: 0 valid, 2 invalid (the error\nnames the file, line, column and key)."
     )]
     Validate(ValidateArgs),
     /// Render a finished run's journal again.
@@ -85,8 +85,42 @@ pub enum Command {
     )]
     Proxy(ProxyArgs),
     /// Work with WebAssembly plugins.
-    #[command(after_help = "Examples:\n  chaoskit-host plugin inspect plugins/slow_db.wasm")]
+    #[command(
+        after_help = "Examples:\n  chaoskit-host plugin inspect plugins/target/wasm32-wasip2/release/latency_spike.wasm"
+    )]
     Plugin(PluginArgs),
+}
+
+/// Plugins given on the command line (`run` and `validate`).
+#[derive(Debug, Args, Default)]
+pub struct PluginFlags {
+    /// Load a WebAssembly plugin: a component (.wasm) or a plugin crate directory
+    /// (repeatable); added to the scenario's `[[plugins]]`.
+    #[arg(long = "plugin", value_name = "X.wasm")]
+    pub plugins: Vec<PathBuf>,
+    /// The JSON configuration of a plugin, as `PATH='{"key": value}'` where PATH is written
+    /// as in `--plugin` (or a scenario plugin's path); repeatable.
+    #[arg(long = "plugin-config", value_name = "PATH=JSON", value_parser = parse_plugin_config)]
+    pub plugin_configs: Vec<PluginConfigFlag>,
+}
+
+/// One `--plugin-config PATH=JSON`.
+#[derive(Clone, Debug)]
+pub struct PluginConfigFlag {
+    /// The plugin path as written.
+    pub path: PathBuf,
+    /// The configuration, checked to be JSON.
+    pub json: String,
+}
+
+fn parse_plugin_config(s: &str) -> Result<PluginConfigFlag, String> {
+    let Some((path, json)) = s.split_once('=') else {
+        return Err("expected PATH=JSON, e.g. plugins/flaky-dependency='{\"end_rate\": 0.05}'".into());
+    };
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(json) {
+        return Err(format!("the configuration of `{path}` is not JSON: {e}"));
+    }
+    Ok(PluginConfigFlag { path: PathBuf::from(path), json: json.to_string() })
 }
 
 /// `run` flags.
@@ -94,9 +128,9 @@ pub enum Command {
 pub struct RunArgs {
     /// The scenario file (.toml, .yaml, .yml or .json).
     pub scenario: PathBuf,
-    /// Load a WebAssembly plugin (repeatable); added to the scenario's `[[plugins]]`.
-    #[arg(long = "plugin", value_name = "X.wasm")]
-    pub plugins: Vec<PathBuf>,
+    /// Plugins from the command line.
+    #[command(flatten)]
+    pub plugins: PluginFlags,
     /// Seed every random decision (overrides the file); rerun with a report's seed to replay it.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -124,6 +158,14 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on this address during the run (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Keep serving the final metrics this long after the run ends, so the last scrape sees
+    /// them (with --metrics-addr), e.g. 30s.
+    #[arg(long, value_parser = parse_duration, default_value = "15s", value_name = "DURATION")]
+    pub metrics_grace: Duration,
+    /// Also write the final metrics in Prometheus text format to this file (for
+    /// node-exporter's textfile collector), atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `validate` flags.
@@ -134,6 +176,9 @@ pub struct ValidateArgs {
     /// Print the resolved scenario (defaults applied, paths resolved) as JSON on stdout.
     #[arg(long)]
     pub resolved: bool,
+    /// Plugins from the command line, checked as `run` would load them.
+    #[command(flatten)]
+    pub plugins: PluginFlags,
 }
 
 /// `report` flags.
@@ -220,7 +265,7 @@ pub struct PluginArgs {
 pub enum PluginCommand {
     /// Show what a plugin is: injector or validator, its imports, exports and sizes.
     #[command(
-        after_help = "Examples:\n  chaoskit-host plugin inspect plugins/slow_db.wasm\n\nExit codes: 0 inspected, 2 not a loadable plugin."
+        after_help = "Examples:\n  cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml\n  chaoskit-host plugin inspect plugins/target/wasm32-wasip2/release/latency_spike.wasm\n\nExit codes: 0 inspected, 2 not a loadable plugin."
     )]
     Inspect {
         /// The component (.wasm).

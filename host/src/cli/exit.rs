@@ -65,14 +65,12 @@ pub fn code_for(kind: ErrorKind) -> i32 {
     }
 }
 
-/// The exit code of a finished run: interrupted runs are 130 whatever their verdict so far;
-/// otherwise PASS and UNSTABLE are 0 and FAIL is 1.
+/// The exit code of a finished run: interrupted runs (verdict INTERRUPTED) are 130; otherwise
+/// PASS and UNSTABLE are 0 and FAIL is 1.
 pub fn code_for_run(report: &Report) -> i32 {
     match (report.stop_reason, report.verdict) {
-        (StopReason::Interrupted, _) => ExitCodes::INTERRUPTED,
-        (StopReason::Completed | StopReason::Deadline | StopReason::FailFast, Verdict::Pass | Verdict::Unstable) => {
-            ExitCodes::PASS
-        }
-        (StopReason::Completed | StopReason::Deadline | StopReason::FailFast, Verdict::Fail) => ExitCodes::FAIL,
+        (StopReason::Interrupted, _) | (_, Verdict::Interrupted) => ExitCodes::INTERRUPTED,
+        (_, Verdict::Pass | Verdict::Unstable) => ExitCodes::PASS,
+        (_, Verdict::Fail) => ExitCodes::FAIL,
     }
 }

@@ -61,8 +61,8 @@ pub fn main() -> std::process::ExitCode {
             return exit_code(code);
         }
     };
-    logging::install(cli.log_format, cli.verbose);
     let env = Environment::from_process();
+    logging::install(cli.log_format, cli.verbose, env.stderr_is_terminal);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -98,10 +98,22 @@ async fn dispatch(cli: Cli, env: Environment) -> Result<i32, CliError> {
     }
 }
 
-/// The top error, then a `Caused by:` list (numbered when there are several).
+/// The top error, then a `Caused by:` list (numbered when there are several). A cause the
+/// message above it already quotes is not repeated (libraries often put their source's
+/// text in their own message), and every line is escaped: errors can quote a plugin.
 fn print_error(err: &CliError) {
-    let mut text = format!("error: {}", err.error);
-    let causes: Vec<String> = err.error.chain().skip(1).map(ToString::to_string).collect();
+    output::eprint_line(&error_text(&err.error));
+}
+
+fn error_text(error: &anyhow::Error) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    for message in error.chain().map(|e| crate::report::escape::terminal_safe(&e.to_string()).into_owned()) {
+        if !shown.iter().any(|s| s.contains(&message)) {
+            shown.push(message);
+        }
+    }
+    let mut text = format!("error: {}", shown[0]);
+    let causes = &shown[1..];
     match causes.len() {
         0 => {}
         1 => text.push_str(&format!("\n\nCaused by:\n    {}", causes[0])),
@@ -112,7 +124,7 @@ fn print_error(err: &CliError) {
             }
         }
     }
-    output::eprint_line(&text);
+    text
 }
 
 /// Shorthand for commands: wrap an error with its kind.
@@ -123,5 +135,25 @@ pub(crate) trait Kind<T> {
 impl<T, E: Into<anyhow::Error>> Kind<T> for Result<T, E> {
     fn kind(self, kind: ErrorKind) -> Result<T, CliError> {
         self.map_err(|e| CliError::new(kind, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_quoted_above_is_not_repeated() {
+        let inner = anyhow::anyhow!("connection refused");
+        let e = inner.context("setup of target `shop` failed: connection refused");
+        assert_eq!(error_text(&e), "error: setup of target `shop` failed: connection refused");
+        let e = anyhow::anyhow!("os error 2").context("cannot read `x.toml`");
+        assert_eq!(error_text(&e), "error: cannot read `x.toml`\n\nCaused by:\n    os error 2");
+    }
+
+    #[test]
+    fn error_lines_cannot_be_forged() {
+        let e = anyhow::anyhow!("plugin said: no\nVERDICT: PASS\u{1b}[0m");
+        assert_eq!(error_text(&e), "error: plugin said: no\\nVERDICT: PASS\\e[0m");
     }
 }

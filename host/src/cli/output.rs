@@ -42,17 +42,3 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
-
-/// `text` (from a target, a plugin or a journal) safe for one terminal line: control
-/// characters (newlines, ANSI escapes) are shown escaped, never interpreted.
-pub(crate) fn escape_inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}

@@ -8,24 +8,37 @@ use anyhow::anyhow;
 
 use super::args::{PluginArgs, PluginCommand};
 use super::exit::{CliError, ErrorKind};
-use crate::plugin::{Grant, Limits, LoadedPlugin, PluginHost, PluginSpec};
-use crate::spec::{PluginParts, PluginRequest};
+use crate::plugin::{Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec};
+use crate::report::escape::terminal_safe;
+use crate::spec::{PluginParts, PluginRequest, PluginSource, SourceMap, SpecError};
 
 fn plugin_error(e: impl Into<anyhow::Error>) -> CliError {
     CliError::new(ErrorKind::PluginLoad, e)
 }
 
 /// Turns plugin requests (scenario `[[plugins]]` and `--plugin` flags) into injectors and
-/// validators. No requests: no plugins, nothing to load. Loaded plugins keep the engine (and
-/// their file watchers, with `--watch`) alive for as long as the run holds them.
-pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<(PluginParts, BTreeMap<String, String>), CliError> {
+/// validators: each is loaded and `configure`d, so a configuration the plugin refuses is
+/// found here (by `validate` too), located at the `[[plugins]]` entry's `config` in `file`.
+/// No requests: no plugins, nothing to load. Loaded plugins keep the engine (and their file
+/// watchers, with `--watch`) alive for as long as the run holds them. Also returns the SHA-256
+/// of each plugin's component by label (the run's provenance, checked by `replay`).
+pub(super) fn resolve_plugins(
+    requests: &[PluginRequest],
+    file: &str,
+    source: &SourceMap,
+) -> Result<(PluginParts, BTreeMap<String, String>), CliError> {
     let mut parts = PluginParts::default();
     let mut digests = BTreeMap::new();
     if requests.is_empty() {
         return Ok((parts, digests));
     }
     let host = PluginHost::new().map_err(plugin_error)?;
+    let mut in_file = 0usize;
     for r in requests {
+        let entry = (r.source == PluginSource::Scenario).then(|| {
+            in_file += 1;
+            in_file - 1
+        });
         let path = if r.build { build_crate(&r.path)? } else { r.path.clone() };
         let mut limits = Limits::default();
         if let Some(bytes) = r.limits.memory_bytes {
@@ -50,12 +63,44 @@ pub(super) fn resolve_plugins(requests: &[PluginRequest]) -> Result<(PluginParts
         if let Ok(bytes) = std::fs::read(&path) {
             digests.insert(r.label.clone(), super::output::sha256_hex(&bytes));
         }
-        match host.load(spec).map_err(plugin_error)? {
+        let loaded = host.load(spec).map_err(|e| locate(e, r, entry, file, source))?;
+        match loaded {
             LoadedPlugin::Injector(i) => parts.injectors.push((r.label.clone(), Box::new(i))),
             LoadedPlugin::Validator(v) => parts.validators.push((r.label.clone(), Box::new(v))),
         }
     }
     Ok((parts, digests))
+}
+
+/// A load failure, placed: a scenario plugin's at its entry (`config` when the plugin refused
+/// its configuration, `path` otherwise), a `--plugin`'s named by its flag. What the plugin
+/// said is escaped: it is the plugin's text, not ours.
+fn locate(e: PluginError, r: &PluginRequest, entry: Option<usize>, file: &str, source: &SourceMap) -> CliError {
+    let (field, message) = match &e {
+        PluginError::Config { message, .. } => {
+            ("config", format!("plugin `{}` refused its configuration: {}", r.label, terminal_safe(&suggest(message))))
+        }
+        other => ("path", terminal_safe(&other.to_string()).into_owned()),
+    };
+    match entry {
+        Some(n) => plugin_error(
+            SpecError::Invalid { file: file.to_string(), key: format!("plugins[{n}].{field}"), message }
+                .located(source),
+        ),
+        None if field == "config" => plugin_error(anyhow!("--plugin-config {}: {message}", r.path.display())),
+        None => plugin_error(anyhow!("--plugin {}: {message}", r.path.display())),
+    }
+}
+
+/// A plugin SDK's serde message (`invalid configuration: unknown field `x`, expected one of
+/// `a`, `b` at line 1 column 10`) with the valid keys listed and the closest one suggested.
+fn suggest(message: &str) -> String {
+    let Some(at) = message.find("unknown field `").or_else(|| message.find("unknown variant `")) else {
+        return message.to_string();
+    };
+    let serde = &message[at..];
+    let serde = serde.rfind(" at line ").map_or(serde, |end| &serde[..end]);
+    format!("{}{}", &message[..at], crate::spec::enrich(serde))
 }
 
 /// The target plugin components are built for.
@@ -136,9 +181,10 @@ pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
         PluginCommand::Inspect { path } => {
             let host = PluginHost::new().map_err(plugin_error)?;
             let info = host.inspect(&path).map_err(plugin_error)?;
-            let world = match info.world {
-                Some(w) => w.to_string(),
-                None => "none (not a ChaosKit plugin: exports match neither world)".into(),
+            let world = match (info.world, &info.mismatch) {
+                (Some(w), _) => w.to_string(),
+                (None, Some(why)) => format!("none (not a ChaosKit plugin: {})", terminal_safe(why)),
+                (None, None) => "none (not a ChaosKit plugin: exports match neither world)".into(),
             };
             println!("plugin:  {}", info.path.display());
             println!("world:   {world}");
@@ -158,5 +204,21 @@ pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggest;
+
+    #[test]
+    fn a_refused_plugin_key_gets_a_suggestion() {
+        assert_eq!(
+            suggest(
+                "invalid configuration: unknown field `end_rat`, expected one of `start_rate`, `end_rate` at line 1 column 10"
+            ),
+            "invalid configuration: unknown key `end_rat`; valid keys: `start_rate`, `end_rate` (did you mean `end_rate`?)"
+        );
+        assert_eq!(suggest("budget must be positive"), "budget must be positive");
     }
 }

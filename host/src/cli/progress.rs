@@ -1,9 +1,14 @@
-//! The live progress display and the final summary table, on stderr.
+//! The live progress display (the target starting, then the iterations) and the end-of-run
+//! lines, on stderr.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::OutputFormat;
+use crate::report::escape::terminal_safe;
+use crate::report::human_us;
 use crate::{Progress, Report};
 
 /// How progress is shown.
@@ -56,44 +61,94 @@ pub(super) fn update(bar: &ProgressBar, p: &Progress) {
     }
 }
 
-/// The final summary table for stderr.
-pub(super) fn summary(report: &Report, report_dir: &std::path::Path) -> String {
-    let l = &report.latency_us;
-    let rows = [
-        ("scenario", report.scenario.clone()),
-        ("verdict", report.verdict.to_string()),
-        ("stopped", format!("{:?}", report.stop_reason).to_lowercase()),
-        (
-            "iterations",
-            format!(
-                "{} run, {} passed, {} failed",
-                report.iterations.total, report.iterations.passed, report.iterations.failed
-            ),
-        ),
-        ("success rate", format!("{:.2}%", report.success_rate * 100.0)),
-        ("latency", format!("p50 {}  p99 {}  max {}", human_us(l.p50), human_us(l.p99), human_us(l.max))),
-        ("injections", report.injectors.iter().map(|i| i.injections.values().sum::<u64>()).sum::<u64>().to_string()),
-        ("seed", report.seed.to_string()),
-        ("reports", report_dir.display().to_string()),
-    ];
-    let mut out = String::from("\n");
-    for (k, v) in rows {
-        out.push_str(&format!("  {k:<13} {v}\n"));
-    }
-    for reason in &report.reasons {
-        out.push_str(&format!("  {:<13} {reason}\n", "-"));
-    }
-    out
+/// The "waiting for the target" line while a process target starts: a spinner with the
+/// elapsed time on a terminal, a plain line every 5 s elsewhere (a CI log shows the host is
+/// not hung), nothing with `--quiet`.
+#[derive(Clone)]
+pub(super) struct WaitLine {
+    state: Arc<Mutex<WaitState>>,
 }
 
-fn human_us(us: f64) -> String {
-    if us >= 1e6 {
-        format!("{:.2}s", us / 1e6)
-    } else if us >= 1e3 {
-        format!("{:.1}ms", us / 1e3)
-    } else {
-        format!("{us:.0}µs")
+struct WaitState {
+    mode: Mode,
+    quiet: bool,
+    spinner: Option<ProgressBar>,
+    last_plain: Option<Duration>,
+    done: bool,
+}
+
+/// How often the plain line repeats.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+pub(super) fn target_wait(mode: Mode, quiet: bool) -> WaitLine {
+    WaitLine { state: Arc::new(Mutex::new(WaitState { mode, quiet, spinner: None, last_plain: None, done: false })) }
+}
+
+impl WaitLine {
+    /// The callback the process target calls while it waits.
+    pub(super) fn observer(&self) -> Arc<crate::services::WaitFn> {
+        let state = self.state.clone();
+        Arc::new(move |what: &str, elapsed: Duration| {
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            if s.done || s.quiet {
+                return;
+            }
+            let line = format!("waiting for {what}, {:.1} s", elapsed.as_secs_f64());
+            match s.mode {
+                Mode::Bar => {
+                    let spinner = s.spinner.get_or_insert_with(|| {
+                        let style = ProgressStyle::with_template("{spinner} target starting: {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style)
+                    });
+                    spinner.set_message(line);
+                    spinner.tick();
+                }
+                Mode::Off => {
+                    if s.last_plain.is_none_or(|last| elapsed >= last + PLAIN_EVERY) {
+                        s.last_plain = Some(elapsed);
+                        super::output::eprint_line(&format!("target starting: {line}"));
+                    }
+                }
+            }
+        })
     }
+
+    /// The target is ready (or gave up): clear the line for good.
+    pub(super) fn done(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.done = true;
+        if let Some(spinner) = s.spinner.take() {
+            spinner.finish_and_clear();
+        }
+    }
+}
+
+/// The end-of-run lines on stderr. The verdict and its reasons are said once: by the text
+/// report on stdout, or here when stdout carries another format.
+pub(super) fn summary(report: &Report, report_dir: &std::path::Path, format: OutputFormat) -> String {
+    let dir = report_dir.display();
+    let files = format!("reports in {dir}/ (journal.json, report.txt, junit.xml, report.html)");
+    if format == OutputFormat::Text {
+        return files;
+    }
+    let l = &report.latency_us;
+    let mut out = format!(
+        "VERDICT: {} · {} of {} iterations passed ({:.2}%) · p50 {} p99 {} · seed {}",
+        report.verdict,
+        report.iterations.passed,
+        report.iterations.total,
+        report.success_rate * 100.0,
+        human_us(l.p50),
+        human_us(l.p99),
+        report.seed
+    );
+    for reason in &report.reasons {
+        out.push_str(&format!("\n  - {}", terminal_safe(reason)));
+    }
+    out.push('\n');
+    out.push_str(&files);
+    out
 }
 
 #[cfg(test)]

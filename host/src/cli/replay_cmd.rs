@@ -5,15 +5,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 
-use super::args::{ReplayArgs, ShrinkArgs};
+use super::args::{PluginFlags, ReplayArgs, ShrinkArgs};
 use super::exit::{ErrorKind, ExitCodes};
-use super::{CliError, Environment, Kind, output, plugins, run};
+use super::{CliError, Environment, Kind, output, run};
 use crate::journal::{DecisionRecord, IterationRecord};
 use crate::replay::{
     FailureSignature, ReplayMode, ReplayOutcome, ReplaySession, SCHEDULE_SCHEMA, ScheduleFile, ShrinkOutcome,
 };
+use crate::report::escape::terminal_safe;
 use crate::report::{Provenance, REPORT_SCHEMA, Report};
-use crate::spec::{self, BuildOptions};
+use crate::spec::BuildOptions;
 
 /// The failing iteration to run again, wherever it was read from.
 struct Target {
@@ -70,9 +71,11 @@ fn read_input(path: &Path, iteration: Option<u64>) -> Result<Target, CliError> {
                 hazards: Vec::new(),
             })
         }
-        Some(REPORT_SCHEMA) | None => {
+        _ => {
             let report = Report::from_json(&text)
-                .with_context(|| format!("`{}` is neither a journal nor a schedule", path.display()))
+                .with_context(|| {
+                    format!("`{}` is neither a journal ({REPORT_SCHEMA}) nor a schedule ({SCHEDULE_SCHEMA})", path.display())
+                })
                 .kind(ErrorKind::Config)?;
             let Some(k) = iteration else {
                 return Err(CliError::new(
@@ -102,10 +105,6 @@ fn read_input(path: &Path, iteration: Option<u64>) -> Result<Target, CliError> {
                 hazards: report.replay_hazards.clone(),
             })
         }
-        Some(other) => Err(CliError::new(
-            ErrorKind::Config,
-            anyhow!("`{}` has schema `{other}`; expected `{REPORT_SCHEMA}` or `{SCHEDULE_SCHEMA}`", path.display()),
-        )),
     }
 }
 
@@ -144,20 +143,21 @@ fn start_session(
     {
         mismatch(force, format!("the scenario file `{}` changed since the run", path.display()))?;
     }
-    let mut resolved = run::load(&path, env)?;
-    if resolved.name != target.scenario_name {
+    let mut loaded = run::load(&path, env)?;
+    if loaded.resolved.name != target.scenario_name {
         mismatch(
             force,
             format!(
                 "`{}` describes scenario `{}`, the journal `{}`",
                 path.display(),
-                resolved.name,
+                loaded.resolved.name,
                 target.scenario_name
             ),
         )?;
     }
-    resolved.seed = Some(target.seed);
-    let (parts, digests) = plugins::resolve_plugins(&resolved.plugins)?;
+    loaded.resolved.seed = Some(target.seed);
+    let (scenario, digests) =
+        run::prepare(&mut loaded, &PluginFlags::default(), env, false, BuildOptions::default())?;
     if let Some(p) = &target.provenance {
         for (label, sha) in &p.plugins {
             match digests.get(label) {
@@ -170,8 +170,6 @@ fn start_session(
             }
         }
     }
-    let scenario =
-        spec::build(&resolved, BuildOptions { plugins: parts, ..BuildOptions::default() }).kind(ErrorKind::Config)?;
     ReplaySession::start(scenario, Some(&target.run_decisions)).kind(ErrorKind::Config)
 }
 
@@ -185,7 +183,7 @@ fn mismatch(force: bool, what: String) -> Result<(), CliError> {
 }
 
 fn describe_failure(f: &FailureSignature) -> String {
-    output::escape_inline(&f.error)
+    terminal_safe(&f.error).into_owned()
 }
 
 /// One line per decision: where (point, occurrence) and what.
@@ -200,11 +198,11 @@ fn describe_decisions(decisions: &[DecisionRecord]) -> String {
             let scope = d.scope.as_ref().map(|s| format!(" in scope `{s}`")).unwrap_or_default();
             format!(
                 "  {:width$}  {} point `{}`{scope}, visit {}: {}\n",
-                output::escape_inline(&d.injector),
+                terminal_safe(&d.injector).into_owned(),
                 d.kind,
-                output::escape_inline(&d.point),
+                terminal_safe(&d.point).into_owned(),
                 d.occurrence + 1,
-                output::escape_inline(&d.action.to_string()),
+                terminal_safe(&d.action.to_string()).into_owned(),
             )
         })
         .collect()
@@ -216,7 +214,7 @@ fn hazards_note(hazards: &[String]) -> String {
     }
     let mut text = String::from("the run named what may keep a replay from matching it:\n");
     for h in hazards {
-        text.push_str(&format!("  - {}\n", output::escape_inline(h)));
+        text.push_str(&format!("  - {}\n", terminal_safe(h).into_owned()));
     }
     text
 }
@@ -247,7 +245,7 @@ fn render_replay(target: &Target, outcome: &ReplayOutcome, mode: ReplayMode) -> 
     let mut text = format!(
         "replaying iteration {} of `{}` {how}:\n{}expected failure: {}\n",
         outcome.iteration,
-        output::escape_inline(&target.scenario_name),
+        terminal_safe(&target.scenario_name).into_owned(),
         describe_decisions(&outcome.decisions),
         describe_failure(&outcome.expected),
     );
@@ -322,7 +320,7 @@ fn render_shrink(target: &Target, outcome: &ShrinkOutcome, out: &Path) -> String
     let mut text = format!(
         "shrank iteration {} of `{}` from {} decisions to {} in {} replays{}:\n{}still fails: {}\n",
         target.failed.index,
-        output::escape_inline(&target.scenario_name),
+        terminal_safe(&target.scenario_name).into_owned(),
         outcome.original.len(),
         outcome.minimal.len(),
         outcome.replays,

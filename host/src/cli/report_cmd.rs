@@ -8,13 +8,13 @@ use super::output;
 use super::{CliError, Kind};
 use crate::Report;
 
-/// The report in `format`.
-pub(super) fn render(report: &Report, format: OutputFormat) -> String {
+/// The report in `format`; replay commands name `journal`.
+pub(super) fn render_with_journal(report: &Report, format: OutputFormat, journal: &str) -> String {
     match format {
-        OutputFormat::Text => report.to_text(),
+        OutputFormat::Text => report.to_text_with_journal(journal),
         OutputFormat::Json => report.to_json(),
         OutputFormat::Junit => report.to_junit(),
-        OutputFormat::Html => report.to_html(),
+        OutputFormat::Html => report.to_html_with_journal(journal),
     }
 }
 
@@ -24,7 +24,7 @@ pub(super) fn report(args: ReportArgs) -> Result<i32, CliError> {
         .with_context(|| format!("cannot read `{}`", path.display()))
         .kind(ErrorKind::Config)?;
     let report = Report::from_json(&text).with_context(|| format!("`{}`", path.display())).kind(ErrorKind::Config)?;
-    let rendered = render(&report, args.format);
+    let rendered = render_with_journal(&report, args.format, &path.display().to_string());
     match &args.output {
         Some(out) => output::write_atomic(out, rendered.as_bytes())
             .with_context(|| format!("cannot write `{}`", out.display()))

@@ -1,14 +1,20 @@
-//! `chaoskit-host validate`: parse and resolve a scenario, run nothing.
+//! `chaoskit-host validate`: every check `run` makes before it starts anything, run nothing.
 
 use super::args::ValidateArgs;
 use super::exit::{ErrorKind, ExitCodes};
 use super::output;
 use super::{CliError, Environment, Kind};
+use crate::spec::BuildOptions;
 
 pub(super) fn validate(args: ValidateArgs, env: &Environment) -> Result<i32, CliError> {
-    let resolved = super::run::load(&args.scenario, env)?;
+    let mut loaded = super::run::load(&args.scenario, env)?;
+    // The same pass as `run`: plugin flags, plugins loaded and configured, the scenario
+    // built; nothing is started (a process target is only configured, proxies only named).
+    let (scenario, _) = super::run::prepare(&mut loaded, &args.plugins, env, false, BuildOptions::default())?;
+    drop(scenario);
+    let resolved = &loaded.resolved;
     if args.resolved {
-        let json = serde_json::to_string_pretty(&resolved).kind(ErrorKind::Config)?;
+        let json = serde_json::to_string_pretty(resolved).kind(ErrorKind::Config)?;
         output::print_stdout(&format!("{json}\n")).kind(ErrorKind::Config)?;
     } else {
         let plan = match (resolved.repeat, resolved.duration) {

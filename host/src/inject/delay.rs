@@ -87,7 +87,11 @@ impl Injector for Delay {
 
     fn validate_config(&self) -> Result<(), String> {
         if self.min > self.max {
-            return Err(format!("delay range min {:?} is greater than max {:?}", self.min, self.max));
+            return Err(format!(
+                "delay range min {} is greater than max {}",
+                crate::spec::units::format_duration(self.min),
+                crate::spec::units::format_duration(self.max)
+            ));
         }
         match self.mode {
             Mode::Probability(p) => check_probability(p),

@@ -298,8 +298,10 @@ impl LoadedPlugin {
 pub struct PluginInfo {
     /// The file.
     pub path: PathBuf,
-    /// The world, if the exports match one.
+    /// The world, if the exports match one by name and by type.
     pub world: Option<World>,
+    /// Why a component whose export names match a world is not one: their types differ.
+    pub mismatch: Option<String>,
     /// Imported interfaces and functions, e.g. `chaoskit:plugin/host@0.1.0`.
     pub imports: Vec<String>,
     /// Exported functions and interfaces.
@@ -426,6 +428,17 @@ impl PluginHost {
     /// The file cannot be read or is not a valid component.
     pub fn inspect(&self, path: impl AsRef<Path>) -> Result<PluginInfo, PluginError> {
         let path = path.as_ref();
-        Ok(Compiled::new(&self.rt, path)?.info(path))
+        let compiled = Compiled::new(&self.rt, path)?;
+        let mut info = compiled.info(path);
+        if let Some(world) = info.world
+            && let Err(why) = runtime::check_types(&self.rt, &compiled, world)
+        {
+            info.world = None;
+            info.mismatch = Some(format!(
+                "it exports the names of {} but their types do not match the contract: {why}",
+                world.article()
+            ));
+        }
+        Ok(info)
     }
 }

@@ -191,10 +191,10 @@ fn grant_hint(import: &str) -> String {
     } else if import.starts_with("wasi:random/") {
         "plugins get randomness only from the seeded host stream: use `random-u64` from `chaoskit:plugin/host` (the SDK's `random` module)".into()
     } else if import.starts_with("wasi:") {
-        "no grant provides it (grants: `Grant::Stdio`); pass what the plugin needs through its JSON configuration"
+        "no grant provides it (the only grant is `stdio`: `grants = [\"stdio\"]` in the scenario's plugin entry); pass what the plugin needs through its JSON configuration"
             .into()
     } else {
-        "the host provides only `chaoskit:plugin/host@0.1.0` (and, with `Grant::Stdio`, standard output)".into()
+        "the host provides only `chaoskit:plugin/host@0.1.0` (and, with `grants = [\"stdio\"]`, standard output)".into()
     }
 }
 
@@ -229,6 +229,7 @@ impl Compiled {
         PluginInfo {
             path: path.to_owned(),
             world: self.world,
+            mismatch: None,
             imports: self.imports.clone(),
             exports: self.exports.clone(),
             size: self.size,
@@ -306,6 +307,24 @@ pub(crate) fn prepare(
         World::Injector => Pre::Injector(InjectorPre::new(pre).map_err(link)?),
         World::Validator => Pre::Validator(ValidatorPre::new(pre).map_err(link)?),
     })
+}
+
+/// Whether `compiled`'s exports have the types `world` needs, not only its names (a
+/// component can export `decide` with another signature); the linker's own words if not.
+pub(crate) fn check_types(rt: &Runtime, compiled: &Compiled, world: World) -> Result<(), String> {
+    let err = |e: wasmtime::Error| format!("{e:#}");
+    let mut linker: Linker<PluginState> = Linker::new(&rt.engine);
+    match world {
+        World::Injector => InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(err)?,
+        World::Validator => ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(err)?,
+    }
+    super::stdio::link(&mut linker, &compiled.imports).map_err(err)?;
+    linker.define_unknown_imports_as_traps(&compiled.component).map_err(err)?;
+    let pre = linker.instantiate_pre(&compiled.component).map_err(err)?;
+    match world {
+        World::Injector => InjectorPre::new(pre).map(drop).map_err(err),
+        World::Validator => ValidatorPre::new(pre).map(drop).map_err(err),
+    }
 }
 
 pub(crate) fn describe_exports(exports: &[String]) -> String {

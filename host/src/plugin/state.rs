@@ -197,7 +197,8 @@ impl host::Host for PluginState {
 
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         let plugin = &*self.shared.name;
-        let message = cut(&message);
+        // Plugin text is data: no newline or escape sequence of it reaches a terminal raw.
+        let message = crate::report::escape::terminal_safe(cut(&message));
         match level {
             LogLevel::Trace => tracing::trace!(target: "chaoskit::plugin", plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "chaoskit::plugin", plugin, "{message}"),

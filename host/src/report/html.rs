@@ -5,7 +5,34 @@ use std::fmt::Write;
 
 use askama::Template;
 
-use super::{Report, TimelineBucket};
+use super::{Report, TimelineBucket, human_us, plural, text, triage};
+use crate::chaos::Event;
+use crate::chaos::Action;
+use crate::journal::IterationRecord;
+
+/// Iterations listed inside one expanded group.
+const ITERATIONS_PER_GROUP: usize = 25;
+
+/// One failure group, ready for the template (askama escapes every field).
+struct GroupView {
+    title: String,
+    count: usize,
+    span: String,
+    injectors: String,
+    replay: String,
+    iterations: Vec<IterationView>,
+    more: usize,
+}
+
+/// One iteration inside a group.
+struct IterationView {
+    index: u64,
+    duration: String,
+    error: String,
+    decisions: Vec<String>,
+    events: Vec<String>,
+    violations: Vec<String>,
+}
 
 #[derive(Template)]
 #[template(path = "report.html")]
@@ -21,11 +48,10 @@ struct HtmlReport<'a> {
     injections_chart: String,
     injector_rows: Vec<(String, String, String)>,
     validator_rows: Vec<(String, String, String, String)>,
-    failure_rows: Vec<(u64, String, String)>,
-    failures_more: usize,
+    groups: Vec<GroupView>,
 }
 
-pub(super) fn render(r: &Report) -> String {
+pub(super) fn render(r: &Report, journal: &str) -> String {
     let l = &r.latency_us;
     let page = HtmlReport {
         r,
@@ -33,18 +59,19 @@ pub(super) fn render(r: &Report) -> String {
             super::Verdict::Pass => "pass",
             super::Verdict::Unstable => "unstable",
             super::Verdict::Fail => "fail",
+            super::Verdict::Interrupted => "interrupted",
         },
         started: format_unix_ms(r.started_at_unix_ms),
-        wall: format!("{:.3}s", r.wall_time_us as f64 / 1e6),
+        wall: human_us(r.wall_time_us as f64),
         success_pct: format!("{:.2}%", r.success_rate * 100.0),
         latency_rows: vec![
-            ("min", us(l.min)),
-            ("p50", us(l.p50)),
-            ("p90", us(l.p90)),
-            ("p99", us(l.p99)),
-            ("p99.9", us(l.p999)),
-            ("max", us(l.max)),
-            ("mean", us(l.mean)),
+            ("min", human_us(l.min)),
+            ("p50", human_us(l.p50)),
+            ("p90", human_us(l.p90)),
+            ("p99", human_us(l.p99)),
+            ("p99.9", human_us(l.p999)),
+            ("max", human_us(l.max)),
+            ("mean", human_us(l.mean)),
         ],
         latency_chart: latency_chart(&r.timeline),
         success_chart: success_chart(&r.timeline),
@@ -67,32 +94,75 @@ pub(super) fn render(r: &Report) -> String {
             .map(|v| {
                 let state = match (&v.final_violation, &v.first_violation) {
                     (Some(f), _) => format!("failed: {f}"),
-                    (None, Some(first)) => format!("{} violations; first: {first}", v.violations),
+                    (None, Some(first)) => {
+                        format!("complained about {}; first: {first}", plural(v.violations, "iteration"))
+                    }
                     (None, None) => "ok".to_string(),
                 };
-                (v.label.clone(), format!("{:?}", v.severity).to_lowercase(), state, v.notes.join("; "))
+                let kind = format!("{}, {}", text::severity(v.severity), text::counting(v.counting));
+                (v.label.clone(), kind, state, v.notes.join("; "))
             })
             .collect(),
-        failure_rows: r
-            .failures
+        groups: triage::group(&r.failures)
             .iter()
-            .take(50)
-            .map(|f| (f.index, us(f.duration_us as f64), f.error.clone().unwrap_or_else(|| "failed".into())))
+            .map(|g| GroupView {
+                title: g.title(),
+                count: g.count(),
+                span: if g.count() == 1 {
+                    format!("iteration {}", g.first())
+                } else {
+                    format!("iterations {} to {}", g.first(), g.last())
+                },
+                injectors: if g.injectors.is_empty() {
+                    "none".to_string()
+                } else {
+                    g.injectors.iter().map(|(l, k)| format!("{l} (in {k})")).collect::<Vec<_>>().join(", ")
+                },
+                replay: g.replay_command(journal),
+                iterations: g.iterations.iter().take(ITERATIONS_PER_GROUP).map(|i| iteration_view(i)).collect(),
+                more: g.count().saturating_sub(ITERATIONS_PER_GROUP),
+            })
             .collect(),
-        failures_more: r.failures.len().saturating_sub(50),
     };
     page.render().unwrap_or_else(|e| {
         format!("<!DOCTYPE html><html><body><p>cannot render the report: {}</p></body></html>", esc(&e.to_string()))
     })
 }
 
-fn us(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{:.2} s", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.2} ms", v / 1e3)
-    } else {
-        format!("{v:.0} µs")
+fn iteration_view(i: &IterationRecord) -> IterationView {
+    IterationView {
+        index: i.index,
+        duration: human_us(i.duration_us as f64),
+        error: i.error.clone().unwrap_or_else(|| "failed".into()),
+        decisions: i
+            .decisions
+            .iter()
+            .map(|d| {
+                let us = |d: std::time::Duration| human_us(d.as_nanos() as f64 / 1e3);
+                let action = match &d.action {
+                    Action::None => "none".to_string(),
+                    Action::Delay(delay) => format!("delay {}", us(*delay)),
+                    Action::Error(message) => format!("error \"{message}\""),
+                    Action::Panic(message) => format!("panic \"{message}\""),
+                    Action::Cancel => "cancel".to_string(),
+                    Action::Network(f) if f.drop => format!("network: drop after {}", us(f.latency)),
+                    Action::Network(f) => format!("network: +{}", us(f.latency)),
+                };
+                format!("{} → {} at {} `{}` (visit {})", d.injector, action, d.kind, d.point, d.occurrence + 1)
+            })
+            .collect(),
+        events: i
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::RecursionDepth(d) => format!("recursion depth {d}"),
+                Event::Panic(m) => format!("panic caught: {m}"),
+                Event::Error(m) => format!("error: {m}"),
+                Event::Metric(name, v) => format!("metric {name} = {v}"),
+            })
+            .chain((i.dropped_events > 0).then(|| format!("{} more events not kept", i.dropped_events)))
+            .collect(),
+        violations: i.violations.iter().map(|v| format!("{}: {}", v.validator, v.message)).collect(),
     }
 }
 
@@ -204,7 +274,7 @@ fn latency_chart(t: &[TimelineBucket]) -> String {
             ("mean latency", "mean", t.iter().map(|b| b.mean_us).collect()),
         ],
         y_max,
-        &|v| us(v),
+        &human_us,
     )
 }
 

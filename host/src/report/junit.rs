@@ -16,19 +16,21 @@ pub(super) fn render(report: &Report) -> String {
     suite.add_property(("iterations", report.iterations.total.to_string().as_str()));
     suite.add_property(("success_rate", format!("{:.4}", report.success_rate).as_str()));
 
-    let mut status = if report.verdict == Verdict::Fail {
-        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-        s.set_message(format!("verdict FAIL: {}", report.reasons.first().map_or("", String::as_str)));
+    let mut status = if report.verdict.is_success() {
+        TestCaseStatus::success()
+    } else {
+        // FAIL is a failed test; INTERRUPTED an errored one (the run did not finish).
+        let kind = if report.verdict == Verdict::Fail { NonSuccessKind::Failure } else { NonSuccessKind::Error };
+        let mut s = TestCaseStatus::non_success(kind);
+        s.set_message(format!("verdict {}: {}", report.verdict, report.reasons.first().map_or("", String::as_str)));
         s.set_description(report.reasons.join("\n"));
         s
-    } else {
-        TestCaseStatus::success()
     };
     status_type(&mut status, "verdict");
     let mut verdict = TestCase::new("verdict", status);
     verdict.set_classname(report.scenario.as_str());
     verdict.set_time(Duration::from_micros(report.wall_time_us));
-    if report.verdict != Verdict::Fail && !report.reasons.is_empty() {
+    if report.verdict.is_success() && !report.reasons.is_empty() {
         verdict.set_system_out(format!("verdict {}\n{}", report.verdict, report.reasons.join("\n")));
     }
     suite.add_test_case(verdict);
@@ -45,7 +47,10 @@ pub(super) fn render(report: &Report) -> String {
             (Some(message), Severity::Critical) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(message);
-                s.set_description(format!("{} violations", v.violations));
+                s.set_description(format!(
+                    "complained about {} (critical: the run fails)",
+                    super::plural(v.violations, "iteration")
+                ));
                 s
             }
             _ => TestCaseStatus::success(),
@@ -53,7 +58,7 @@ pub(super) fn render(report: &Report) -> String {
         let mut case = TestCase::new(format!("validator {}", v.label), status);
         case.set_classname(report.scenario.as_str());
         if let (Some(message), Severity::Warning, false) = (complaint, v.severity, broken) {
-            case.set_system_out(format!("warning ({} violations): {message}", v.violations));
+            case.set_system_out(format!("warning (about {}): {message}", super::plural(v.violations, "iteration")));
         }
         suite.add_test_case(case);
     }

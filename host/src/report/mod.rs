@@ -4,22 +4,31 @@
 //! The JSON form is the journal file: [`Report`] serialises to a documented, versioned
 //! schema ([`REPORT_SCHEMA`]) and reads back, so a finished run can be rendered again.
 
+pub mod escape;
 mod html;
 mod junit;
 mod text;
+pub mod triage;
 mod verdict;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use verdict::{FailurePolicy, Thresholds, Verdict};
+pub use verdict::{FailurePolicy, RELAXED_MAX_FAILURES, Thresholds, Verdict};
 
 use crate::journal::{DecisionRecord, IterationRecord};
 use crate::validate::{Counting, Severity};
 
-/// Identifies the JSON layout of [`Report`]; bumped on any incompatible change.
-pub const REPORT_SCHEMA: &str = "chaoskit.report/v1";
+/// Identifies the JSON layout of [`Report`]; bumped on any incompatible change. v2 added
+/// the `INTERRUPTED` verdict (and made a critical validator's complaint fail the run).
+pub const REPORT_SCHEMA: &str = "chaoskit.report/v2";
+
+/// Older layouts [`Report::from_json`] still reads (v1 is v2 without `INTERRUPTED`).
+const READABLE_SCHEMAS: [&str; 2] = [REPORT_SCHEMA, "chaoskit.report/v1"];
+
+/// The journal file name reports refer to when they are not told where it was written.
+pub const DEFAULT_JOURNAL: &str = "chaoskit-report/journal.json";
 
 /// Why the run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +42,8 @@ pub enum StopReason {
     FailFast,
     /// The run was cancelled (Ctrl-C or a cancellation token).
     Interrupted,
+    /// The run could not start: a plugin did not load, the target did not start.
+    NotStarted,
 }
 
 /// Iteration counts.
@@ -238,9 +249,15 @@ impl Report {
         self.verdict.is_success()
     }
 
-    /// Human-readable summary.
+    /// Human-readable summary; its replay commands name [`DEFAULT_JOURNAL`].
     pub fn to_text(&self) -> String {
-        text::render(self)
+        text::render(self, DEFAULT_JOURNAL)
+    }
+
+    /// Human-readable summary whose replay commands name `journal` (where the JSON form
+    /// of this report was written).
+    pub fn to_text_with_journal(&self, journal: &str) -> String {
+        text::render(self, journal)
     }
 
     /// The JSON journal (pretty-printed).
@@ -251,7 +268,7 @@ impl Report {
     /// Reads a JSON journal back; refuses other schema versions.
     pub fn from_json(json: &str) -> Result<Report, ReportError> {
         let report: Report = serde_json::from_str(json).map_err(ReportError::Json)?;
-        if report.schema != REPORT_SCHEMA {
+        if !READABLE_SCHEMAS.contains(&report.schema.as_str()) {
             return Err(ReportError::Schema { found: report.schema, expected: REPORT_SCHEMA });
         }
         Ok(report)
@@ -263,18 +280,80 @@ impl Report {
     }
 
     /// A self-contained HTML page: summary, inline SVG charts (latency and success rate
-    /// over time, injections per injector), validators and failures; no script, no
+    /// over time, injections per injector), validators and failures grouped for triage
+    /// (each group expands to its iterations' decisions and events); no script, no
     /// external asset.
     pub fn to_html(&self) -> String {
-        html::render(self)
+        html::render(self, DEFAULT_JOURNAL)
     }
 
-    /// Decides the verdict from the counts, the validators and the thresholds.
+    /// [`Report::to_html`] whose replay commands name `journal`.
+    pub fn to_html_with_journal(&self, journal: &str) -> String {
+        html::render(self, journal)
+    }
+
+    /// The report of a run that ended before its iterations could run or finish normally:
+    /// the target could not start, a plugin could not load, or Ctrl-C came during setup.
+    /// `reason` says what happened; the verdict is INTERRUPTED for
+    /// [`StopReason::Interrupted`], FAIL otherwise.
+    pub fn not_run(run: NotRun, stop_reason: StopReason, reason: String) -> Report {
+        let mut report = Report {
+            schema: REPORT_SCHEMA.to_string(),
+            scenario: run.scenario,
+            target: run.target,
+            seed: run.seed,
+            started_at_unix_ms: run.started_at_unix_ms,
+            wall_time_us: run.wall_time_us,
+            plan: run.plan,
+            stop_reason,
+            iterations: Counts::default(),
+            success_rate: 0.0,
+            latency_us: LatencySummary::default(),
+            injectors: Vec::new(),
+            validators: Vec::new(),
+            events: EventTotals::default(),
+            thresholds: run.thresholds,
+            verdict: Verdict::Fail,
+            reasons: Vec::new(),
+            failures: Vec::new(),
+            failures_omitted: 0,
+            samples: Vec::new(),
+            timeline: Vec::new(),
+            lifecycle_errors: Vec::new(),
+            run_decisions: Vec::new(),
+            run_decisions_omitted: 0,
+            replay_hazards: Vec::new(),
+            provenance: None,
+        };
+        report.decide();
+        // The reason says it all; "no iteration ran" and the like would only repeat it.
+        report.reasons = vec![reason];
+        report
+    }
+
+    /// Decides the verdict from the counts, the validators and the thresholds. The rules,
+    /// in order (each adds its reason):
+    ///
+    /// - the run was interrupted: INTERRUPTED (what ran is still judged below, for the
+    ///   reasons, but an interrupted run is never a PASS);
+    /// - FAIL when no iteration ran, a fail-fast run stopped, the success rate is under the
+    ///   minimum, more iterations failed than allowed, or a **critical** validator
+    ///   complained at all (about one iteration or about the run: critical means the run
+    ///   fails);
+    /// - UNSTABLE when only warning validators complained (FAIL with `warnings_fail`);
+    /// - PASS otherwise.
     pub(crate) fn decide(&mut self) {
         let mut reasons = Vec::new();
         let mut fail = false;
         let mut unstable = false;
         let t = &self.thresholds;
+        if self.stop_reason == StopReason::Interrupted {
+            let planned = self.plan.iterations.map(|n| format!(" of {n} planned")).unwrap_or_default();
+            reasons.push(format!(
+                "interrupted (Ctrl-C or SIGTERM) after {} iterations{planned}; the verdict covers only what ran",
+                self.iterations.total
+            ));
+        }
         if self.iterations.total == 0 {
             fail = true;
             reasons.push("no iteration ran".to_string());
@@ -302,19 +381,23 @@ impl Report {
             reasons.push(format!("{} iterations failed, at most {max} allowed", self.iterations.failed));
         }
         for v in &self.validators {
-            let complained = v.violations > 0 || v.final_violation.is_some();
+            let complained = v.violations > 0 || v.final_violation.is_some() || v.harness_errors > 0;
             if !complained {
                 continue;
             }
             let what = v.final_violation.as_deref().or(v.first_violation.as_deref()).unwrap_or("");
+            let scope = match (v.final_violation.is_some(), v.violations) {
+                (true, 0) => "about the run".to_string(),
+                (true, n) => format!("about the run and {}", plural(n, "iteration")),
+                (false, n) => format!("about {} of {}", n, plural(self.iterations.total, "iteration")),
+            };
             match v.severity {
-                Severity::Critical if v.final_violation.is_some() || v.harness_errors > 0 => {
-                    fail = true;
-                    reasons.push(format!("critical validator `{}`: {what}", v.label));
-                }
                 Severity::Critical => {
-                    reasons
-                        .push(format!("critical validator `{}` failed {} iterations: {what}", v.label, v.violations));
+                    fail = true;
+                    reasons.push(format!(
+                        "critical validator `{}` complained {scope}: {what} (a critical validator's complaint fails the run; set `severity = \"warning\"` to only report it)",
+                        v.label
+                    ));
                 }
                 Severity::Warning => {
                     if t.warnings_fail {
@@ -322,7 +405,7 @@ impl Report {
                     } else {
                         unstable = true;
                     }
-                    reasons.push(format!("warning from `{}`: {what}", v.label));
+                    reasons.push(format!("warning from `{}` {scope}: {what}", v.label));
                 }
             }
         }
@@ -332,7 +415,9 @@ impl Report {
                 self.iterations.failed, self.iterations.total
             ));
         }
-        self.verdict = if fail {
+        self.verdict = if self.stop_reason == StopReason::Interrupted {
+            Verdict::Interrupted
+        } else if fail {
             Verdict::Fail
         } else if unstable {
             Verdict::Unstable
@@ -340,6 +425,69 @@ impl Report {
             Verdict::Pass
         };
         self.reasons = reasons;
+    }
+}
+
+/// `1 iteration`, `3 iterations`.
+pub(crate) fn plural(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// What is known of a run that could not run its iterations (see [`Report::not_run`]).
+#[derive(Clone, Debug)]
+pub struct NotRun {
+    /// Scenario name.
+    pub scenario: String,
+    /// Target name.
+    pub target: String,
+    /// The seed the run would have used.
+    pub seed: u64,
+    /// Start time, Unix milliseconds.
+    pub started_at_unix_ms: u64,
+    /// Time from start to giving up, microseconds.
+    pub wall_time_us: u64,
+    /// Configuration.
+    pub plan: Plan,
+    /// Thresholds.
+    pub thresholds: Thresholds,
+}
+
+/// A duration in microseconds in the unit that reads best: `850 µs`, `16.6 ms`, `2.35 s`.
+pub fn human_us(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{:.2} s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.1} ms", us / 1e3)
+    } else {
+        format!("{us:.0} µs")
+    }
+}
+
+/// A size in the binary unit that reads best: `512 B`, `2.2 MiB`, `1.5 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+impl StopReason {
+    /// How the run ended, in words (`completed`, `interrupted`, ...).
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::Completed => "completed",
+            StopReason::Deadline => "ran for its duration",
+            StopReason::FailFast => "stopped at the first failure (fail_fast)",
+            StopReason::Interrupted => "interrupted",
+            StopReason::NotStarted => "could not start",
+        }
     }
 }
 

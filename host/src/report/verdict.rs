@@ -14,21 +14,25 @@ pub enum Verdict {
     Unstable,
     /// A threshold or a critical invariant was broken.
     Fail,
+    /// The run was stopped (Ctrl-C, SIGTERM) before it finished: what ran is reported,
+    /// but it is not a verdict on the plan. Never a success.
+    Interrupted,
 }
 
 impl Verdict {
-    /// "PASS", "UNSTABLE" or "FAIL".
+    /// "PASS", "UNSTABLE", "FAIL" or "INTERRUPTED".
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",
             Verdict::Unstable => "UNSTABLE",
             Verdict::Fail => "FAIL",
+            Verdict::Interrupted => "INTERRUPTED",
         }
     }
 
     /// Whether the run counts as a success (PASS or UNSTABLE).
     pub fn is_success(self) -> bool {
-        self != Verdict::Fail
+        matches!(self, Verdict::Pass | Verdict::Unstable)
     }
 }
 
@@ -49,6 +53,9 @@ pub enum FailurePolicy {
     /// Keep going; the verdict weighs failures against the thresholds.
     ContinueOnFailure,
 }
+
+/// The failing iterations the `relaxed` preset tolerates (as the Go original's preset).
+pub const RELAXED_MAX_FAILURES: u64 = 200;
 
 /// What a run must achieve to pass.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,9 +84,10 @@ impl Thresholds {
         Thresholds { min_success_rate: 1.0, max_failures: Some(0), warnings_fail: true }
     }
 
-    /// At least 80% of iterations pass.
+    /// At least 80% of iterations pass, and at most 200 fail (so a long run cannot hide
+    /// thousands of failures behind a good rate).
     pub fn relaxed() -> Self {
-        Thresholds { min_success_rate: 0.80, max_failures: None, warnings_fail: false }
+        Thresholds { min_success_rate: 0.80, max_failures: Some(RELAXED_MAX_FAILURES), warnings_fail: false }
     }
 
     /// A preset by name: `default`, `strict` or `relaxed`.

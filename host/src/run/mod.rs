@@ -705,7 +705,8 @@ async fn execute<T: Target>(shared: &Shared<T>, index: u64, t0: Instant, schedul
                 stalled_step = Some(n);
                 failed_step = Some(n);
                 error = Some(format!(
-                    "iteration {index} ran past its {budget:?} step timeout in step `{}`; the step was abandoned",
+                    "iteration {index} ran past its {} step timeout in step `{}`; the step was abandoned",
+                    crate::spec::units::format_duration(budget),
                     step.name
                 ));
                 break;

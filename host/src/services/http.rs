@@ -83,7 +83,7 @@ pub(crate) async fn send(
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(r) => r,
-        Err(_) => Err(format!("no complete response within {timeout:?}")),
+        Err(_) => Err(format!("no complete response within {}", crate::spec::units::format_duration(timeout))),
     }
 }
 

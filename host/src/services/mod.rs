@@ -14,7 +14,7 @@ mod steps;
 mod watch;
 
 pub use http::{HttpUrl, parse_url};
-pub use process::{ProcessConfig, ProcessTarget, Readiness};
+pub use process::{ProcessConfig, ProcessTarget, Readiness, ReadinessObserver, WaitFn};
 pub use proxies::ProxySet;
 pub use steps::{CommandCall, HttpCall, StepFailure, TcpCall};
 pub use watch::{PidCell, TargetFds, TargetRss, TargetThreads};

@@ -27,6 +27,21 @@ pub enum Readiness {
     Http(String),
 }
 
+/// Told, while a process target is not ready yet, what the host waits for (`http://…/health`,
+/// `TCP 127.0.0.1:8077`) and for how long it has waited; called about every 100 ms, so a
+/// front end can show progress instead of looking hung.
+#[derive(Clone)]
+pub struct ReadinessObserver(pub std::sync::Arc<WaitFn>);
+
+/// What a [`ReadinessObserver`] calls: what is awaited, and for how long so far.
+pub type WaitFn = dyn Fn(&str, Duration) + Send + Sync;
+
+impl std::fmt::Debug for ReadinessObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadinessObserver")
+    }
+}
+
 /// What to start and how.
 #[derive(Clone, Debug)]
 pub struct ProcessConfig {
@@ -46,6 +61,8 @@ pub struct ProcessConfig {
     pub stop_timeout: Duration,
     /// Where stdout and stderr go (`<log_prefix>.stdout.log`, `.stderr.log`); discarded when `None`.
     pub log_prefix: Option<PathBuf>,
+    /// Progress while waiting for readiness.
+    pub on_wait: Option<ReadinessObserver>,
 }
 
 /// A process started at setup and stopped at teardown.
@@ -109,7 +126,19 @@ impl ProcessTarget {
             return Ok(());
         }
         let started = Instant::now();
+        let waiting_for = match &c.ready {
+            Readiness::Tcp(a) => format!("TCP {a}"),
+            Readiness::Http(u) => u.clone(),
+            Readiness::Started => String::new(),
+        };
+        let mut last_told = None::<Instant>;
         loop {
+            if let Some(observer) = &c.on_wait
+                && last_told.is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
+            {
+                (observer.0)(&waiting_for, started.elapsed());
+                last_told = Some(Instant::now());
+            }
             if let Some(status) = self.child.lock().await.as_mut().and_then(|ch| ch.try_wait().ok().flatten()) {
                 return Err(
                     format!("target process exited with {status} before it was ready{}", self.log_hint()).into()
@@ -128,7 +157,7 @@ impl ProcessTarget {
                 },
             };
             if ready {
-                tracing::info!(target: "chaoskit::services", after = ?started.elapsed(), "target process ready");
+                tracing::info!(target: "chaoskit::services", after_ms = started.elapsed().as_millis() as u64, "target process ready");
                 return Ok(());
             }
             if started.elapsed() >= c.ready_timeout {
@@ -137,9 +166,12 @@ impl ProcessTarget {
                     Readiness::Http(u) => format!("answer {u}"),
                     Readiness::Started => String::new(),
                 };
-                return Err(
-                    format!("target process did not {what} within {:?}{}", c.ready_timeout, self.log_hint()).into()
-                );
+                return Err(format!(
+                    "target process did not {what} within {}{}",
+                    crate::spec::units::format_duration(c.ready_timeout),
+                    self.log_hint()
+                )
+                .into());
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(50)) => {}
@@ -176,7 +208,7 @@ impl ProcessTarget {
             }
             Ok(Err(e)) => Err(format!("waiting for the target process failed: {e}").into()),
             Err(_) => {
-                tracing::warn!(target: "chaoskit::services", timeout = ?self.config.stop_timeout, "target process ignored SIGTERM; killing it");
+                tracing::warn!(target: "chaoskit::services", timeout = %crate::spec::units::format_duration(self.config.stop_timeout), "target process ignored SIGTERM; killing it");
                 child.kill().await.map_err(|e| format!("cannot kill the target process: {e}"))?;
                 Ok(())
             }

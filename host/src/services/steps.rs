@@ -148,7 +148,11 @@ impl TcpCall {
         };
         let result = match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
-            Err(_) => Err(format!("no complete exchange with {} within {:?}", self.address, self.timeout)),
+            Err(_) => Err(format!(
+                "no complete exchange with {} within {}",
+                self.address,
+                crate::spec::units::format_duration(self.timeout)
+            )),
         };
         ctx.record_metric(&format!("{}.latency_ms", self.name), started.elapsed().as_secs_f64() * 1e3);
         result.map_err(StepFailure)
@@ -194,9 +198,9 @@ impl CommandCall {
             }
             Err(_) => {
                 return Err(StepFailure(format!(
-                    "`{}` ran past its {:?} timeout and was killed",
+                    "`{}` ran past its {} timeout and was killed",
                     self.program.display(),
-                    self.timeout
+                    crate::spec::units::format_duration(self.timeout)
                 )));
             }
         };

@@ -95,14 +95,21 @@ impl Validator for TargetRss {
         let rss = self.sampler.sample(|| rss_bytes(pid), "memory")?;
         self.peak.fetch_max(rss, Ordering::Relaxed);
         if rss > self.max {
-            Err(Violation::new(format!("target resident memory {rss} bytes exceeds the limit of {} bytes", self.max)))
+            Err(Violation::new(format!(
+                "target resident memory {} exceeds the limit of {}",
+                crate::report::human_bytes(rss),
+                crate::report::human_bytes(self.max)
+            )))
         } else {
             Ok(())
         }
     }
 
     fn notes(&self) -> Vec<String> {
-        vec![format!("peak target resident memory sampled: {} bytes", self.peak.load(Ordering::Relaxed))]
+        vec![format!(
+            "peak target resident memory sampled: {}",
+            crate::report::human_bytes(self.peak.load(Ordering::Relaxed))
+        )]
     }
 }
 

@@ -14,8 +14,8 @@ use crate::inject::{self, Injector, NetworkRule};
 use crate::proxy::{Client, Proxy, Stream, ToxicKind};
 use crate::scenario::{BuildError, Scenario};
 use crate::services::{
-    CommandCall, HttpCall, PidCell, ProcessConfig, ProcessTarget, ProxySet, Readiness, ServiceTarget, TargetFds,
-    TargetRss, TargetThreads, TcpCall, parse_url,
+    CommandCall, HttpCall, PidCell, ProcessConfig, ProcessTarget, ProxySet, Readiness, ReadinessObserver,
+    ServiceTarget, TargetFds, TargetRss, TargetThreads, TcpCall, parse_url,
 };
 use crate::validate::{self, Validator, ValidatorExt};
 
@@ -38,6 +38,31 @@ pub struct BuildOptions {
     pub cancel: CancellationToken,
     /// Plugin-made injectors and validators.
     pub plugins: PluginParts,
+    /// Told what a process target is waiting for while it starts (progress).
+    pub on_target_wait: Option<ReadinessObserver>,
+    /// Told how long each step run took and whether it passed (per-step metrics).
+    pub on_step: Option<StepObserver>,
+}
+
+/// Called after every step run with the step's name, its duration and whether it passed.
+#[derive(Clone)]
+pub struct StepObserver(pub Arc<StepFn>);
+
+/// What a [`StepObserver`] calls: the step's name, how long it ran, whether it passed.
+pub type StepFn = dyn Fn(&str, Duration, bool) + Send + Sync;
+
+/// Runs `run` and tells `observer` how it went.
+async fn observed<F, T, E>(observer: &Option<StepObserver>, name: &str, run: F) -> Result<T, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let Some(observer) = observer else {
+        return run.await;
+    };
+    let started = std::time::Instant::now();
+    let result = run.await;
+    (observer.0)(name, started.elapsed(), result.is_ok());
+    result
 }
 
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,6 +91,7 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
                 ready_timeout: ready_timeout.0,
                 stop_timeout: stop_timeout.0,
                 log_prefix: options.log_dir.as_ref().map(|d| d.join("target")),
+                on_wait: options.on_target_wait.clone(),
             };
             ServiceTarget::process(name, ProcessTarget::new(config, options.cancel.clone()))
         }
@@ -115,9 +141,11 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
                     expect_body: h.expect_body.clone(),
                     timeout: h.timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0),
                 });
+                let observer = options.on_step.clone();
                 b.step(name, move |ctx, _target| {
                     let call = call.clone();
-                    async move { call.run(&ctx).await }
+                    let observer = observer.clone();
+                    async move { observed(&observer, &call.name, call.run(&ctx)).await }
                 })
             }
             StepSpec::Tcp(t) => {
@@ -129,9 +157,11 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
                     expect: t.expect.clone(),
                     timeout: t.timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| t.0),
                 });
+                let observer = options.on_step.clone();
                 b.step(name, move |ctx, _target| {
                     let call = call.clone();
-                    async move { call.run(&ctx).await }
+                    let observer = observer.clone();
+                    async move { observed(&observer, &call.name, call.run(&ctx)).await }
                 })
             }
             StepSpec::Command(c) => {
@@ -144,9 +174,11 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
                     cwd: c.cwd.as_ref().map_or_else(|| r.base_dir.clone(), PathBuf::from),
                     timeout: c.timeout.map_or(DEFAULT_COMMAND_TIMEOUT, |t| t.0),
                 });
+                let observer = options.on_step.clone();
                 b.step(name, move |ctx, _target| {
                     let call = call.clone();
-                    async move { call.run(&ctx).await }
+                    let observer = observer.clone();
+                    async move { observed(&observer, &call.name, call.run(&ctx)).await }
                 })
             }
         };

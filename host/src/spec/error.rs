@@ -20,7 +20,8 @@ pub enum SpecError {
         /// The file.
         file: String,
     },
-    /// Syntax or schema error, at a position.
+    /// A finding at a position: a syntax or schema error, or a value the scenario cannot
+    /// use (see [`SpecError::located`]).
     #[error("{}", Located(self))]
     Parse {
         /// The file.
@@ -58,6 +59,26 @@ pub enum SpecError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl SpecError {
+    /// The same finding with the line and column of its key in `source` (a finding made
+    /// after parsing knows only its key path; this puts it where the user wrote it).
+    pub fn located(self, source: &super::SourceMap) -> SpecError {
+        match self {
+            SpecError::Invalid { file, key, message } => {
+                let at = source.locate(&key);
+                SpecError::Parse {
+                    file,
+                    line: at.map(|p| p.line),
+                    column: at.map(|p| p.column),
+                    key: Some(key),
+                    message,
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 struct Located<'a>(&'a SpecError);

@@ -16,18 +16,41 @@ mod error;
 mod parse;
 mod resolve;
 pub mod schema;
+mod source;
 mod suggest;
 pub mod units;
 
 #[cfg(test)]
 mod tests;
 
-pub use build::{BuildOptions, PluginParts, build};
+pub use build::{BuildOptions, PluginParts, StepObserver, build};
 pub use error::SpecError;
 pub use parse::{Format, from_str, load_file};
 pub use resolve::{PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve};
 pub use schema::ScenarioFile;
-pub use suggest::{closest, edit_distance};
+pub use source::{Position, SourceMap};
+pub use suggest::{closest, edit_distance, enrich};
 
 #[cfg(doc)]
 use crate::Scenario;
+
+/// A scenario file read, parsed and resolved, with the map from its keys to where they
+/// are written (to locate findings made later: building, plugin configuration).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The resolved scenario.
+    pub resolved: ResolvedScenario,
+    /// Where each key is written.
+    pub source: SourceMap,
+}
+
+/// The one validation pass `run` and `validate` share for the file itself: read, parse,
+/// resolve; every finding carries the file, line, column and key. Relative paths inside
+/// resolve against `base_dir` (the file's directory).
+pub fn load(path: &std::path::Path, base_dir: &std::path::Path) -> Result<Loaded, SpecError> {
+    let (text, format, file) = parse::read_source(path)?;
+    let spec = from_str(&text, format, &file)?;
+    let source = SourceMap::new(&text, format);
+    let resolved = resolve(spec, &file, base_dir).map_err(|e| e.located(&source))?;
+    Ok(Loaded { resolved, source })
+}

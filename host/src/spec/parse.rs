@@ -38,10 +38,16 @@ impl Format {
 
 /// Reads and parses a scenario file; the format follows the extension.
 pub fn load_file(path: &Path) -> Result<ScenarioFile, SpecError> {
+    let (text, format, file) = read_source(path)?;
+    from_str(&text, format, &file)
+}
+
+/// The text of a scenario file, its format and its name for messages.
+pub(super) fn read_source(path: &Path) -> Result<(String, Format, String), SpecError> {
     let file = path.display().to_string();
     let format = Format::from_path(path).ok_or_else(|| SpecError::UnknownFormat { file: file.clone() })?;
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: file.clone(), source })?;
-    from_str(&text, format, &file)
+    Ok((text, format, file))
 }
 
 /// Only the version, read before the schema it selects.
@@ -83,6 +89,15 @@ fn parse_as<T: DeserializeOwned>(text: &str, format: Format, file: &str) -> Resu
         Format::Json => parse_json(text),
     };
     result.map_err(|mut f| {
+        let mut message = plain_words(&f.message);
+        // A bare "expected …" (serde-saphyr's `invalid u64`) gains the value it refused.
+        if message.starts_with("expected ")
+            && let (Some(line), Some(column)) = (f.line, f.column)
+            && let Some(value) = token_at(text, line, column)
+        {
+            message = format!("invalid value `{value}`, {message}");
+        }
+        f.message = message;
         if f.key.as_deref().is_some_and(|k| k.ends_with(']'))
             && let Some(name) = refine_key(text, format, &mut f)
         {
@@ -151,6 +166,51 @@ fn refine_key(text: &str, format: Format, f: &mut Failure) -> Option<String> {
         }
     }
     None
+}
+
+/// Parser wording a user cannot act on, in the user's terms: Rust type names
+/// (`expected usize`) and serde-saphyr's option names (`set DuplicateKeyPolicy in Options`).
+fn plain_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key") {
+        let key = rest.strip_prefix(": ").and_then(|r| r.split(", set ").next()).unwrap_or("");
+        return if key.is_empty() {
+            "a key appears twice in the same mapping; keep one".to_string()
+        } else {
+            format!("key `{key}` appears twice in the same mapping; keep one")
+        };
+    }
+    // serde-saphyr says only `invalid u64` for a scalar that does not parse as one.
+    if let Some(ty) = message.strip_prefix("invalid ")
+        && let Some(plain) = plain_type(ty)
+    {
+        return format!("expected {plain}");
+    }
+    let Some((head, expected)) = message.rsplit_once("expected ") else {
+        return message.to_string();
+    };
+    match plain_type(expected.trim()) {
+        Some(plain) => format!("{head}expected {plain}"),
+        None => message.to_string(),
+    }
+}
+
+fn plain_type(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "usize" | "u64" | "u32" | "u16" | "u8" => "a whole number, 0 or more",
+        "isize" | "i64" | "i32" | "i16" | "i8" => "a whole number",
+        "f64" | "f32" => "a number",
+        "a boolean" | "bool" => "`true` or `false`",
+        "a map" => "a table of keys and values",
+        _ => return None,
+    })
+}
+
+/// The scalar written at a 1-based line and column, unquoted.
+fn token_at(text: &str, line: usize, column: usize) -> Option<String> {
+    let source = text.lines().nth(line.checked_sub(1)?)?;
+    let rest: String = source.chars().skip(column.checked_sub(1)?).collect();
+    let token = rest.split([',', '}', ']', '#']).next()?.trim().trim_matches('"').trim_matches('\'');
+    (!token.is_empty()).then(|| token.to_string())
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -188,14 +188,14 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
         return Err(invalid("scenario", "`repeat` and `duration` are exclusive; set one".into()));
     }
     if s.repeat == Some(0) {
-        return Err(invalid("scenario.repeat", "must be at least 1".into()));
+        return Err(invalid("scenario.repeat", "0 iterations: `repeat` must be at least 1".into()));
     }
     if s.duration.is_some_and(|d| d.0.is_zero()) {
-        return Err(invalid("scenario.duration", "must be longer than zero".into()));
+        return Err(invalid("scenario.duration", "0s: `duration` must be longer than zero".into()));
     }
     let concurrency = s.concurrency.unwrap_or(1);
     if concurrency == 0 {
-        return Err(invalid("scenario.concurrency", "must be at least 1".into()));
+        return Err(invalid("scenario.concurrency", "0: `concurrency` must be at least 1".into()));
     }
     let t = s.thresholds.unwrap_or_default();
     let mut thresholds = match t.preset.unwrap_or_default() {
@@ -205,12 +205,18 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
     };
     if let Some(rate) = t.min_success_rate {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(invalid("scenario.thresholds.min_success_rate", format!("{rate} is outside [0, 1]")));
+            return Err(invalid(
+                "scenario.thresholds.min_success_rate",
+                format!("{rate} is outside [0, 1] (0.95 means 95% of iterations must pass)"),
+            ));
         }
         thresholds.min_success_rate = rate;
     }
     if let Some(max) = t.max_failures {
         thresholds.max_failures = Some(max);
+    }
+    if s.step_timeout.is_some_and(|d| d.0.is_zero()) {
+        return Err(invalid("scenario.step_timeout", "0s is too short; give a duration longer than zero".into()));
     }
     if let Some(w) = t.warnings_fail {
         thresholds.warnings_fail = w;
@@ -271,6 +277,9 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
         i.label_mut().get_or_insert_with(|| default.to_string());
     }
     unique(file, "injectors", injectors.iter().map(|i| i.label().unwrap_or_default()))?;
+    for (n, i) in injectors.iter().enumerate() {
+        check_injector(i).map_err(|(field, message)| invalid(&format!("injectors[{n}].{field}"), message))?;
+    }
 
     let mut proxies = spec.proxies;
     for (n, p) in proxies.iter_mut().enumerate() {
@@ -346,6 +355,15 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
 
     let mut plugins = Vec::with_capacity(spec.plugins.len());
     for (n, p) in spec.plugins.into_iter().enumerate() {
+        for (k, grant) in p.grants.iter().enumerate() {
+            if !GRANTS.contains(&grant.as_str()) {
+                let hint = closest(grant, GRANTS).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+                return Err(invalid(
+                    &format!("plugins[{n}].grants[{k}]"),
+                    format!("unknown grant `{grant}`; valid grants: `{}`{hint}", GRANTS.join("`, `")),
+                ));
+            }
+        }
         plugins.push(resolve_plugin(p, base_dir).map_err(|m| invalid(&format!("plugins[{n}].path"), m))?);
     }
 
@@ -368,6 +386,81 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
         plugins,
         proxies,
     })
+}
+
+/// Capabilities a scenario can grant a plugin.
+pub(crate) const GRANTS: [&str; 1] = ["stdio"];
+
+/// A probability must be a share.
+fn probability(field: &str, p: f64) -> Result<(), (String, String)> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err((field.to_string(), format!("probability {p} is outside [0, 1] (0.1 means 10% of chaos points)")))
+    }
+}
+
+/// A delay range must not be upside down.
+fn range(min: HumanDuration, max: HumanDuration) -> Result<(), (String, String)> {
+    if min <= max {
+        return Ok(());
+    }
+    Err((
+        "min".to_string(),
+        format!("min {min} is longer than max {max}; `min` must be at most `max` (swap them, or set both to {min})"),
+    ))
+}
+
+/// What serde cannot check about one injector: shares in `[0, 1]`, ranges the right way
+/// round, intervals and worker counts above zero. Returns the field at fault and why.
+fn check_injector(i: &InjectorSpec) -> Result<(), (String, String)> {
+    match i {
+        InjectorSpec::Delay { probability: p, min, max, .. } => {
+            probability("probability", *p)?;
+            range(*min, *max)
+        }
+        InjectorSpec::DelayEvery { interval, min, max, .. } => {
+            if interval.0.is_zero() {
+                return Err(("interval".into(), "0s: `interval` must be longer than zero".into()));
+            }
+            range(*min, *max)
+        }
+        InjectorSpec::Panic { probability: p, .. }
+        | InjectorSpec::Error { probability: p, .. }
+        | InjectorSpec::Cancel { probability: p, .. }
+        | InjectorSpec::Failpoint { probability: p, .. } => probability("probability", *p),
+        InjectorSpec::Network { rules, .. } => {
+            for (k, r) in rules.iter().enumerate() {
+                if let Some(p) = r.probability {
+                    probability(&format!("rules[{k}].probability"), p)?;
+                }
+                if let Some(d) = r.drop
+                    && !(0.0..=1.0).contains(&d)
+                {
+                    return Err((
+                        format!("rules[{k}].drop"),
+                        format!("drop probability {d} is outside [0, 1] (0.05 drops 5% of connections)"),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        InjectorSpec::Cpu { workers, duty, .. } => {
+            if *workers == Some(0) {
+                return Err(("workers".into(), "0 workers: `workers` must be at least 1".into()));
+            }
+            match duty {
+                Some(d) if !(0.0..=1.0).contains(d) => {
+                    Err(("duty".into(), format!("duty {d} is outside [0, 1] (0.5 keeps a core half busy)")))
+                }
+                _ => Ok(()),
+            }
+        }
+        InjectorSpec::Memory { .. } => Ok(()),
+        InjectorSpec::ProxyToxic { probability: p, .. } | InjectorSpec::ProxyDown { probability: p, .. } => {
+            p.map_or(Ok(()), |p| probability("probability", p))
+        }
+    }
 }
 
 fn set_validator_label(v: &mut ValidatorSpec, default: &str) {
@@ -438,9 +531,8 @@ fn resolve_plugin(p: PluginSpec, base_dir: &Path) -> Result<PluginRequest, Strin
     let build = path.is_dir() && path.join("Cargo.toml").is_file();
     if !path.is_file() && !build {
         return Err(format!(
-            "plugin `{}` is neither a component file nor a plugin crate directory (resolved to `{}`)",
-            p.path,
-            path.display()
+            "no component file or plugin crate directory at `{}` (relative paths start at the scenario file's directory)",
+            p.path
         ));
     }
     let limits = p.limits.unwrap_or_default();

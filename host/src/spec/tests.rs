@@ -223,20 +223,21 @@ fn plugins_resolve_against_the_file_with_their_config_as_json() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("slow.wasm"), b"\0asm").unwrap();
     let t = MINIMAL_TOML.to_string()
-        + "\n[[plugins]]\npath = \"slow.wasm\"\nconfig = { n = 10, name = \"x\" }\nlimits = { memory = \"16MiB\", decide_deadline = \"2ms\" }\ngrants = [\"clocks\"]\n";
+        + "\n[[plugins]]\npath = \"slow.wasm\"\nconfig = { n = 10, name = \"x\" }\nlimits = { memory = \"16MiB\", decide_deadline = \"2ms\" }\ngrants = [\"stdio\"]\n";
     let r = resolve(toml(&t).unwrap(), "s.toml", dir.path()).unwrap();
     let p = &r.plugins[0];
     assert_eq!(p.label, "slow");
     assert_eq!(p.path, dir.path().join("slow.wasm"));
     assert_eq!(p.config_json, r#"{"n":10,"name":"x"}"#);
     assert_eq!(p.limits.memory_bytes, Some(16 << 20));
-    assert_eq!(p.grants, vec!["clocks".to_string()]);
+    assert_eq!(p.grants, vec!["stdio".to_string()]);
+    let clocks = t.replace("\"stdio\"", "\"clocks\"");
+    let e = resolve(toml(&clocks).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
+    assert_eq!(e, "s.toml: plugins[0].grants[0]: unknown grant `clocks`; valid grants: `stdio`");
     let missing = MINIMAL_TOML.to_string() + "\n[[plugins]]\npath = \"nope.wasm\"\n";
     let e = resolve(toml(&missing).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
     assert!(
-        e.starts_with(
-            "s.toml: plugins[0].path: plugin `nope.wasm` is neither a component file nor a plugin crate directory"
-        ),
+        e.starts_with("s.toml: plugins[0].path: no component file or plugin crate directory at `nope.wasm`"),
         "{e}"
     );
     // A directory with a Cargo.toml is a plugin crate the run builds first.
@@ -256,10 +257,11 @@ fn a_resolved_scenario_builds() {
     assert_eq!(s.name(), "mini");
     let bad = MINIMAL_TOML.to_string()
         + "\n[[injectors]]\ntype = \"delay\"\nprobability = 1.5\nmin = \"1ms\"\nmax = \"2ms\"\n";
-    let r = resolved(&bad).unwrap();
+    // Refused by the shared validation pass, before building, at the value's line.
+    let e = resolved(&bad).unwrap_err();
     assert_eq!(
-        build(&r, BuildOptions::default()).err().map(|e| e.to_string()).unwrap_or_default(),
-        "s.toml: injectors[0]: probability 1.5 is outside [0, 1]"
+        e.located(&crate::spec::SourceMap::new(&bad, Format::Toml)).to_string(),
+        "s.toml:14:15: injectors[0].probability: probability 1.5 is outside [0, 1] (0.1 means 10% of chaos points)"
     );
 }
 

@@ -81,6 +81,13 @@ pub fn format_duration(d: Duration) -> String {
     if ns == 0 { "0s".to_string() } else { format!("{ns}ns") }
 }
 
+impl fmt::Display for HumanDuration {
+    /// The short form a scenario file uses (`500ms`, `10m`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_duration(self.0))
+    }
+}
+
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_duration(self.0))

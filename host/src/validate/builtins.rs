@@ -82,9 +82,10 @@ impl Validator for NoStall {
     }
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
         match outcome.stalled_step {
-            Some(step) => {
-                Err(Violation::new(format!("step `{step}` ran past its {:?} timeout and was abandoned", self.timeout)))
-            }
+            Some(step) => Err(Violation::new(format!(
+                "step `{step}` ran past its {} timeout and was abandoned",
+                crate::spec::units::format_duration(self.timeout)
+            ))),
             None => Ok(()),
         }
     }
@@ -104,7 +105,11 @@ pub fn max_iteration_time(max: Duration) -> MaxIterationTime {
 impl Validator for MaxIterationTime {
     fn check(&self, outcome: &IterationOutcome<'_>) -> Result<(), Violation> {
         if outcome.duration > self.max {
-            Err(Violation::new(format!("iteration took {:?}, more than the {:?} allowed", outcome.duration, self.max)))
+            Err(Violation::new(format!(
+                "iteration took {}, more than the {} allowed",
+                crate::report::human_us(outcome.duration.as_secs_f64() * 1e6),
+                crate::spec::units::format_duration(self.max)
+            )))
         } else {
             Ok(())
         }

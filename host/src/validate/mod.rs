@@ -32,7 +32,7 @@ use crate::chaos::Event;
 pub enum Severity {
     /// Makes the verdict UNSTABLE; the iteration still counts as passed.
     Warning,
-    /// Fails the iteration; a per-run violation fails the verdict.
+    /// Fails the iteration it judged and the run: any complaint makes the verdict FAIL.
     #[default]
     Critical,
 }

@@ -53,13 +53,17 @@ impl Validator for MemoryLimit {
             self.peak.fetch_max(*rss, Ordering::Relaxed);
         }
         if *rss > self.max_bytes {
-            Err(Violation::new(format!("resident memory {} bytes exceeds the limit of {} bytes", rss, self.max_bytes)))
+            Err(Violation::new(format!(
+                "resident memory {} exceeds the limit of {}",
+                crate::report::human_bytes(*rss),
+                crate::report::human_bytes(self.max_bytes)
+            )))
         } else {
             Ok(())
         }
     }
 
     fn notes(&self) -> Vec<String> {
-        vec![format!("peak resident memory sampled: {} bytes", self.peak.load(Ordering::Relaxed))]
+        vec![format!("peak resident memory sampled: {}", crate::report::human_bytes(self.peak.load(Ordering::Relaxed)))]
     }
 }

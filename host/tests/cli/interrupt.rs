@@ -1,4 +1,5 @@
-//! SIGINT (or SIGTERM) in mid-run: the report is still written, exit 130, no process left behind.
+//! SIGINT (or SIGTERM) in mid-run or during setup: the report is still written with the
+//! verdict INTERRUPTED in every format, exit 130, no process left behind.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -43,7 +44,7 @@ args = ["0.02"]
     }
     // Let some iterations run.
     std::thread::sleep(Duration::from_millis(700));
-    let status = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().expect("kill");
+    let status = std::process::Command::new("kill").arg(signal).arg(child.id().to_string()).status().expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
@@ -60,7 +61,75 @@ args = ["0.02"]
     let j = journal(&dir);
     assert_eq!(j["stop_reason"], "interrupted");
     assert!(j["iterations"]["total"].as_u64().unwrap() > 0, "{}", j["iterations"]);
-    assert!(dir.join("chaoskit-report/report.html").is_file());
+    assert_interrupted_everywhere(&dir);
+    let pid = dir.read("target.pid").trim().to_string();
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "target process {pid} outlived the host");
+}
+
+/// The verdict is INTERRUPTED in the JSON, the text, the JUnit and the HTML report.
+fn assert_interrupted_everywhere(dir: &Dir) {
+    let j = journal(dir);
+    assert_eq!(j["verdict"], "INTERRUPTED", "{}", j["reasons"]);
+    assert!(j["reasons"][0].as_str().unwrap().contains("interrupted"), "{}", j["reasons"]);
+    let text = dir.read("chaoskit-report/report.txt");
+    assert!(text.contains("\nVERDICT: INTERRUPTED\n"), "{text}");
+    let junit = dir.read("chaoskit-report/junit.xml");
+    assert!(junit.contains("<property name=\"verdict\" value=\"INTERRUPTED\"/>"), "{junit}");
+    assert!(junit.contains("message=\"verdict INTERRUPTED: "), "{junit}");
+    let html = dir.read("chaoskit-report/report.html");
+    assert!(html.contains(">INTERRUPTED</span>"), "verdict badge in the HTML");
+}
+
+#[test]
+fn sigint_while_the_target_starts_writes_an_interrupted_report() {
+    let dir = Dir::new("signal-setup");
+    let port = crate::util::free_port();
+    dir.write(
+        "s.toml",
+        &format!(
+            r#"version = 1
+[scenario]
+name = "never-ready"
+repeat = 10
+[target]
+type = "process"
+command = "sh"
+args = ["-c", "echo $$ > target.pid; exec sleep 600"]
+ready = {{ tcp = "127.0.0.1:{port}", timeout = "60s" }}
+stop_timeout = "2s"
+[[steps]]
+type = "command"
+command = "true"
+"#
+        ),
+    );
+    let child = dir
+        .command(&["run", "s.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while !dir.join("target.pid").exists() || dir.read("target.pid").trim().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "target never started\n{}", dir.listing());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let status = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    // A progress line told the user what the host waited for.
+    assert!(stderr.contains(&format!("target starting: waiting for TCP 127.0.0.1:{port}, 0.0 s")), "{stderr}");
+    let j = journal(&dir);
+    assert_eq!(j["stop_reason"], "interrupted");
+    assert_eq!(j["iterations"]["total"], 0);
+    assert_eq!(j["plan"]["iterations"], 10);
+    assert!(j["reasons"][0].as_str().unwrap().starts_with("interrupted before the first iteration, during setup"));
+    assert_interrupted_everywhere(&dir);
+    // The text report went to stdout too.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("VERDICT: INTERRUPTED"));
     let pid = dir.read("target.pid").trim().to_string();
     assert!(!Path::new(&format!("/proc/{pid}")).exists(), "target process {pid} outlived the host");
 }

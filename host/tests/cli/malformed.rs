@@ -122,11 +122,19 @@ fn a_bad_plugin_is_a_plugin_error_naming_the_file_and_the_fault() {
         "p.toml",
         &format!("{GOOD}[[plugins]]\npath = \"x.wasm\"\nlabel = \"every-nth\"\nconfig = {{ n = 3 }}\n"),
     );
-    let run = dir.run(&["validate", "p.toml", "--resolved"]);
-    run.expect_code(0);
-    let resolved: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
-    assert_eq!(resolved["plugins"][0]["config_json"], "{\"n\":3}");
-    dir.run(&["run", "p.toml"]).expect_code(2);
+    // `validate` loads the plugin as `run` does, so it refuses what `run` refuses, in the
+    // same words, at the entry's line.
+    let validate = dir.run(&["validate", "p.toml"]);
+    validate.expect_code(2);
+    let run = dir.run(&["run", "p.toml"]);
+    run.expect_code(2);
+    assert_eq!(validate.stderr(), run.stderr());
+    assert!(validate.stderr().starts_with("error: p.toml:8:8: plugins[0].path: plugin `"), "{}", validate.explain());
+    // The run that could not start still left its report.
+    let j = crate::util::journal(&dir);
+    assert_eq!(j["verdict"], "FAIL");
+    assert_eq!(j["stop_reason"], "not_started");
+    assert!(j["reasons"][0].as_str().unwrap().starts_with("the run could not start: p.toml:8:8: plugins[0].path"));
 }
 
 #[test]
@@ -147,4 +155,19 @@ fn a_wasm_plugin_joins_a_run_from_the_command_line_and_can_be_inspected() {
     let run = dir.run(&["plugin", "inspect", spike]);
     run.expect_code(0);
     assert!(run.stdout().contains("injector"), "{}", run.explain());
+}
+
+#[test]
+fn plugin_inspect_does_not_claim_a_world_whose_types_do_not_match() {
+    let wrong = plugin_artifacts::path(plugin_artifacts::FIXTURE_WRONG_TYPES);
+    let dir = Dir::new("inspect-wrong");
+    let run = dir.run(&["plugin", "inspect", wrong]);
+    run.expect_code(0);
+    assert!(
+        run.stdout().contains(
+            "world:   none (not a ChaosKit plugin: it exports the names of an injector but their types do not match the contract: "
+        ),
+        "{}",
+        run.explain()
+    );
 }

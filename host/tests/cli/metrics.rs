@@ -1,4 +1,6 @@
-//! `--metrics-addr` serves Prometheus metrics while the run goes on.
+//! `--metrics-addr` serves Prometheus metrics while the run goes on, labelled with the
+//! scenario and seed, and for `--metrics-grace` after it ends; `--metrics-file` writes the
+//! final values for node-exporter.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -43,7 +45,10 @@ max = "1us"
 "#,
     );
     let addr = format!("127.0.0.1:{port}");
-    let mut child = dir.command(&["run", "s.toml", "-q", "--metrics-addr", &addr]).spawn().unwrap();
+    let mut child = dir
+        .command(&["run", "s.toml", "-q", "--seed", "7", "--metrics-addr", &addr, "--metrics-grace", "0s"])
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     let mut body = String::new();
     while started.elapsed() < Duration::from_secs(15) {
@@ -56,10 +61,56 @@ max = "1us"
         }
     }
     let _ = child.wait();
-    assert!(body.contains("chaoskit_iterations_total{outcome=\"fail\"}"), "{body}");
+    let labels = "scenario=\"metrics\",seed=\"7\"";
+    assert!(body.contains(&format!("chaoskit_iterations_total{{{labels},outcome=\"fail\"}}")), "{body}");
     assert!(body.contains("chaoskit_iteration_duration_seconds_bucket"), "{body}");
-    assert!(body.contains("chaoskit_injections_total{injector=\"flaky\",action=\"error\"}"), "{body}");
-    assert!(body.contains("chaoskit_validator_failures_total{validator=\"quick\"}"), "{body}");
+    assert!(
+        body.contains(&format!("chaoskit_injections_total{{{labels},injector=\"flaky\",action=\"error\"}}")),
+        "{body}"
+    );
+    assert!(body.contains(&format!("chaoskit_validator_violations_total{{{labels},validator=\"quick\"}}")), "{body}");
+    assert!(body.contains(&format!("chaoskit_step_runs_total{{{labels},step=\"nap\",outcome=\"pass\"}}")), "{body}");
+    assert!(body.contains(&format!("chaoskit_step_duration_seconds_bucket{{{labels},step=\"nap\"")), "{body}");
+    assert!(body.contains(&format!("chaoskit_planned_iterations{{{labels}}} 0")), "{body}");
+    assert!(body.contains(&format!("chaoskit_planned_duration_seconds{{{labels}}} 4")), "{body}");
+}
+
+#[test]
+fn the_final_metrics_stay_up_for_the_grace_period_and_go_to_the_textfile() {
+    let port = free_port();
+    let dir = Dir::new("metrics-grace");
+    dir.write(
+        "s.toml",
+        "version = 1\n[scenario]\nname = \"graceful\"\nrepeat = 5\nseed = 3\n[[steps]]\ntype = \"command\"\nname = \"ok\"\ncommand = \"true\"\n",
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let args = ["run", "s.toml", "--metrics-addr", &addr, "--metrics-grace", "3s", "--metrics-file", "final.prom"];
+    let mut child = dir.command(&args).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let started = Instant::now();
+    // `chaoskit_run_finished` is set only once the run has its verdict: seeing it over HTTP
+    // means the exporter outlived the run.
+    let mut body = String::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Some(b) = scrape(port)
+            && b.contains("chaoskit_run_finished")
+        {
+            body = b;
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the host exited before serving the final metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let labels = "scenario=\"graceful\",seed=\"3\"";
+    assert!(body.contains(&format!("chaoskit_run_finished{{{labels},verdict=\"PASS\"}} 1")), "{body}");
+    assert!(body.contains(&format!("chaoskit_iterations_total{{{labels},outcome=\"pass\"}} 5")), "{body}");
+    assert!(body.contains(&format!("chaoskit_planned_iterations{{{labels}}} 5")), "{body}");
+    let seen_finished = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(seen_finished.elapsed() < Duration::from_secs(10), "the grace period ends");
+    assert!(scrape(port).is_none(), "nothing serves once the grace period is over");
+    let textfile = dir.read("final.prom");
+    assert!(textfile.contains(&format!("chaoskit_run_finished{{{labels},verdict=\"PASS\"}} 1")), "{textfile}");
 }
 
 #[test]
@@ -71,7 +122,7 @@ fn a_metrics_address_in_use_is_a_configuration_error() {
     let run = dir.run(&["run", "s.toml", "-q", "--metrics-addr", &addr]);
     run.expect_code(2);
     assert!(
-        run.stderr().starts_with(&format!("error: cannot serve metrics on {addr}: failed to create HTTP listener: ")),
+        run.stderr().contains(&format!("error: cannot serve metrics on {addr}\n\nCaused by:\n    ")),
         "{}",
         run.explain()
     );

@@ -187,7 +187,8 @@ toxic = "{toxic}"
     let run = dir.run(&["validate", "a.toml"]);
     run.expect_code(2);
     assert!(
-        run.stderr().contains("a.toml: injectors[0].proxy: no proxy named `dbb`; defined: `db` (did you mean `db`?)"),
+        run.stderr()
+            .contains("a.toml:12:9: injectors[0].proxy: no proxy named `dbb`; defined: `db` (did you mean `db`?)"),
         "{}",
         run.explain()
     );
