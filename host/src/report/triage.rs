@@ -122,7 +122,8 @@ pub fn group(failures: &[IterationRecord]) -> Vec<FailureGroup<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{DecisionAction, DecisionRecord};
+    use crate::chaos::{Action, PointKind};
+    use crate::journal::DecisionRecord;
 
     fn failure(index: u64, error: &str, injectors: &[&str]) -> IterationRecord {
         IterationRecord {
@@ -131,15 +132,17 @@ mod tests {
             duration_us: 10,
             ok: false,
             error: Some(error.to_string()),
+            failed_step: None,
             steps_executed: 0,
             decisions: injectors
                 .iter()
                 .map(|i| DecisionRecord {
                     injector: i.to_string(),
-                    kind: "error".into(),
+                    kind: PointKind::Error,
                     point: "pay".into(),
                     scope: None,
-                    action: DecisionAction::Error { message: "boom".into() },
+                    occurrence: 0,
+                    action: Action::Error("boom".into()),
                 })
                 .collect(),
             events: Vec::new(),
