@@ -15,6 +15,8 @@ mod metrics;
 mod proxy;
 #[path = "cli/run.rs"]
 mod run;
+#[path = "cli/soak.rs"]
+mod soak;
 #[path = "cli/ui.rs"]
 mod ui;
 #[path = "cli/util.rs"]

@@ -343,7 +343,7 @@ mod sandbox {
     #[test]
     fn a_huge_string_result_is_refused() {
         let inj = misbehave(r#"{"mode": "huge", "every": 2}"#, relaxed());
-        assert_contained(&inj, "returned a 16777216-byte message from `decide`, 65536 allowed");
+        assert_contained(&inj, "returned a 16777216-byte message from `decide`, over the limit `max_message` = 4096 bytes");
     }
 
     #[test]

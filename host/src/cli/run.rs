@@ -132,17 +132,22 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
     if args.metrics_addr.is_some() {
         executor = executor.on_iteration(metrics::observe);
     }
+    // Memory, descriptors and threads of the host over the run, charted in the HTML report:
+    // a long run must hold flat (a missing sample series is not worth failing the run for).
+    let sampler = crate::report::ResourceSampler::start(Duration::from_secs(1)).ok();
     let result = executor.run().await;
+    let host_resources = sampler.map(|s| s.finish()).unwrap_or_default();
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     interrupt.abort();
 
-    let report = match result {
+    let mut report = match result {
         Ok(report) => report,
         Err(e) if cancel.is_cancelled() => return Err(CliError::new(ErrorKind::Interrupted, e)),
         Err(e) => return Err(CliError::new(ErrorKind::Setup, e)),
     };
+    report.host_resources = host_resources;
     write_reports(&report, &report_dir).kind(ErrorKind::Config)?;
     if !args.quiet {
         output::eprint_line(&progress::summary(&report, &report_dir));

@@ -6,7 +6,8 @@ use super::bindings::chaoskit::plugin::types as wit;
 use super::error::{FailureKind, PluginError};
 use super::health::Health;
 use super::reload::{Reload, Watch};
-use super::runtime::{self, Compiled, MAX_MESSAGE, Pre, Runtime};
+use super::bounds::bounded_message;
+use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
 use super::{PluginSpec, World};
 use crate::chaos::{Action, Capabilities, Draws, Point, PointKind};
@@ -113,6 +114,9 @@ pub(crate) struct Core {
     generation: AtomicU64,
     /// Decisions that found every instance busy (the instance limit was reached).
     busy: AtomicU64,
+    /// Delays asked for over `max_delay` (each applied as `max_delay`), and the largest asked.
+    capped: AtomicU64,
+    largest_ask: AtomicU64,
 }
 
 impl Core {
@@ -142,6 +146,26 @@ impl Core {
 
     fn fail(&self, version: &Version, kind: FailureKind) {
         self.health.fail(&self.shared.name, &version.short, &kind, "the decision injects nothing");
+    }
+
+    /// The delay a decision applies: what the plugin asked, at most `max_delay`. The first
+    /// capped delay is logged; all are counted for the report.
+    fn cap_delay(&self, ns: u64) -> Duration {
+        let asked = Duration::from_nanos(ns);
+        let max = self.spec.limits.max_delay;
+        if asked <= max {
+            return asked;
+        }
+        self.largest_ask.fetch_max(ns, Ordering::Relaxed);
+        if self.capped.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                target: "chaoskit::plugin",
+                plugin = &*self.shared.name,
+                "plugin `{}` asked for a {asked:?} delay, over the limit `max_delay` = {max:?}; applying {max:?}",
+                self.shared.name
+            );
+        }
+        max
     }
 
     fn call(&self, instance: &mut Instance, point: &Point<'_>) -> Result<Action, FailureKind> {
@@ -178,15 +202,16 @@ impl Core {
             .call_decide(&mut instance.store, point.id, point.iteration)
             .map_err(|e| runtime::classify(&mut instance.store, &e, "decide", budget, memory))?;
         let message = |m: String| {
-            if m.len() > MAX_MESSAGE {
-                Err(FailureKind::ResultTooLarge { export: "decide", bytes: m.len(), limit: MAX_MESSAGE })
+            // Dropping `m` here frees the guest's oversized string at once.
+            if m.len() > limits.max_message {
+                Err(FailureKind::ResultTooLarge { export: "decide", bytes: m.len(), limit: limits.max_message })
             } else {
                 Ok(m)
             }
         };
         Ok(match action {
             wit::Action::None => Action::None,
-            wit::Action::DelayNs(ns) => Action::Delay(Duration::from_nanos(ns)),
+            wit::Action::DelayNs(ns) => Action::Delay(self.cap_delay(ns)),
             wit::Action::Error(m) => Action::Error(message(m)?),
             wit::Action::Panic(m) => Action::Panic(message(m)?),
             wit::Action::Cancel => Action::Cancel,
@@ -214,7 +239,7 @@ fn build(
     let info = bindings
         .call_configure(&mut store, &spec.config)
         .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-        .map_err(BuildError::Config)?;
+        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message)))?;
     Ok((Instance { store, bindings, points: Vec::new() }, capabilities(&info)))
 }
 
@@ -266,7 +291,7 @@ impl std::fmt::Debug for WasmInjector {
 
 impl WasmInjector {
     pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
-        let shared = Arc::new(Shared::new(spec.name()));
+        let shared = Arc::new(Shared::new(spec.name(), &spec.limits));
         let version = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {
             path: spec.path.clone(),
@@ -276,6 +301,8 @@ impl WasmInjector {
             shared,
             generation: AtomicU64::new(0),
             busy: AtomicU64::new(0),
+            capped: AtomicU64::new(0),
+            largest_ask: AtomicU64::new(0),
             spec,
         });
         let watch = if core.spec.watch { Some(Watch::start(&core.path, Arc::downgrade(&core) as _)?) } else { None };
@@ -424,6 +451,17 @@ impl Injector for WasmInjector {
                 core.shared.name, core.spec.limits.instances
             ));
         }
+        let capped = core.capped.load(Ordering::Relaxed);
+        if capped > 0 {
+            notes.push(format!(
+                "plugin `{}` asked for {capped} delays over the limit `max_delay` = {:?} (the longest {:?}); each applied {:?}",
+                core.shared.name,
+                core.spec.limits.max_delay,
+                Duration::from_nanos(core.largest_ask.load(Ordering::Relaxed)),
+                core.spec.limits.max_delay,
+            ));
+        }
+        notes.extend(core.shared.notes());
         notes
     }
 }

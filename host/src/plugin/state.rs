@@ -1,14 +1,14 @@
 //! Per-store state (`PluginState`), the `host` interface a guest sees, and the memory limiter.
 
+use super::Limits;
 use super::bindings::chaoskit::plugin::{host, types::LogLevel};
-use std::sync::atomic::{AtomicI64, Ordering};
+use super::bounds::{LogBudget, LogVerdict, suppressed_summary};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Longest log line a guest may write; longer lines are cut (a guest must not flood the host).
 const MAX_LOG_BYTES: usize = 4096;
-/// Most counters one plugin may create; more is a trap (a guest must not grow host memory).
-const MAX_COUNTERS: usize = 1024;
 
 /// State shared by every instance of one plugin (all workers, rebuilds and reloaded versions).
 #[derive(Debug)]
@@ -19,11 +19,79 @@ pub(crate) struct Shared {
     counters: Mutex<Vec<(String, Arc<AtomicI64>)>>,
     /// Origin of `now-ns`.
     started: Mutex<Instant>,
+    /// Limits on what the plugin makes the host keep: `max_counters`, `max_counter_name`.
+    max_counters: usize,
+    max_counter_name: usize,
+    /// Counter requests refused by those limits.
+    refused_counters: AtomicU64,
+    /// The `log_rate` limit, shared by every instance (a plugin gets one budget, not one per
+    /// worker).
+    log: Mutex<LogBudget>,
 }
 
 impl Shared {
-    pub(crate) fn new(name: Arc<str>) -> Self {
-        Self { name, counters: Mutex::new(Vec::new()), started: Mutex::new(Instant::now()) }
+    pub(crate) fn new(name: Arc<str>, limits: &Limits) -> Self {
+        Self {
+            name,
+            counters: Mutex::new(Vec::new()),
+            started: Mutex::new(Instant::now()),
+            max_counters: limits.max_counters,
+            max_counter_name: limits.max_counter_name,
+            refused_counters: AtomicU64::new(0),
+            log: Mutex::new(LogBudget::new(limits.log_rate, Instant::now())),
+        }
+    }
+
+    /// Log one line of the plugin's, within its `log_rate` budget: a line over the rate is
+    /// dropped and counted; the next line that passes is preceded by a summary of how many were.
+    pub(crate) fn log_line(&self, level: LogLevel, stream: Option<&'static str>, message: &str) {
+        let plugin = &*self.name;
+        let verdict = self.log.lock().unwrap_or_else(|p| p.into_inner()).admit(Instant::now());
+        let LogVerdict::Log { suppressed_before } = verdict else {
+            return;
+        };
+        if suppressed_before > 0 {
+            let rate = self.log.lock().unwrap_or_else(|p| p.into_inner()).rate();
+            tracing::warn!(target: "chaoskit::plugin", plugin, "{}", suppressed_summary(plugin, suppressed_before, rate));
+        }
+        let message = cut(message);
+        let stream = stream.unwrap_or("log");
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+            LogLevel::Info => tracing::info!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+            LogLevel::Error => tracing::error!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+        }
+    }
+
+    /// Report lines about what the plugin made the host keep or drop: suppressed log lines
+    /// (logging the summary no later line will carry) and its counters.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let (total, pending, rate) = {
+            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            (log.suppressed(), log.take_pending(), log.rate())
+        };
+        if pending > 0 {
+            tracing::warn!(target: "chaoskit::plugin", plugin = &*self.name, "{}", suppressed_summary(&self.name, pending, rate));
+        }
+        if total > 0 {
+            notes.push(suppressed_summary(&self.name, total, rate));
+        }
+        let refused = self.refused_counters.load(Ordering::Relaxed);
+        if refused > 0 {
+            let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+            let bytes: usize = counters.iter().map(|(n, _)| n.len()).sum();
+            notes.push(format!(
+                "plugin `{}`: {refused} counter requests refused by the limits `max_counters` = {} and `max_counter_name` = {} bytes; it holds {} counters ({bytes} bytes of names)",
+                self.name,
+                self.max_counters,
+                self.max_counter_name,
+                counters.len()
+            ));
+        }
+        notes
     }
 
     /// Restart the plugin clock (called when the injector is started).
@@ -118,7 +186,6 @@ impl PluginState {
             // Writes arrive in pieces (stderr is unbuffered): log whole lines.
             let pending = &mut self.pending[usize::from(stderr)];
             pending.push_str(&text);
-            let plugin = &*self.shared.name;
             let stream = if stderr { "stderr" } else { "stdout" };
             while let Some(end) = pending.find('\n').or((pending.len() > MAX_LOG_BYTES).then_some(pending.len())) {
                 let line: String = pending.drain(..end).collect();
@@ -126,7 +193,7 @@ impl PluginState {
                     pending.remove(0);
                 }
                 if !line.trim().is_empty() {
-                    tracing::info!(target: "chaoskit::plugin", plugin, stream, "{}", cut(&line));
+                    self.shared.log_line(LogLevel::Info, Some(stream), &line);
                 }
             }
         }
@@ -171,27 +238,35 @@ impl host::Host for PluginState {
     }
 
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
-        let plugin = &*self.shared.name;
-        let message = cut(&message);
-        match level {
-            LogLevel::Trace => tracing::trace!(target: "chaoskit::plugin", plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "chaoskit::plugin", plugin, "{message}"),
-            LogLevel::Info => tracing::info!(target: "chaoskit::plugin", plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "chaoskit::plugin", plugin, "{message}"),
-            LogLevel::Error => tracing::error!(target: "chaoskit::plugin", plugin, "{message}"),
-        }
+        self.shared.log_line(level, None, &message);
         Ok(())
     }
 
     fn counter(&mut self, name: String) -> wasmtime::Result<u32> {
-        let mut counters = self.shared.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let shared = &*self.shared;
+        if name.len() > shared.max_counter_name {
+            shared.refused_counters.fetch_add(1, Ordering::Relaxed);
+            wasmtime::bail!(
+                "plugin `{}` asked for a counter with a {}-byte name, over the limit `max_counter_name` = {} bytes",
+                shared.name,
+                name.len(),
+                shared.max_counter_name
+            );
+        }
+        let mut counters = shared.counters.lock().unwrap_or_else(|p| p.into_inner());
         let index = match counters.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
             None => {
-                if counters.len() >= MAX_COUNTERS {
-                    wasmtime::bail!("plugin `{}` asked for more than {MAX_COUNTERS} counters", self.shared.name);
+                if counters.len() >= shared.max_counters {
+                    shared.refused_counters.fetch_add(1, Ordering::Relaxed);
+                    wasmtime::bail!(
+                        "plugin `{}` asked for more counters than the limit `max_counters` = {}",
+                        shared.name,
+                        shared.max_counters
+                    );
                 }
-                counters.push((name, Arc::new(AtomicI64::new(0))));
+                // A fresh allocation of exactly the name: the guest's string may be larger.
+                counters.push((name.as_str().into(), Arc::new(AtomicI64::new(0))));
                 counters.len() - 1
             }
         };

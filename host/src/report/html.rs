@@ -23,6 +23,8 @@ struct HtmlReport<'a> {
     validator_rows: Vec<(String, String, String, String)>,
     failure_rows: Vec<(u64, String, String)>,
     failures_more: usize,
+    /// Host memory, descriptors and threads over the run (empty when not sampled).
+    resources_section: String,
 }
 
 pub(super) fn render(r: &Report) -> String {
@@ -80,6 +82,7 @@ pub(super) fn render(r: &Report) -> String {
             .map(|f| (f.index, us(f.duration_us as f64), f.error.clone().unwrap_or_else(|| "failed".into())))
             .collect(),
         failures_more: r.failures.len().saturating_sub(50),
+        resources_section: super::resources::html_section(&r.host_resources),
     };
     page.render().unwrap_or_else(|e| {
         format!("<!DOCTYPE html><html><body><p>cannot render the report: {}</p></body></html>", esc(&e.to_string()))

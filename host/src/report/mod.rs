@@ -6,6 +6,7 @@
 
 mod html;
 mod junit;
+mod resources;
 mod text;
 mod verdict;
 
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use resources::{MAX_SAMPLES, ResourceSample, ResourceSampler};
 pub use verdict::{Thresholds, Verdict};
 
 use crate::journal::IterationRecord;
@@ -194,6 +196,10 @@ pub struct Report {
     /// Errors while stopping injectors or tearing down the target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle_errors: Vec<String>,
+    /// This process's memory, file descriptors and threads over the run, when sampled (the
+    /// CLI does; see [`ResourceSampler`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_resources: Vec<ResourceSample>,
 }
 
 impl Report {

@@ -360,6 +360,7 @@ impl<T: Target> Executor<T> {
             samples: std::mem::take(&mut tally.passing),
             timeline: std::mem::replace(&mut tally.timeline, tally::Timeline::new()).into_buckets(),
             lifecycle_errors: std::mem::take(&mut lifecycle.errors),
+            host_resources: Vec::new(),
         };
         report.decide();
         Ok(report)
