@@ -5,17 +5,18 @@
 use std::time::Instant;
 
 /// A copy of `message` of at most `limit` bytes (cut on a character boundary), with a note of
-/// how long the original was and which limit cut it. The original is consumed and freed here,
+/// how long the original was and which limit cut it (naming `plugin`, when given). The original is consumed and freed here,
 /// so a 20 MB string from a guest never outlives the call that returned it (`truncate` would
 /// keep its whole allocation).
-pub(crate) fn bounded_message(message: String, limit: usize) -> String {
+pub(crate) fn bounded_message(message: String, limit: usize, plugin: Option<&str>) -> String {
     if message.len() <= limit {
         return message;
     }
     let end = message.floor_char_boundary(limit);
     let mut copy = String::with_capacity(end + 64);
     copy.push_str(&message[..end]);
-    copy.push_str(&format!("… (cut: {} bytes, limit `max_message` = {limit} bytes)", message.len()));
+    let from = plugin.map(|p| format!("plugin `{p}` sent ")).unwrap_or_default();
+    copy.push_str(&format!("… (cut: {from}{} bytes, limit `max_message` = {limit} bytes)", message.len()));
     drop(message);
     copy
 }
@@ -91,11 +92,11 @@ mod tests {
     #[test]
     fn a_long_message_becomes_a_bounded_copy_that_names_the_limit() {
         let long = "é".repeat(10_000);
-        let cut = bounded_message(long, 101);
+        let cut = bounded_message(long, 101, Some("p"));
         assert!(cut.starts_with(&"é".repeat(50)), "cut on a character boundary");
-        assert!(cut.ends_with("… (cut: 20000 bytes, limit `max_message` = 101 bytes)"), "{cut}");
+        assert!(cut.ends_with("… (cut: plugin `p` sent 20000 bytes, limit `max_message` = 101 bytes)"), "{cut}");
         assert!(cut.capacity() < 200, "a fresh small allocation, not the original: {}", cut.capacity());
-        assert_eq!(bounded_message("short".into(), 101), "short");
+        assert_eq!(bounded_message("short".into(), 101, None), "short");
     }
 
     #[test]

@@ -29,7 +29,7 @@ const HISTORY_ENTRY: usize = 1024;
 impl Log {
     fn remember(&mut self, entry: String) {
         if self.rejected.len() < HISTORY {
-            self.rejected.push(bounded_message(entry, HISTORY_ENTRY));
+            self.rejected.push(bounded_message(entry, HISTORY_ENTRY, None));
         } else {
             self.rejected_more += 1;
         }

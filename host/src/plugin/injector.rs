@@ -239,7 +239,7 @@ fn build(
     let info = bindings
         .call_configure(&mut store, &spec.config)
         .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message)))?;
+        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
     Ok((Instance { store, bindings, points: Vec::new() }, capabilities(&info)))
 }
 

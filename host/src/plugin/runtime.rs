@@ -24,7 +24,7 @@ pub(crate) const MAX_MEMORY: usize = 1 << 30;
 /// Compiled components kept in memory by hash: enough for every plugin of a scenario plus a
 /// few versions each, and bounded so a long run with many hot reloads does not keep every
 /// version it ever compiled.
-const CACHED_COMPONENTS: usize = 32;
+const CACHED_COMPONENTS: usize = 8;
 
 /// The interfaces of our own namespace this host defines, and the functions of each. Any other
 /// `chaoskit:` import (another interface or version, or a function this host lacks) is refused

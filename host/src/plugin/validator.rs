@@ -65,7 +65,7 @@ fn build(
     let info = bindings
         .call_configure(&mut store, &spec.config)
         .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message)))?;
+        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
     Ok((Instance { store, bindings }, info))
 }
 
@@ -227,7 +227,7 @@ impl Core {
             Ok(wit::Verdict::Pass) => Ok(()),
             Ok(wit::Verdict::Fail(message)) => {
                 // A bounded copy: the journal keeps this for every failing iteration it records.
-                Err(Violation::new(bounded_message(message, self.spec.limits.max_message)))
+                Err(Violation::new(bounded_message(message, self.spec.limits.max_message, Some(&self.shared.name))))
             }
             Err(kind) => {
                 slot.instance = None;
