@@ -55,6 +55,8 @@ pub use error::{FailureKind, PluginError};
 pub use injector::WasmInjector;
 pub use validator::WasmValidator;
 
+pub(crate) use runtime::HOST_INTERFACES;
+
 use runtime::{Compiled, Runtime};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
