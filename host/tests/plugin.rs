@@ -787,6 +787,26 @@ mod hostile {
         );
     }
 
+    /// The fixture `fuzz/` drives through the boundary: its results are held to the limits.
+    #[test]
+    fn fuzz_echo_results_are_held_to_the_limits() {
+        let config = |program: &str| serde_json::json!({ "program": program }).to_string();
+        let limits = relaxed().max_delay(Duration::from_millis(20)).max_message(256);
+        let load = |program: &str| {
+            host().load_injector(spec(artifacts::FIXTURE_FUZZ_ECHO).config(config(program)).limits(limits.clone()))
+        };
+        let cancel = load("4").unwrap();
+        assert_eq!(decide(&cancel, PointKind::Cancel, 0), Action::Cancel);
+        let delay = load("1\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}").unwrap();
+        assert_eq!(decide(&delay, PointKind::Delay, 0), Action::Delay(Duration::from_millis(20)));
+        // 5 × 997 bytes of `e`: over `max_message`, so the decision fails open.
+        let error = load("2\u{5}e").unwrap();
+        assert_eq!(decide(&error, PointKind::Error, 0), Action::None);
+        assert!(error.notes()[0].contains("returned a 4985-byte message from `decide`, over the limit `max_message` = 256 bytes"));
+        let refused = load("R\u{3}r").unwrap_err().to_string();
+        assert!(refused.ends_with("(cut: plugin `fixture_fuzz_echo` sent 2991 bytes, limit `max_message` = 256 bytes)"), "{refused}");
+    }
+
     #[test]
     fn every_new_limit_is_checked_and_named() {
         let path = artifacts::path(artifacts::LATENCY_SPIKE);
