@@ -163,7 +163,8 @@ pub fn plugin_results(data: &[u8]) {
         .max_failures(1000, Duration::from_secs(1))
         .decide_deadline(Duration::from_millis(500))
         .configure_deadline(Duration::from_secs(2));
-    let spec = PluginSpec::new(plugin_artifacts::path(plugin_artifacts::FIXTURE_FUZZ_ECHO)).config(config).limits(limits);
+    let spec =
+        PluginSpec::new(plugin_artifacts::path(plugin_artifacts::FIXTURE_FUZZ_ECHO)).config(config).limits(limits);
     let injector = match host().load(spec) {
         Ok(LoadedPlugin::Injector(injector)) => injector,
         Ok(LoadedPlugin::Validator(_)) => panic!("fuzz-echo is an injector"),

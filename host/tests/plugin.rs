@@ -343,7 +343,10 @@ mod sandbox {
     #[test]
     fn a_huge_string_result_is_refused() {
         let inj = misbehave(r#"{"mode": "huge", "every": 2}"#, relaxed());
-        assert_contained(&inj, "returned a 16777216-byte message from `decide`, over the limit `max_message` = 4096 bytes");
+        assert_contained(
+            &inj,
+            "returned a 16777216-byte message from `decide`, over the limit `max_message` = 4096 bytes",
+        );
     }
 
     #[test]
@@ -709,7 +712,9 @@ mod hostile {
         }
         assert_eq!(
             inj.notes(),
-            ["plugin `fixture_misbehave` asked for 3 delays over the limit `max_delay` = 250ms (the longest 18446744073.709551615s); each applied 250ms"]
+            [
+                "plugin `fixture_misbehave` asked for 3 delays over the limit `max_delay` = 250ms (the longest 18446744073.709551615s); each applied 250ms"
+            ]
         );
     }
 
@@ -743,9 +748,9 @@ mod hostile {
         assert_eq!(decision.action, DecisionAction::Delay { ns: 2_000_000 }, "the journal has the applied delay");
         let notes = &report.injectors[0].notes;
         assert!(
-            notes.iter().any(|n| n.starts_with(
-                "plugin `fixture_misbehave` asked for 5 delays over the limit `max_delay` = 2ms"
-            )),
+            notes.iter().any(
+                |n| n.starts_with("plugin `fixture_misbehave` asked for 5 delays over the limit `max_delay` = 2ms")
+            ),
             "{notes:?}"
         );
     }
@@ -802,16 +807,25 @@ mod hostile {
         // 5 × 997 bytes of `e`: over `max_message`, so the decision fails open.
         let error = load("2\u{5}e").unwrap();
         assert_eq!(decide(&error, PointKind::Error, 0), Action::None);
-        assert!(error.notes()[0].contains("returned a 4985-byte message from `decide`, over the limit `max_message` = 256 bytes"));
+        assert!(
+            error.notes()[0]
+                .contains("returned a 4985-byte message from `decide`, over the limit `max_message` = 256 bytes")
+        );
         let refused = load("R\u{3}r").unwrap_err().to_string();
-        assert!(refused.ends_with("(cut: plugin `fixture_fuzz_echo` sent 2991 bytes, limit `max_message` = 256 bytes)"), "{refused}");
+        assert!(
+            refused.ends_with("(cut: plugin `fixture_fuzz_echo` sent 2991 bytes, limit `max_message` = 256 bytes)"),
+            "{refused}"
+        );
     }
 
     #[test]
     fn every_new_limit_is_checked_and_named() {
         let path = artifacts::path(artifacts::LATENCY_SPIKE);
         for (limits, message) in [
-            (Limits::default().max_delay(Duration::from_secs(7200)), "invalid limit `max_delay`: 7200s is outside 0s..=1h"),
+            (
+                Limits::default().max_delay(Duration::from_secs(7200)),
+                "invalid limit `max_delay`: 7200s is outside 0s..=1h",
+            ),
             (Limits::default().max_message(10), "invalid limit `max_message`: 10 bytes is outside 64..=1048576"),
             (Limits::default().max_counters(0), "invalid limit `max_counters`: 0 is outside 1..=65536"),
             (Limits::default().max_counter_name(0), "invalid limit `max_counter_name`: 0 bytes is outside 1..=65536"),

@@ -110,6 +110,9 @@ mod tests {
         let t1 = t0 + Duration::from_millis(500);
         assert_eq!(b.admit(t1), LogVerdict::Log { suppressed_before: 990 });
         assert_eq!(b.admit(t1), LogVerdict::Log { suppressed_before: 0 });
-        assert_eq!(suppressed_summary("p", 990, 10), "plugin `p`: suppressed 990 log lines over the limit `log_rate` = 10 lines/s");
+        assert_eq!(
+            suppressed_summary("p", 990, 10),
+            "plugin `p`: suppressed 990 log lines over the limit `log_rate` = 10 lines/s"
+        );
     }
 }

@@ -212,7 +212,10 @@ impl std::fmt::Display for FailureKind {
             }
             FailureKind::Trap { export, message } => write!(f, "trapped in `{export}`: {message}"),
             FailureKind::ResultTooLarge { export, bytes, limit } => {
-                write!(f, "returned a {bytes}-byte message from `{export}`, over the limit `max_message` = {limit} bytes")
+                write!(
+                    f,
+                    "returned a {bytes}-byte message from `{export}`, over the limit `max_message` = {limit} bytes"
+                )
             }
             FailureKind::Instantiate { message } => {
                 write!(f, "could not be instantiated: {message}")

@@ -3,10 +3,10 @@
 use super::bindings::Injector as InjectorWorld;
 use super::bindings::InjectorPre;
 use super::bindings::chaoskit::plugin::types as wit;
+use super::bounds::bounded_message;
 use super::error::{FailureKind, PluginError};
 use super::health::Health;
 use super::reload::{Reload, Watch};
-use super::bounds::bounded_message;
 use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
 use super::{PluginSpec, World};

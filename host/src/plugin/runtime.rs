@@ -272,11 +272,15 @@ impl Compiled {
     /// Refuse imports that are neither what the host defines in our namespace, nor the std
     /// baseline, nor granted.
     fn check_imports(&self, path: &Path, _grants: &[Grant]) -> Result<(), PluginError> {
-        check_own_namespace(&self.import_functions)
-            .map_err(|(import, hint)| PluginError::UnknownImport { path: path.to_owned(), import, hint })?;
-        let refused = self.imports.iter().filter(|import| {
-            !(import.starts_with("chaoskit:") || STD_BASELINE.iter().any(|p| import.starts_with(p)))
-        });
+        check_own_namespace(&self.import_functions).map_err(|(import, hint)| PluginError::UnknownImport {
+            path: path.to_owned(),
+            import,
+            hint,
+        })?;
+        let refused = self
+            .imports
+            .iter()
+            .filter(|import| !(import.starts_with("chaoskit:") || STD_BASELINE.iter().any(|p| import.starts_with(p))));
         // Name the capability that matters (files, sockets) before what comes with it (the
         // clock types `wasi:filesystem` uses).
         let first = refused.min_by_key(|import| {
@@ -442,11 +446,8 @@ mod tests {
         let wit = include_str!("../../../wit/plugin.wit");
         assert!(wit.contains("package chaoskit:plugin@0.1.0;"), "the version in HOST_INTERFACES is the WIT's");
         let host = wit.split("interface host {").nth(1).and_then(|s| s.split("\n}").next()).expect("host interface");
-        let functions: Vec<&str> = host
-            .lines()
-            .filter_map(|l| l.trim().split_once(": func"))
-            .map(|(name, _)| name)
-            .collect();
+        let functions: Vec<&str> =
+            host.lines().filter_map(|l| l.trim().split_once(": func")).map(|(name, _)| name).collect();
         assert_eq!(functions, HOST_INTERFACES[0].1, "update HOST_INTERFACES with wit/plugin.wit");
     }
 

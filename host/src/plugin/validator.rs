@@ -2,11 +2,11 @@
 
 use super::bindings::validator::chaoskit::plugin::types as wit;
 use super::bindings::validator::{Validator as ValidatorWorld, ValidatorPre};
+use super::bounds::bounded_message;
 use super::error::{FailureKind, PluginError};
 use super::health::Health;
 use super::injector::BuildError;
 use super::reload::{Reload, Watch};
-use super::bounds::bounded_message;
 use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
 use super::{PluginSpec, World};

@@ -177,12 +177,8 @@ fn sparkline(samples: &[ResourceSample], values: &[f64]) -> String {
     let hi = if v_max > lo { v_max * 1.05 } else { lo + 1.0 };
     let x = |t: u64| PAD_L + (W - PAD_L - PAD) * t as f64 / t_max;
     let y = |v: f64| PAD + (H - 2.0 * PAD) * (1.0 - (v - lo) / (hi - lo));
-    let points = samples
-        .iter()
-        .zip(values)
-        .map(|(s, v)| format!("{:.1},{:.1}", x(s.t_ms), y(*v)))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let points =
+        samples.iter().zip(values).map(|(s, v)| format!("{:.1},{:.1}", x(s.t_ms), y(*v))).collect::<Vec<_>>().join(" ");
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" role=\"img\">\
          <line x1=\"{PAD_L}\" y1=\"{b:.1}\" x2=\"{r:.1}\" y2=\"{b:.1}\" stroke=\"#ccc\"/>\

@@ -157,7 +157,12 @@ fn plugin_limits_are_inspected_set_in_the_scenario_and_named_when_hit() {
     let dir = Dir::new("plugin-limits");
     let run = dir.run(&["plugin", "inspect", misbehave]);
     run.expect_code(0);
-    for line in ["limits (defaults", "max_delay           1s", "max_message         4096 bytes", "log_rate            100 lines/s"] {
+    for line in [
+        "limits (defaults",
+        "max_delay           1s",
+        "max_message         4096 bytes",
+        "log_rate            100 lines/s",
+    ] {
         assert!(run.stdout().contains(line), "{line:?} in {}", run.explain());
     }
     let unknown = plugin_artifacts::path(plugin_artifacts::FIXTURE_UNKNOWN_IMPORT);

@@ -223,7 +223,10 @@ fn a_soak_run_holds_memory_descriptors_and_threads_flat() {
     eprintln!("soak {secs}s, {generation} reloads, {} iterations:\n  {}", j["iterations"]["total"], lines.join("\n  "));
     assert!(failures.is_empty(), "{}\n(passing: {})", failures.join("\n"), lines.join("; "));
     let html = dir.read("chaoskit-report/report.html");
-    assert!(html.contains("Host resources over time") && html.contains("resident memory: start"), "chart in report.html");
+    assert!(
+        html.contains("Host resources over time") && html.contains("resident memory: start"),
+        "chart in report.html"
+    );
 }
 
 #[test]
