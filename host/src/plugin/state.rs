@@ -170,11 +170,16 @@ impl PluginState {
 
 /// Most guest stderr kept to explain a trap.
 const MAX_TAIL: usize = 1024;
+/// Most bytes of one output write the host looks at (`check-write` promises 64 KiB).
+pub(crate) const MAX_WRITE: usize = 64 * 1024;
 
 impl PluginState {
     /// Guest output: kept (stderr tail) and, with `Grant::Stdio`, logged line by line.
+    ///
+    /// Only the first [`MAX_WRITE`] bytes of one write count (what `check-write` allows): host
+    /// functions run outside the call's deadline, so the work per write must stay small.
     pub(crate) fn write(&mut self, stderr: bool, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes);
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_WRITE)]);
         if stderr {
             self.stderr_tail.push_str(&text);
             if self.stderr_tail.len() > 2 * MAX_TAIL {
@@ -291,3 +296,25 @@ impl host::Host for PluginState {
 // The `types` interfaces have no functions; their `Host` traits are empty.
 impl super::bindings::chaoskit::plugin::types::Host for PluginState {}
 impl super::bindings::validator::chaoskit::plugin::types::Host for PluginState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_write_is_handled_in_bounded_time_and_space() {
+        let shared = Arc::new(Shared::new("p".into(), &Limits::default().log_rate(1)));
+        let mut state = PluginState::new(shared, 1 << 20, true);
+        let started = Instant::now();
+        let flood = vec![b'x'; 64 << 20];
+        for _ in 0..4 {
+            state.write(false, &flood);
+            state.write(true, &flood);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(state.pending.iter().all(|p| p.len() <= MAX_LOG_BYTES), "partial lines stay small");
+        assert!(state.stderr_tail.len() <= 2 * MAX_TAIL);
+        // One line per write (a line is cut at 4 KiB); one passes the rate, the rest are counted.
+        assert_eq!(state.shared.notes(), ["plugin `p`: suppressed 7 log lines over the limit `log_rate` = 1 lines/s"]);
+    }
+}
