@@ -18,7 +18,7 @@ cargo fuzz build -O -s none --fuzz-dir fuzz || exit 1
 
 failed=()
 for t in "${targets[@]}"; do
-  mkdir -p "fuzz/work/$t"
+  mkdir -p "fuzz/work/$t" "fuzz/corpus/$t"
   args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1)
   dirs=("fuzz/work/$t" "fuzz/corpus/$t")
   if [ "$t" = component_bytes ]; then

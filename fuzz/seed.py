@@ -53,6 +53,11 @@ programs = [
 for i, p in enumerate(programs):
     put("plugin_results", f"seed-{i:02}", p)
 
+# component_bytes: headers only (the real components are added by fuzz/run.sh).
+put("component_bytes", "component-header", b"\0asm\x0d\x00\x01\x00")
+put("component_bytes", "core-module-header", b"\0asm\x01\x00\x00\x00")
+put("component_bytes", "truncated", b"\0asm")
+
 # report_json: `seed-run.json` is the journal of a small run (25 iterations, failures, two
 # injectors, a validator, host resources), copied in by hand; plus an empty object.
 put("report_json", "seed-empty.json", b"{}")

@@ -55,6 +55,7 @@ pub use error::{FailureKind, PluginError};
 pub use injector::WasmInjector;
 pub use validator::WasmValidator;
 
+#[cfg(feature = "cli")]
 pub(crate) use runtime::HOST_INTERFACES;
 
 use runtime::{Compiled, Runtime};
