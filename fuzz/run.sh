@@ -26,7 +26,9 @@ for t in "${targets[@]}"; do
     mkdir -p fuzz/work/component_seeds
     find "$target_dir" -path '*plugin-artifacts-*/out/target/wasm32-wasip2/release/*.wasm' -exec cp {} fuzz/work/component_seeds/ \;
     dirs+=(fuzz/work/component_seeds)
-    args+=(-max_len=262144)
+    # Compiling a 100 KB component takes about 0.5 s of CPU (instrumented build); a mutated
+    # one can take a few times that, more on a loaded machine.
+    args+=(-max_len=262144 -timeout=60)
   fi
   echo "== $t: ${secs}s"
   if ! cargo fuzz run -O -s none --fuzz-dir fuzz "$t" "${dirs[@]}" -- "${args[@]}"; then

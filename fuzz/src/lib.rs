@@ -43,7 +43,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Force every `listen` address in a JSON body onto an ephemeral loopback port: the fuzzer must
-/// not bind public interfaces or well-known ports. Everything else reaches the parser as is.
+/// not bind public interfaces or well-known ports. The server reads the first JSON value of a
+/// body and ignores what follows (like Go's decoder), so the same value is rewritten here and
+/// the rest dropped; a body without a JSON value reaches the parser as is.
 fn loopback_only(body: &[u8]) -> Vec<u8> {
     fn walk(v: &mut serde_json::Value) {
         match v {
@@ -60,12 +62,12 @@ fn loopback_only(body: &[u8]) -> Vec<u8> {
             _ => {}
         }
     }
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(mut v) => {
+    match serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>().next() {
+        Some(Ok(mut v)) => {
             walk(&mut v);
             serde_json::to_vec(&v).unwrap_or_default()
         }
-        Err(_) => body.to_vec(),
+        _ => body.to_vec(),
     }
 }
 
