@@ -145,17 +145,17 @@ pub(super) fn html_section(samples: &[ResourceSample]) -> String {
     }
     let mut html = String::from("<h2>Host resources over time</h2>\n<div class=\"resources\">\n");
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    for (title, values, unit) in [
-        ("resident memory", samples.iter().map(|s| mib(s.rss_bytes)).collect::<Vec<_>>(), " MiB"),
-        ("open file descriptors", samples.iter().map(|s| s.fds as f64).collect(), ""),
-        ("threads", samples.iter().map(|s| s.threads as f64).collect(), ""),
+    for (title, values, unit, digits) in [
+        ("resident memory", samples.iter().map(|s| mib(s.rss_bytes)).collect::<Vec<_>>(), " MiB", 1),
+        ("open file descriptors", samples.iter().map(|s| s.fds as f64).collect(), "", 0),
+        ("threads", samples.iter().map(|s| s.threads as f64).collect(), "", 0),
     ] {
         let first = values.first().copied().unwrap_or(0.0);
         let last = values.last().copied().unwrap_or(0.0);
         let peak = values.iter().copied().fold(0.0, f64::max);
         let _ = writeln!(
             html,
-            "<figure><figcaption>{title}: start {first:.1}{unit}, end {last:.1}{unit}, peak {peak:.1}{unit}</figcaption>{}</figure>",
+            "<figure><figcaption>{title}: start {first:.digits$}{unit}, end {last:.digits$}{unit}, peak {peak:.digits$}{unit}</figcaption>{}</figure>",
             sparkline(samples, &values)
         );
     }

@@ -177,7 +177,12 @@ fn a_soak_run_holds_memory_descriptors_and_threads_flat() {
             break status;
         }
         if started.elapsed() > Duration::from_secs(secs) + SLACK {
+            // Ask it to stop the way CI timeouts do (it writes its report on SIGTERM), so the
+            // failure comes with the samples; kill it if even that does not end it.
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            std::thread::sleep(Duration::from_secs(20));
             let _ = child.kill();
+            let _ = child.wait();
             panic!("the soak run did not finish within {secs}s + {SLACK:?}\n{}", dir.listing());
         }
         std::thread::sleep(RELOAD_EVERY);
