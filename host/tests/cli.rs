@@ -19,6 +19,8 @@ mod replay;
 mod run;
 #[path = "cli/trust.rs"]
 mod trust;
+#[path = "cli/soak.rs"]
+mod soak;
 #[path = "cli/ui.rs"]
 mod ui;
 #[path = "cli/util.rs"]

@@ -359,7 +359,10 @@ mod sandbox {
     #[test]
     fn a_huge_string_result_is_refused() {
         let inj = misbehave(r#"{"mode": "huge", "every": 2}"#, relaxed());
-        assert_contained(&inj, "returned a 16777216-byte message from `decide`, 65536 allowed");
+        assert_contained(
+            &inj,
+            "returned a 16777216-byte message from `decide`, over the limit `max_message` = 4096 bytes",
+        );
     }
 
     #[test]
@@ -612,6 +615,250 @@ mod plugins {
                 v.check(&outcome(i, true, Duration::from_millis(ms), &[])).unwrap();
             }
             assert_eq!(v.finish(), Ok(()));
+        }
+    }
+}
+
+/// Issue 11: what a hostile plugin can make the host keep, or wait for, is bounded, accounted
+/// to the plugin, and named with the limit and its value when hit.
+mod hostile {
+    use super::*;
+    use chaoskit::journal::DecisionAction;
+    use chaoskit::report::ResourceSample;
+    use chaoskit::{ChaosError, Scenario};
+
+    fn misbehave(config: &str, limits: Limits) -> WasmInjector {
+        host()
+            .load_injector(spec(artifacts::FIXTURE_MISBEHAVE).config(config).limits(limits))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn rss() -> u64 {
+        ResourceSample::now().expect("/proc/self on Linux").rss_bytes
+    }
+
+    /// Was: the host truncated the text but kept the allocation, for every failing iteration
+    /// it recorded (650 MB after 30 iterations).
+    #[test]
+    fn a_20_mb_validator_message_is_cut_to_a_small_copy_and_memory_stays_flat() {
+        let v = validator(artifacts::FIXTURE_BAD_VALIDATOR, r#"{"mode": "huge"}"#);
+        // What the journal does: keep every failing iteration's violation.
+        let mut kept = Vec::new();
+        for i in 0..5 {
+            kept.push(v.check(&outcome(i, true, Duration::ZERO, &[])).unwrap_err());
+        }
+        let before = rss();
+        for i in 5..45 {
+            kept.push(v.check(&outcome(i, true, Duration::ZERO, &[])).unwrap_err());
+        }
+        let grown = rss().saturating_sub(before);
+        // Kept in full, 40 more messages would hold 800 MB.
+        assert!(grown < 150 << 20, "host memory grew {grown} bytes over 40 failing iterations");
+        let message = &kept[44].message;
+        assert!(!kept[44].harness_error, "the plugin's own verdict, not a harness failure");
+        assert!(message.len() < 4096 + 100, "{} bytes kept", message.len());
+        assert!(message.starts_with("vvvv"), "{}", &message[..16]);
+        assert!(
+            message.ends_with(
+                "… (cut: plugin `fixture_bad_validator` sent 20000000 bytes, limit `max_message` = 4096 bytes)"
+            ),
+            "{}",
+            &message[message.len() - 120..]
+        );
+    }
+
+    /// Was: a 10 MB refusal was echoed in full in the load error.
+    #[test]
+    fn a_huge_refusal_of_the_configuration_is_echoed_cut() {
+        let err = host()
+            .load(spec(artifacts::FIXTURE_MISBEHAVE).config(r#"{"mode": "refuse", "huge_bytes": 10000000}"#))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, PluginError::Config { .. }), "{text:.200}");
+        assert!(text.len() < 4096 + 400, "{} bytes", text.len());
+        assert!(
+            text.ends_with(
+                "rrrr… (cut: plugin `fixture_misbehave` sent 10000000 bytes, limit `max_message` = 4096 bytes)"
+            ),
+            "{}",
+            &text[text.len() - 120..]
+        );
+    }
+
+    /// Was: 1,000 counters with 512 KiB names held 542 MB, kept across rebuilds and reloads.
+    #[test]
+    fn a_counter_name_bomb_traps_at_the_name_limit_and_nothing_is_kept() {
+        let inj = misbehave(r#"{"mode": "counters", "every": 2}"#, relaxed());
+        assert_eq!(decide(&inj, PointKind::Error, 0), Action::None, "the decision fails open");
+        assert_eq!(decide(&inj, PointKind::Error, 1), Action::Cancel, "a rebuilt instance serves");
+        let notes = inj.notes();
+        assert!(
+            notes.iter().any(|n| n.contains(
+                "plugin `fixture_misbehave` asked for a counter with a 524288-byte name, over the limit `max_counter_name` = 256 bytes"
+            )),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n == "plugin `fixture_misbehave`: 1 counter requests refused by the limits `max_counters` = 1024 and `max_counter_name` = 256 bytes; it holds 0 counters (0 bytes of names)"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn counters_stop_at_the_count_limit_and_are_accounted() {
+        let inj = misbehave(
+            r#"{"mode": "counters", "counters": 100, "name_bytes": 16, "every": 2}"#,
+            relaxed().max_counters(10),
+        );
+        assert_eq!(decide(&inj, PointKind::Error, 0), Action::None);
+        assert_eq!(inj.counter("00000009-nnnnnnn"), Some(1), "the first ten were made");
+        assert_eq!(inj.counter("00000010-nnnnnnn"), None);
+        let notes = inj.notes().join("\n");
+        assert!(notes.contains("asked for more counters than the limit `max_counters` = 10"), "{notes}");
+        assert!(notes.contains("it holds 10 counters (160 bytes of names)"), "{notes}");
+    }
+
+    /// Was: a delay of u64::MAX ns hung every step, and after Ctrl-C the report said the
+    /// plugin injected nothing.
+    #[test]
+    fn a_huge_delay_is_cut_to_max_delay_and_the_plugin_named() {
+        let inj = misbehave(r#"{"mode": "forever"}"#, relaxed().max_delay(Duration::from_millis(250)));
+        for i in 0..3 {
+            assert_eq!(decide(&inj, PointKind::Delay, i), Action::Delay(Duration::from_millis(250)));
+        }
+        assert_eq!(
+            inj.notes(),
+            [
+                "plugin `fixture_misbehave` asked for 3 delays over the limit `max_delay` = 250ms (the longest 18446744073.709551615s); each applied 250ms"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_with_a_huge_delay_finishes_and_journals_the_applied_delay() {
+        let inj = host()
+            .load_injector(
+                spec(artifacts::FIXTURE_MISBEHAVE)
+                    .config(r#"{"mode": "forever"}"#)
+                    .limits(relaxed().max_delay(Duration::from_millis(2))),
+            )
+            .unwrap();
+        let scenario = Scenario::builder("forever")
+            .target(chaoskit::target("svc", ()))
+            .step("call", |ctx, _| async move {
+                ctx.maybe_delay().await;
+                Ok::<_, ChaosError>(())
+            })
+            .inject("forever", inj)
+            .repeat(5)
+            .build()
+            .unwrap();
+        let report = tokio::time::timeout(Duration::from_secs(30), chaoskit::run(scenario))
+            .await
+            .expect("the run is not held by the plugin's delay")
+            .unwrap();
+        assert_eq!(report.iterations.passed, 5);
+        assert_eq!(report.injectors[0].injections.get("delay"), Some(&5), "{:?}", report.injectors[0]);
+        let decision = &report.samples[0].decisions[0];
+        assert_eq!(decision.injector, "forever");
+        assert_eq!(decision.action, DecisionAction::Delay { ns: 2_000_000 }, "the journal has the applied delay");
+        let notes = &report.injectors[0].notes;
+        assert!(
+            notes.iter().any(
+                |n| n.starts_with("plugin `fixture_misbehave` asked for 5 delays over the limit `max_delay` = 2ms")
+            ),
+            "{notes:?}"
+        );
+    }
+
+    /// Was: tens of megabytes of log lines per second, unthrottled.
+    #[test]
+    fn a_log_flood_is_rate_limited_with_a_suppressed_lines_summary() {
+        let inj = misbehave(r#"{"mode": "log-flood", "lines": 5000}"#, relaxed().log_rate(50));
+        let started = std::time::Instant::now();
+        let (notes, log) = logged(|| {
+            assert_eq!(decide(&inj, PointKind::Error, 0), Action::Cancel);
+            assert_eq!(decide(&inj, PointKind::Error, 1), Action::Cancel);
+            inj.notes()
+        });
+        let elapsed = started.elapsed().as_secs_f64();
+        let written = log.matches("flood line").count();
+        let allowed = 50 + (50.0 * elapsed).ceil() as usize;
+        assert!((50..=allowed).contains(&written), "{written} lines written, at most {allowed} allowed");
+        let suppressed = 10_000 - written;
+        let summary = format!(
+            "plugin `fixture_misbehave`: suppressed {suppressed} log lines over the limit `log_rate` = 50 lines/s"
+        );
+        assert!(notes.contains(&summary), "{notes:?} should contain {summary:?}");
+        assert!(log.contains("plugin `fixture_misbehave`: suppressed "), "the log says so too");
+    }
+
+    /// Was: an import of our namespace the host does not define loaded, and trapped at the
+    /// first call.
+    #[test]
+    fn an_unknown_chaoskit_import_is_refused_at_load_naming_it() {
+        let path = artifacts::path(artifacts::FIXTURE_UNKNOWN_IMPORT);
+        let err = host().load(PluginSpec::new(path)).unwrap_err();
+        assert!(matches!(err, PluginError::UnknownImport { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "plugin `{path}` imports `chaoskit:plugin/host@0.1.0#steal-secrets`, which this host does not define: `chaoskit:plugin/host@0.1.0` has only `random-u64`, `now-ns`, `log`, `counter`, `counter-add`; the plugin was built against another contract: rebuild it against the chaoskit-plugin-sdk of this host"
+            )
+        );
+    }
+
+    /// The fixture `fuzz/` drives through the boundary: its results are held to the limits.
+    #[test]
+    fn fuzz_echo_results_are_held_to_the_limits() {
+        let config = |program: &str| serde_json::json!({ "program": program }).to_string();
+        let limits = relaxed().max_delay(Duration::from_millis(20)).max_message(256);
+        let load = |program: &str| {
+            host().load_injector(spec(artifacts::FIXTURE_FUZZ_ECHO).config(config(program)).limits(limits.clone()))
+        };
+        let cancel = load("4").unwrap();
+        assert_eq!(decide(&cancel, PointKind::Cancel, 0), Action::Cancel);
+        let delay = load("1\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}\u{7f}").unwrap();
+        assert_eq!(decide(&delay, PointKind::Delay, 0), Action::Delay(Duration::from_millis(20)));
+        // 5 × 997 bytes of `e`: over `max_message`, so the decision fails open.
+        let error = load("2\u{5}e").unwrap();
+        assert_eq!(decide(&error, PointKind::Error, 0), Action::None);
+        assert!(
+            error.notes()[0]
+                .contains("returned a 4985-byte message from `decide`, over the limit `max_message` = 256 bytes")
+        );
+        let refused = load("R\u{3}r").unwrap_err().to_string();
+        assert!(
+            refused.ends_with("(cut: plugin `fixture_fuzz_echo` sent 2991 bytes, limit `max_message` = 256 bytes)"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn every_new_limit_is_checked_and_named() {
+        let path = artifacts::path(artifacts::LATENCY_SPIKE);
+        for (limits, message) in [
+            (
+                Limits::default().max_delay(Duration::from_secs(7200)),
+                "invalid limit `max_delay`: 7200s is outside 0s..=1h",
+            ),
+            (Limits::default().max_message(10), "invalid limit `max_message`: 10 bytes is outside 64..=1048576"),
+            (Limits::default().max_counters(0), "invalid limit `max_counters`: 0 is outside 1..=65536"),
+            (Limits::default().max_counter_name(0), "invalid limit `max_counter_name`: 0 bytes is outside 1..=65536"),
+            (Limits::default().log_rate(0), "invalid limit `log_rate`: 0 lines/s is outside 1..=100000"),
+        ] {
+            let err = host().load(PluginSpec::new(path).limits(limits)).unwrap_err();
+            assert!(err.to_string().ends_with(message), "{err}");
+        }
+        let described = Limits::default().describe();
+        for (name, value) in [
+            ("max_delay", "1s"),
+            ("max_message", "4096 bytes"),
+            ("max_counters", "1024"),
+            ("max_counter_name", "256 bytes"),
+            ("log_rate", "100 lines/s"),
+        ] {
+            assert!(described.contains(&(name, value.to_string())), "{described:?}");
         }
     }
 }

@@ -47,6 +47,22 @@ pub(super) fn resolve_plugins(
         if let Some(deadline) = r.limits.decide_deadline {
             limits = limits.decide_deadline(deadline.0);
         }
+        let bytes = |b: u64| usize::try_from(b).unwrap_or(usize::MAX);
+        if let Some(delay) = r.limits.max_delay {
+            limits = limits.max_delay(delay.0);
+        }
+        if let Some(b) = r.limits.max_message {
+            limits = limits.max_message(bytes(b));
+        }
+        if let Some(n) = r.limits.max_counters {
+            limits = limits.max_counters(n as usize);
+        }
+        if let Some(b) = r.limits.max_counter_name {
+            limits = limits.max_counter_name(bytes(b));
+        }
+        if let Some(rate) = r.limits.log_rate {
+            limits = limits.log_rate(rate);
+        }
         let mut spec =
             PluginSpec::new(&path).named(r.label.clone()).config(r.config_json.clone()).limits(limits).watch(r.watch);
         for grant in &r.grants {
@@ -193,14 +209,20 @@ pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
             println!("exports: {}", info.exports.join(", "));
             println!("imports:");
             for import in &info.imports {
-                let note = if import.starts_with("chaoskit:plugin/") {
+                let note = if crate::plugin::HOST_INTERFACES.iter().any(|(name, _)| name == import) {
                     "host interface"
+                } else if import.starts_with("chaoskit:") {
+                    "refused at load: this host does not define it"
                 } else if import.starts_with("wasi:cli/") || import.starts_with("wasi:io/") {
                     "std baseline, inert; stdout/stderr logged with grant `stdio`"
                 } else {
                     "refused at load (no grant provides it)"
                 };
                 println!("  {import}  ({note})");
+            }
+            println!("limits (defaults; set them under `limits` of the scenario's [[plugins]] entry):");
+            for (name, value) in Limits::default().describe() {
+                println!("  {name:<20}{value}");
             }
             Ok(0)
         }

@@ -325,7 +325,11 @@ async fn execute(
     if metrics_on {
         executor = executor.on_iteration(metrics::observe);
     }
+    // Memory, descriptors and threads of the host over the run, charted in the HTML report:
+    // a long run must hold flat (a missing sample series is not worth failing the run for).
+    let sampler = crate::report::ResourceSampler::start(Duration::from_secs(1)).ok();
     let result = executor.run().await;
+    let host_resources = sampler.map(|s| s.finish()).unwrap_or_default();
     wait_line.done();
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -335,5 +339,6 @@ async fn execute(
         CliError::new(kind, e)
     })?;
     report.provenance = provenance(&args.scenario, env, digests);
+    report.host_resources = host_resources;
     Ok(report)
 }

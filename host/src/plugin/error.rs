@@ -71,6 +71,21 @@ pub enum PluginError {
         /// How to grant it, or what to use instead.
         hint: String,
     },
+    /// The component imports an interface or function of the host's own namespace
+    /// (`chaoskit:`) that this host does not define (another contract version, or a doctored
+    /// one): refused at load rather than trapping at the first call.
+    #[error(
+        "plugin `{}` imports `{import}`, which this host does not define: {hint}",
+        path.display()
+    )]
+    UnknownImport {
+        /// The plugin file.
+        path: PathBuf,
+        /// The import at fault: `interface` or `interface#function`.
+        import: String,
+        /// What the host defines, and what to do.
+        hint: String,
+    },
     /// The plugin refused its configuration.
     #[error("plugin `{}` refused its configuration: {message}", path.display())]
     Config {
@@ -197,7 +212,10 @@ impl std::fmt::Display for FailureKind {
             }
             FailureKind::Trap { export, message } => write!(f, "trapped in `{export}`: {message}"),
             FailureKind::ResultTooLarge { export, bytes, limit } => {
-                write!(f, "returned a {bytes}-byte message from `{export}`, {limit} allowed")
+                write!(
+                    f,
+                    "returned a {bytes}-byte message from `{export}`, over the limit `max_message` = {limit} bytes"
+                )
             }
             FailureKind::Instantiate { message } => {
                 write!(f, "could not be instantiated: {message}")

@@ -1,5 +1,6 @@
 //! Failure bookkeeping of one loaded plugin: counts, the disable rule, report notes.
 
+use super::bounds::bounded_message;
 use super::error::FailureKind;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -14,7 +15,25 @@ struct Log {
     last: Option<FailureKind>,
     disabled: Option<String>,
     reloads: u64,
+    /// Reload history worth reporting (refused versions, re-enabling reloads): at most
+    /// [`HISTORY`] entries of at most [`HISTORY_ENTRY`] bytes; the rest is only counted.
     rejected: Vec<String>,
+    rejected_more: u64,
+}
+
+/// Most reload-history entries kept for the report.
+const HISTORY: usize = 20;
+/// Longest reload-history entry kept, in bytes (a refusal can quote a plugin's long message).
+const HISTORY_ENTRY: usize = 1024;
+
+impl Log {
+    fn remember(&mut self, entry: String) {
+        if self.rejected.len() < HISTORY {
+            self.rejected.push(bounded_message(entry, HISTORY_ENTRY, None));
+        } else {
+            self.rejected_more += 1;
+        }
+    }
 }
 
 /// Failures of a plugin: it is disabled after `max` failures within `window`.
@@ -77,17 +96,14 @@ impl Health {
         log.reloads += 1;
         log.recent.clear();
         if let Some(note) = log.disabled.take() {
-            log.rejected.push(format!("{note}; re-enabled by a reload"));
+            log.remember(format!("{note}; re-enabled by a reload"));
         }
         self.disabled.store(false, Ordering::Relaxed);
     }
 
     /// A new file was refused; the old version keeps serving.
     pub(crate) fn rejected(&self, message: String) {
-        let mut log = self.log();
-        if log.rejected.len() < 20 {
-            log.rejected.push(message);
-        }
+        self.log().remember(message);
     }
 
     /// Number of failures so far.
@@ -109,6 +125,12 @@ impl Health {
             notes.push(format!("plugin `{name}` hot-reloaded {} time(s), now sha256 {short}", log.reloads));
         }
         notes.extend(log.rejected.iter().cloned());
+        if log.rejected_more > 0 {
+            notes.push(format!(
+                "plugin `{name}`: {} more reload events not kept (the report keeps the first {HISTORY})",
+                log.rejected_more
+            ));
+        }
         notes
     }
 }

@@ -3,10 +3,11 @@
 use super::bindings::Injector as InjectorWorld;
 use super::bindings::InjectorPre;
 use super::bindings::chaoskit::plugin::types as wit;
+use super::bounds::bounded_message;
 use super::error::{FailureKind, PluginError};
 use super::health::Health;
 use super::reload::{Reload, Watch};
-use super::runtime::{self, Compiled, MAX_MESSAGE, Pre, Runtime};
+use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
 use super::{PluginSpec, World};
 use crate::chaos::{Action, Capabilities, Draws, Point, PointKind};
@@ -122,6 +123,11 @@ pub(crate) struct Core {
     generation: AtomicU64,
     /// Decisions that waited for an instance (every one busy, at the instance limit).
     busy: AtomicU64,
+    /// Decisions that found no instance even after waiting (failed open).
+    starved: AtomicU64,
+    /// Delays asked for over `max_delay` (each applied as `max_delay`), and the largest asked.
+    capped: AtomicU64,
+    largest_ask: AtomicU64,
 }
 
 impl Core {
@@ -134,6 +140,10 @@ impl Core {
     /// (that would make it depend on timing); the wait is bounded by the other calls'
     /// deadlines. `None` only when a new instance cannot be built (a failure, reported).
     fn take(&self, version: &Version) -> Option<Instance> {
+        // Every call returns its instance within its deadline; waiting longer than a few
+        // deadlines means an instance was lost (a host bug): fail open, and say so.
+        let patience = self.spec.limits.decide_deadline.saturating_mul(4) + Duration::from_millis(100);
+        let started = std::time::Instant::now();
         let mut idle = version.idle.lock().unwrap_or_else(|p| p.into_inner());
         let mut waited = false;
         loop {
@@ -149,7 +159,11 @@ impl Core {
                 waited = true;
                 self.busy.fetch_add(1, Ordering::Relaxed);
             }
-            idle = version.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+            let Some(left) = patience.checked_sub(started.elapsed()) else {
+                self.starved.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            idle = version.returned.wait_timeout(idle, left).unwrap_or_else(|p| p.into_inner()).0;
         }
         drop(idle);
         match self.build(&version.pre) {
@@ -164,6 +178,26 @@ impl Core {
 
     fn fail(&self, version: &Version, kind: FailureKind) {
         self.health.fail(&self.shared.name, &version.short, &kind, "the decision injects nothing");
+    }
+
+    /// The delay a decision applies: what the plugin asked, at most `max_delay`. The first
+    /// capped delay is logged; all are counted for the report.
+    fn cap_delay(&self, ns: u64) -> Duration {
+        let asked = Duration::from_nanos(ns);
+        let max = self.spec.limits.max_delay;
+        if asked <= max {
+            return asked;
+        }
+        self.largest_ask.fetch_max(ns, Ordering::Relaxed);
+        if self.capped.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                target: "chaoskit::plugin",
+                plugin = &*self.shared.name,
+                "plugin `{}` asked for a {asked:?} delay, over the limit `max_delay` = {max:?}; applying {max:?}",
+                self.shared.name
+            );
+        }
+        max
     }
 
     fn call(&self, instance: &mut Instance, point: &Point<'_>) -> Result<Action, FailureKind> {
@@ -200,15 +234,16 @@ impl Core {
             .call_decide(&mut instance.store, point.id, point.iteration)
             .map_err(|e| runtime::classify(&mut instance.store, &e, "decide", budget, memory))?;
         let message = |m: String| {
-            if m.len() > MAX_MESSAGE {
-                Err(FailureKind::ResultTooLarge { export: "decide", bytes: m.len(), limit: MAX_MESSAGE })
+            // Dropping `m` here frees the guest's oversized string at once.
+            if m.len() > limits.max_message {
+                Err(FailureKind::ResultTooLarge { export: "decide", bytes: m.len(), limit: limits.max_message })
             } else {
                 Ok(m)
             }
         };
         Ok(match action {
             wit::Action::None => Action::None,
-            wit::Action::DelayNs(ns) => Action::Delay(Duration::from_nanos(ns)),
+            wit::Action::DelayNs(ns) => Action::Delay(self.cap_delay(ns)),
             wit::Action::Error(m) => Action::Error(message(m)?),
             wit::Action::Panic(m) => Action::Panic(message(m)?),
             wit::Action::Cancel => Action::Cancel,
@@ -236,7 +271,7 @@ fn build(
     let info = bindings
         .call_configure(&mut store, &spec.config)
         .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-        .map_err(BuildError::Config)?;
+        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
     Ok((Instance { store, bindings, points: Vec::new() }, capabilities(&info)))
 }
 
@@ -289,7 +324,7 @@ impl std::fmt::Debug for WasmInjector {
 
 impl WasmInjector {
     pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
-        let shared = Arc::new(Shared::new(spec.name()));
+        let shared = Arc::new(Shared::new(spec.name(), &spec.limits));
         let version = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {
             path: spec.path.clone(),
@@ -299,6 +334,9 @@ impl WasmInjector {
             shared,
             generation: AtomicU64::new(0),
             busy: AtomicU64::new(0),
+            starved: AtomicU64::new(0),
+            capped: AtomicU64::new(0),
+            largest_ask: AtomicU64::new(0),
             spec,
         });
         let watch = if core.spec.watch { Some(Watch::start(&core.path, Arc::downgrade(&core) as _)?) } else { None };
@@ -451,12 +489,30 @@ impl Injector for WasmInjector {
                 core.shared.name, core.spec.limits.instances
             ));
         }
+        let capped = core.capped.load(Ordering::Relaxed);
+        if capped > 0 {
+            notes.push(format!(
+                "plugin `{}` asked for {capped} delays over the limit `max_delay` = {:?} (the longest {:?}); each applied {:?}",
+                core.shared.name,
+                core.spec.limits.max_delay,
+                Duration::from_nanos(core.largest_ask.load(Ordering::Relaxed)),
+                core.spec.limits.max_delay,
+            ));
+        }
+        notes.extend(core.shared.notes());
         notes
     }
 
     fn replay_hazard(&self) -> Option<String> {
         let core = &*self.core;
         let mut hazards: Vec<String> = core.shared.replay_hazard().into_iter().collect();
+        let starved = core.starved.load(Ordering::Relaxed);
+        if starved > 0 {
+            hazards.push(format!(
+                "plugin `{}`: {starved} decisions found no instance in time and injected nothing",
+                core.shared.name
+            ));
+        }
         let failures = core.health.failures();
         if failures > 0 {
             hazards.push(format!(

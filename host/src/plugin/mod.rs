@@ -41,6 +41,7 @@
 //! ```
 
 mod bindings;
+mod bounds;
 mod error;
 mod health;
 mod injector;
@@ -53,6 +54,9 @@ mod validator;
 pub use error::{FailureKind, PluginError};
 pub use injector::WasmInjector;
 pub use validator::WasmValidator;
+
+#[cfg(feature = "cli")]
+pub(crate) use runtime::HOST_INTERFACES;
 
 use runtime::{Compiled, Runtime};
 use std::path::{Path, PathBuf};
@@ -109,6 +113,11 @@ pub struct Limits {
     pub(crate) instances: usize,
     pub(crate) max_failures: u32,
     pub(crate) failure_window: Duration,
+    pub(crate) max_delay: Duration,
+    pub(crate) max_message: usize,
+    pub(crate) max_counters: usize,
+    pub(crate) max_counter_name: usize,
+    pub(crate) log_rate: u32,
 }
 
 impl Default for Limits {
@@ -121,6 +130,11 @@ impl Default for Limits {
             instances: 64,
             max_failures: 5,
             failure_window: Duration::from_secs(10),
+            max_delay: Duration::from_secs(1),
+            max_message: 4096,
+            max_counters: 1024,
+            max_counter_name: 256,
+            log_rate: 100,
         }
     }
 }
@@ -167,6 +181,60 @@ impl Limits {
         self
     }
 
+    /// Longest delay one decision may ask for; default 1 s (well under a step's timeout). A
+    /// longer delay is cut to this, and the report names the plugin that asked for more.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// Longest message (an injected error or panic, a failed check, a refused configuration)
+    /// the host keeps from the plugin, in bytes; default 4096. A validator's or configuration's
+    /// longer message is cut to a fresh copy (the original is dropped at once); an injector's
+    /// longer message fails the decision open.
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// Most host counters the plugin may create; default 1024. Asking for more traps.
+    pub fn max_counters(mut self, count: usize) -> Self {
+        self.max_counters = count;
+        self
+    }
+
+    /// Longest counter name, in bytes; default 256. A longer name traps.
+    pub fn max_counter_name(mut self, bytes: usize) -> Self {
+        self.max_counter_name = bytes;
+        self
+    }
+
+    /// Log lines per second the plugin may write (its `log` calls and, with [`Grant::Stdio`],
+    /// its output lines), with bursts of as many; default 100. Lines over the rate are dropped
+    /// and counted, and a "suppressed N lines" summary is logged and noted in the report.
+    pub fn log_rate(mut self, lines_per_second: u32) -> Self {
+        self.log_rate = lines_per_second;
+        self
+    }
+
+    /// Every limit with its value, as shown by `chaoskit-host plugin inspect` and named in the
+    /// scenario reference: (`name`, value).
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("memory", format!("{} bytes", self.memory)),
+            ("decide_deadline", format!("{:?}", self.decide_deadline)),
+            ("configure_deadline", format!("{:?}", self.configure_deadline)),
+            ("validate_deadline", format!("{:?}", self.validate_deadline)),
+            ("instances", self.instances.to_string()),
+            ("max_failures", format!("{} in {:?}", self.max_failures, self.failure_window)),
+            ("max_delay", format!("{:?}", self.max_delay)),
+            ("max_message", format!("{} bytes", self.max_message)),
+            ("max_counters", self.max_counters.to_string()),
+            ("max_counter_name", format!("{} bytes", self.max_counter_name)),
+            ("log_rate", format!("{} lines/s", self.log_rate)),
+        ]
+    }
+
     fn check(&self, path: &Path) -> Result<(), PluginError> {
         let bad = |limit, message: String| Err(PluginError::Limit { path: path.to_owned(), limit, message });
         if self.memory < 64 * 1024 || self.memory > runtime::MAX_MEMORY {
@@ -189,6 +257,21 @@ impl Limits {
         }
         if self.max_failures == 0 {
             return bad("max_failures", "must be at least 1".into());
+        }
+        if self.max_delay > Duration::from_secs(3600) {
+            return bad("max_delay", format!("{:?} is outside 0s..=1h", self.max_delay));
+        }
+        if !(64..=1 << 20).contains(&self.max_message) {
+            return bad("max_message", format!("{} bytes is outside 64..=1048576", self.max_message));
+        }
+        if !(1..=65_536).contains(&self.max_counters) {
+            return bad("max_counters", format!("{} is outside 1..=65536", self.max_counters));
+        }
+        if !(1..=65_536).contains(&self.max_counter_name) {
+            return bad("max_counter_name", format!("{} bytes is outside 1..=65536", self.max_counter_name));
+        }
+        if !(1..=100_000).contains(&self.log_rate) {
+            return bad("log_rate", format!("{} lines/s is outside 1..=100000", self.log_rate));
         }
         Ok(())
     }

@@ -6,12 +6,13 @@ use super::error::{FailureKind, PluginError};
 use super::state::{PluginState, Shared};
 use super::{Grant, Limits, PluginInfo, World};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
@@ -19,8 +20,19 @@ use wasmtime::{Engine, Store, Trap};
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 /// Largest memory limit a plugin may ask for (the pooling allocator reserves slots this big).
 pub(crate) const MAX_MEMORY: usize = 1 << 30;
-/// Longest error or panic message accepted from a guest.
-pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Compiled components kept in memory by hash: enough for every plugin of a scenario plus a
+/// few versions each, and bounded so a long run with many hot reloads does not keep every
+/// version it ever compiled.
+const CACHED_COMPONENTS: usize = 8;
+
+/// The interfaces of our own namespace this host defines, and the functions of each. Any other
+/// `chaoskit:` import (another interface or version, or a function this host lacks) is refused
+/// at load, naming the import. Kept in step with `wit/plugin.wit` by a test.
+pub(crate) const HOST_INTERFACES: &[(&str, &[&str])] = &[
+    ("chaoskit:plugin/host@0.1.0", &["random-u64", "now-ns", "log", "counter", "counter-add"]),
+    ("chaoskit:plugin/types@0.1.0", &[]),
+];
 
 /// Imports every Rust `wasm32-wasip2` component carries because of `std` (panic output, the
 /// environment, exit). Stdio and an empty environment are linked by `stdio`; the rest trap when
@@ -46,7 +58,7 @@ const STD_BASELINE: &[&str] = &[
 pub(crate) struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) pooling: bool,
-    cache: Mutex<HashMap<[u8; 32], Component>>,
+    cache: Mutex<VecDeque<([u8; 32], Component)>>,
     _ticker: Ticker,
 }
 
@@ -121,19 +133,24 @@ impl Runtime {
         Ok(Arc::new(Self {
             engine,
             pooling,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(VecDeque::new()),
             _ticker: Ticker { stop, thread: Some(thread) },
         }))
     }
 
     /// Compile `bytes` (or take the cached compilation of the same hash).
     fn compile(&self, path: &Path, bytes: &[u8], hash: [u8; 32]) -> Result<Component, PluginError> {
-        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+        if let Some((_, c)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(h, _)| *h == hash) {
             return Ok(c.clone());
         }
         let component = Component::from_binary(&self.engine, bytes)
             .map_err(|e| PluginError::Invalid { path: path.to_owned(), message: format!("{e:#}") })?;
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, component.clone());
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHED_COMPONENTS {
+            // The oldest compilation goes; a plugin still serving it keeps its own reference.
+            cache.pop_front();
+        }
+        cache.push_back((hash, component.clone()));
         Ok(component)
     }
 }
@@ -205,6 +222,8 @@ pub(crate) struct Compiled {
     pub(crate) size: u64,
     pub(crate) world: Option<World>,
     pub(crate) imports: Vec<String>,
+    /// The functions each imported instance asks for, by import name.
+    pub(crate) import_functions: Vec<(String, Vec<String>)>,
     pub(crate) exports: Vec<String>,
 }
 
@@ -213,7 +232,20 @@ impl Compiled {
         let artifact = Artifact::read(path)?;
         let component = rt.compile(path, &artifact.bytes, artifact.hash)?;
         let ty = component.component_type();
-        let imports = ty.imports(&rt.engine).map(|(n, _)| n.to_owned()).collect();
+        let mut imports = Vec::new();
+        let mut import_functions = Vec::new();
+        for (name, item) in ty.imports(&rt.engine) {
+            imports.push(name.to_owned());
+            let functions = match item.ty {
+                ComponentItem::ComponentInstance(instance) => instance
+                    .exports(&rt.engine)
+                    .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
+                    .map(|(f, _)| f.to_owned())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            import_functions.push((name.to_owned(), functions));
+        }
         let exports: Vec<String> = ty.exports(&rt.engine).map(|(n, _)| n.to_owned()).collect();
         Ok(Self {
             world: world_of(&exports),
@@ -221,6 +253,7 @@ impl Compiled {
             hash: artifact.hash,
             size: artifact.bytes.len() as u64,
             imports,
+            import_functions,
             exports,
         })
     }
@@ -237,11 +270,18 @@ impl Compiled {
         }
     }
 
-    /// Refuse imports that are neither the host interface, nor the std baseline, nor granted.
+    /// Refuse imports that are neither what the host defines in our namespace, nor the std
+    /// baseline, nor granted.
     fn check_imports(&self, path: &Path, _grants: &[Grant]) -> Result<(), PluginError> {
-        let refused = self.imports.iter().filter(|import| {
-            !(import.starts_with("chaoskit:plugin/") || STD_BASELINE.iter().any(|p| import.starts_with(p)))
-        });
+        check_own_namespace(&self.import_functions).map_err(|(import, hint)| PluginError::UnknownImport {
+            path: path.to_owned(),
+            import,
+            hint,
+        })?;
+        let refused = self
+            .imports
+            .iter()
+            .filter(|import| !(import.starts_with("chaoskit:") || STD_BASELINE.iter().any(|p| import.starts_with(p))));
         // Name the capability that matters (files, sockets) before what comes with it (the
         // clock types `wasi:filesystem` uses).
         let first = refused.min_by_key(|import| {
@@ -256,6 +296,34 @@ impl Compiled {
             None => Ok(()),
         }
     }
+}
+
+/// Check every import of the `chaoskit:` namespace against [`HOST_INTERFACES`]: the interface
+/// and version must be one the host defines, and so must each function. Returns the first
+/// import at fault (`interface` or `interface#function`) and a hint.
+pub(crate) fn check_own_namespace(imports: &[(String, Vec<String>)]) -> Result<(), (String, String)> {
+    for (import, functions) in imports.iter().filter(|(i, _)| i.starts_with("chaoskit:")) {
+        let Some((_, defined)) = HOST_INTERFACES.iter().find(|(name, _)| name == import) else {
+            let known = HOST_INTERFACES.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            return Err((
+                import.clone(),
+                format!(
+                    "this host defines {known} (contract `chaoskit:plugin@0.1.0`); rebuild the plugin against the chaoskit-plugin-sdk of this host"
+                ),
+            ));
+        };
+        if let Some(unknown) = functions.iter().find(|f| !defined.contains(&f.as_str())) {
+            let known = defined.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+            let has = if known.is_empty() { "no functions".to_string() } else { format!("only {known}") };
+            return Err((
+                format!("{import}#{unknown}"),
+                format!(
+                    "`{import}` has {has}; the plugin was built against another contract: rebuild it against the chaoskit-plugin-sdk of this host"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The typed, ready-to-instantiate form of one version of a plugin.
@@ -381,5 +449,45 @@ pub(crate) fn classify(
             message.truncate(message.floor_char_boundary(512));
             FailureKind::Trap { export, message }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn imports(list: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+        list.iter().map(|(i, f)| (i.to_string(), f.iter().map(|s| s.to_string()).collect())).collect()
+    }
+
+    #[test]
+    fn the_host_interface_list_matches_the_wit_contract() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        assert!(wit.contains("package chaoskit:plugin@0.1.0;"), "the version in HOST_INTERFACES is the WIT's");
+        let host = wit.split("interface host {").nth(1).and_then(|s| s.split("\n}").next()).expect("host interface");
+        let functions: Vec<&str> =
+            host.lines().filter_map(|l| l.trim().split_once(": func")).map(|(name, _)| name).collect();
+        assert_eq!(functions, HOST_INTERFACES[0].1, "update HOST_INTERFACES with wit/plugin.wit");
+    }
+
+    #[test]
+    fn own_namespace_imports_are_checked_by_interface_version_and_function() {
+        check_own_namespace(&imports(&[
+            ("chaoskit:plugin/host@0.1.0", &["log", "counter"]),
+            ("chaoskit:plugin/types@0.1.0", &[]),
+            ("wasi:cli/stderr@0.2.6", &["get-stderr"]),
+        ]))
+        .expect("what the host defines");
+        let (import, hint) =
+            check_own_namespace(&imports(&[("chaoskit:plugin/host@0.1.0", &["log", "steal-secrets"])])).unwrap_err();
+        assert_eq!(import, "chaoskit:plugin/host@0.1.0#steal-secrets");
+        assert!(hint.contains("has only `random-u64`, `now-ns`, `log`, `counter`, `counter-add`"), "{hint}");
+        let (import, hint) = check_own_namespace(&imports(&[("chaoskit:plugin/host@0.2.0", &["log"])])).unwrap_err();
+        assert_eq!(import, "chaoskit:plugin/host@0.2.0");
+        assert!(hint.contains("this host defines `chaoskit:plugin/host@0.1.0`"), "{hint}");
+        let (import, _) = check_own_namespace(&imports(&[("chaoskit:plugin/secrets@0.1.0", &[])])).unwrap_err();
+        assert_eq!(import, "chaoskit:plugin/secrets@0.1.0");
+        let (import, _) = check_own_namespace(&imports(&[("chaoskit:plugin/types@0.1.0", &["sneaky"])])).unwrap_err();
+        assert_eq!(import, "chaoskit:plugin/types@0.1.0#sneaky");
     }
 }

@@ -1,15 +1,15 @@
 //! Per-store state (`PluginState`), the `host` interface a guest sees, and the memory limiter.
 
+use super::Limits;
 use super::bindings::chaoskit::plugin::{host, types::LogLevel};
+use super::bounds::{LogBudget, LogVerdict, suppressed_summary};
 use crate::chaos::{LazyStream, RUN, stream_key};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Longest log line a guest may write; longer lines are cut (a guest must not flood the host).
 const MAX_LOG_BYTES: usize = 4096;
-/// Most counters one plugin may create; more is a trap (a guest must not grow host memory).
-const MAX_COUNTERS: usize = 1024;
 
 /// State shared by every instance of one plugin (all workers, rebuilds and reloaded versions).
 #[derive(Debug)]
@@ -25,16 +25,28 @@ pub(crate) struct Shared {
     /// Whether any instance changed a shared counter: its decisions then depend on every call
     /// before, across iterations and workers.
     pub(crate) used_counters: AtomicBool,
+    /// Limits on what the plugin makes the host keep: `max_counters`, `max_counter_name`.
+    max_counters: usize,
+    max_counter_name: usize,
+    /// Counter requests refused by those limits.
+    refused_counters: AtomicU64,
+    /// The `log_rate` limit, shared by every instance (a plugin gets one budget, not one per
+    /// worker).
+    log: Mutex<LogBudget>,
 }
 
 impl Shared {
-    pub(crate) fn new(name: Arc<str>) -> Self {
+    pub(crate) fn new(name: Arc<str>, limits: &Limits) -> Self {
         Self {
             name,
             counters: Mutex::new(Vec::new()),
             started: Mutex::new(Instant::now()),
             used_clock: AtomicBool::new(false),
             used_counters: AtomicBool::new(false),
+            max_counters: limits.max_counters,
+            max_counter_name: limits.max_counter_name,
+            refused_counters: AtomicU64::new(0),
+            log: Mutex::new(LogBudget::new(limits.log_rate, Instant::now())),
         }
     }
 
@@ -51,6 +63,59 @@ impl Shared {
             );
         }
         (!what.is_empty()).then(|| format!("plugin `{}` {}", self.name, what.join(" and ")))
+    }
+
+    /// Log one line of the plugin's, within its `log_rate` budget: a line over the rate is
+    /// dropped and counted; the next line that passes is preceded by a summary of how many were.
+    pub(crate) fn log_line(&self, level: LogLevel, stream: Option<&'static str>, message: &str) {
+        let plugin = &*self.name;
+        let verdict = self.log.lock().unwrap_or_else(|p| p.into_inner()).admit(Instant::now());
+        let LogVerdict::Log { suppressed_before } = verdict else {
+            return;
+        };
+        if suppressed_before > 0 {
+            let rate = self.log.lock().unwrap_or_else(|p| p.into_inner()).rate();
+            tracing::warn!(target: "chaoskit::plugin", plugin, "{}", suppressed_summary(plugin, suppressed_before, rate));
+        }
+        // Plugin text is data: no newline or escape sequence of it reaches a terminal raw.
+        let message = crate::report::escape::terminal_safe(cut(message));
+        let stream = stream.unwrap_or("log");
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+            LogLevel::Info => tracing::info!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+            LogLevel::Error => tracing::error!(target: "chaoskit::plugin", plugin, stream, "{message}"),
+        }
+    }
+
+    /// Report lines about what the plugin made the host keep or drop: suppressed log lines
+    /// (logging the summary no later line will carry) and its counters.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let (total, pending, rate) = {
+            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            (log.suppressed(), log.take_pending(), log.rate())
+        };
+        if pending > 0 {
+            tracing::warn!(target: "chaoskit::plugin", plugin = &*self.name, "{}", suppressed_summary(&self.name, pending, rate));
+        }
+        if total > 0 {
+            notes.push(suppressed_summary(&self.name, total, rate));
+        }
+        let refused = self.refused_counters.load(Ordering::Relaxed);
+        if refused > 0 {
+            let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+            let bytes: usize = counters.iter().map(|(n, _)| n.len()).sum();
+            notes.push(format!(
+                "plugin `{}`: {refused} counter requests refused by the limits `max_counters` = {} and `max_counter_name` = {} bytes; it holds {} counters ({bytes} bytes of names)",
+                self.name,
+                self.max_counters,
+                self.max_counter_name,
+                counters.len()
+            ));
+        }
+        notes
     }
 
     /// Restart the plugin clock (called when the injector is started).
@@ -130,11 +195,16 @@ impl PluginState {
 
 /// Most guest stderr kept to explain a trap.
 const MAX_TAIL: usize = 1024;
+/// Most bytes of one output write the host looks at (`check-write` promises 64 KiB).
+pub(crate) const MAX_WRITE: usize = 64 * 1024;
 
 impl PluginState {
     /// Guest output: kept (stderr tail) and, with `Grant::Stdio`, logged line by line.
+    ///
+    /// Only the first [`MAX_WRITE`] bytes of one write count (what `check-write` allows): host
+    /// functions run outside the call's deadline, so the work per write must stay small.
     pub(crate) fn write(&mut self, stderr: bool, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes);
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_WRITE)]);
         if stderr {
             self.stderr_tail.push_str(&text);
             if self.stderr_tail.len() > 2 * MAX_TAIL {
@@ -146,7 +216,6 @@ impl PluginState {
             // Writes arrive in pieces (stderr is unbuffered): log whole lines.
             let pending = &mut self.pending[usize::from(stderr)];
             pending.push_str(&text);
-            let plugin = &*self.shared.name;
             let stream = if stderr { "stderr" } else { "stdout" };
             while let Some(end) = pending.find('\n').or((pending.len() > MAX_LOG_BYTES).then_some(pending.len())) {
                 let line: String = pending.drain(..end).collect();
@@ -154,7 +223,7 @@ impl PluginState {
                     pending.remove(0);
                 }
                 if !line.trim().is_empty() {
-                    tracing::info!(target: "chaoskit::plugin", plugin, stream, "{}", cut(&line));
+                    self.shared.log_line(LogLevel::Info, Some(stream), &line);
                 }
             }
         }
@@ -196,28 +265,35 @@ impl host::Host for PluginState {
     }
 
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
-        let plugin = &*self.shared.name;
-        // Plugin text is data: no newline or escape sequence of it reaches a terminal raw.
-        let message = crate::report::escape::terminal_safe(cut(&message));
-        match level {
-            LogLevel::Trace => tracing::trace!(target: "chaoskit::plugin", plugin, "{message}"),
-            LogLevel::Debug => tracing::debug!(target: "chaoskit::plugin", plugin, "{message}"),
-            LogLevel::Info => tracing::info!(target: "chaoskit::plugin", plugin, "{message}"),
-            LogLevel::Warn => tracing::warn!(target: "chaoskit::plugin", plugin, "{message}"),
-            LogLevel::Error => tracing::error!(target: "chaoskit::plugin", plugin, "{message}"),
-        }
+        self.shared.log_line(level, None, &message);
         Ok(())
     }
 
     fn counter(&mut self, name: String) -> wasmtime::Result<u32> {
-        let mut counters = self.shared.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let shared = &*self.shared;
+        if name.len() > shared.max_counter_name {
+            shared.refused_counters.fetch_add(1, Ordering::Relaxed);
+            wasmtime::bail!(
+                "plugin `{}` asked for a counter with a {}-byte name, over the limit `max_counter_name` = {} bytes",
+                shared.name,
+                name.len(),
+                shared.max_counter_name
+            );
+        }
+        let mut counters = shared.counters.lock().unwrap_or_else(|p| p.into_inner());
         let index = match counters.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
             None => {
-                if counters.len() >= MAX_COUNTERS {
-                    wasmtime::bail!("plugin `{}` asked for more than {MAX_COUNTERS} counters", self.shared.name);
+                if counters.len() >= shared.max_counters {
+                    shared.refused_counters.fetch_add(1, Ordering::Relaxed);
+                    wasmtime::bail!(
+                        "plugin `{}` asked for more counters than the limit `max_counters` = {}",
+                        shared.name,
+                        shared.max_counters
+                    );
                 }
-                counters.push((name, Arc::new(AtomicI64::new(0))));
+                // A fresh allocation of exactly the name: the guest's string may be larger.
+                counters.push((name.as_str().into(), Arc::new(AtomicI64::new(0))));
                 counters.len() - 1
             }
         };
@@ -243,3 +319,25 @@ impl host::Host for PluginState {
 // The `types` interfaces have no functions; their `Host` traits are empty.
 impl super::bindings::chaoskit::plugin::types::Host for PluginState {}
 impl super::bindings::validator::chaoskit::plugin::types::Host for PluginState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_write_is_handled_in_bounded_time_and_space() {
+        let shared = Arc::new(Shared::new("p".into(), &Limits::default().log_rate(1)));
+        let mut state = PluginState::new(shared, 1 << 20, true);
+        let started = Instant::now();
+        let flood = vec![b'x'; 64 << 20];
+        for _ in 0..4 {
+            state.write(false, &flood);
+            state.write(true, &flood);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(state.pending.iter().all(|p| p.len() <= MAX_LOG_BYTES), "partial lines stay small");
+        assert!(state.stderr_tail.len() <= 2 * MAX_TAIL);
+        // One line per write (a line is cut at 4 KiB); one passes the rate, the rest are counted.
+        assert_eq!(state.shared.notes(), ["plugin `p`: suppressed 7 log lines over the limit `log_rate` = 1 lines/s"]);
+    }
+}

@@ -91,7 +91,7 @@ pub(crate) fn link(linker: &mut Linker<PluginState>, imports: &[String]) -> wasm
                     Ok((Resource::<Pollable>::new_own(0),))
                 })?;
                 i.func_wrap("[method]output-stream.check-write", |_, (_,): (Resource<OutputStream>,)| {
-                    Ok((Ok::<u64, StreamError>(64 * 1024),))
+                    Ok((Ok::<u64, StreamError>(super::state::MAX_WRITE as u64),))
                 })?;
                 for write in ["[method]output-stream.write", "[method]output-stream.blocking-write-and-flush"] {
                     i.func_wrap(write, |mut store, (this, bytes): (Resource<OutputStream>, Vec<u8>)| {

@@ -2,11 +2,12 @@
 
 use super::bindings::validator::chaoskit::plugin::types as wit;
 use super::bindings::validator::{Validator as ValidatorWorld, ValidatorPre};
+use super::bounds::bounded_message;
 use super::error::{FailureKind, PluginError};
 use super::health::Health;
 use super::injector::BuildError;
 use super::reload::{Reload, Watch};
-use super::runtime::{self, Compiled, MAX_MESSAGE, Pre, Runtime};
+use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
 use super::{PluginSpec, World};
 use crate::chaos::Event;
@@ -64,7 +65,7 @@ fn build(
     let info = bindings
         .call_configure(&mut store, &spec.config)
         .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-        .map_err(BuildError::Config)?;
+        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
     Ok((Instance { store, bindings }, info))
 }
 
@@ -82,12 +83,11 @@ fn load_version(
     Ok((Version { hash: compiled.hash, short: runtime::short_hash(&compiled.hash), pre, info }, instance))
 }
 
+/// Longest event message passed to a guest (the host's own messages; a guest reads them).
+const EVENT_MESSAGE: usize = 64 * 1024;
+
 fn event(e: &Event) -> wit::Event {
-    let cut = |s: &str| {
-        let mut s = s.to_owned();
-        s.truncate(s.floor_char_boundary(MAX_MESSAGE));
-        s
-    };
+    let cut = |s: &str| s[..s.floor_char_boundary(EVENT_MESSAGE)].to_owned();
     match e {
         Event::RecursionDepth(d) => wit::Event::RecursionDepth(*d),
         Event::Panic(m) => wit::Event::Panic(cut(m)),
@@ -118,7 +118,7 @@ impl std::fmt::Debug for WasmValidator {
 
 impl WasmValidator {
     pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
-        let shared = Arc::new(Shared::new(spec.name()));
+        let shared = Arc::new(Shared::new(spec.name(), &spec.limits));
         let (version, instance) = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {
             health: Health::new(spec.limits.max_failures, spec.limits.failure_window),
@@ -226,9 +226,9 @@ impl Core {
         });
         match verdict {
             Ok(wit::Verdict::Pass) => Ok(()),
-            Ok(wit::Verdict::Fail(mut message)) => {
-                message.truncate(message.floor_char_boundary(MAX_MESSAGE));
-                Err(Violation::new(message))
+            Ok(wit::Verdict::Fail(message)) => {
+                // A bounded copy: the journal keeps this for every failing iteration it records.
+                Err(Violation::new(bounded_message(message, self.spec.limits.max_message, Some(&self.shared.name))))
             }
             Err(kind) => {
                 slot.instance = None;
@@ -327,6 +327,8 @@ impl Validator for WasmValidator {
         } else {
             "checks failed with an error verdict"
         };
-        self.core.health.notes(&self.core.shared.name, &short, what)
+        let mut notes = self.core.health.notes(&self.core.shared.name, &short, what);
+        notes.extend(self.core.shared.notes());
+        notes
     }
 }

@@ -49,6 +49,8 @@ struct HtmlReport<'a> {
     injector_rows: Vec<(String, String, String)>,
     validator_rows: Vec<(String, String, String, String)>,
     groups: Vec<GroupView>,
+    /// Host memory, descriptors and threads over the run (empty when not sampled).
+    resources_section: String,
 }
 
 pub(super) fn render(r: &Report, journal: &str) -> String {
@@ -123,6 +125,7 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
                 more: g.count().saturating_sub(ITERATIONS_PER_GROUP),
             })
             .collect(),
+        resources_section: super::resources::html_section(&r.host_resources),
     };
     page.render().unwrap_or_else(|e| {
         format!("<!DOCTYPE html><html><body><p>cannot render the report: {}</p></body></html>", esc(&e.to_string()))

@@ -7,6 +7,7 @@
 pub mod escape;
 mod html;
 mod junit;
+mod resources;
 mod text;
 pub mod triage;
 mod verdict;
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use resources::{MAX_SAMPLES, ResourceSample, ResourceSampler};
 pub use verdict::{FailurePolicy, RELAXED_MAX_FAILURES, Thresholds, Verdict};
 
 use crate::journal::{DecisionRecord, IterationRecord};
@@ -220,6 +222,10 @@ pub struct Report {
     /// digests, so `replay` can refuse a journal that does not match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// This process's memory, file descriptors and threads over the run, when sampled (the
+    /// CLI does; see [`ResourceSampler`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_resources: Vec<ResourceSample>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -324,6 +330,7 @@ impl Report {
             run_decisions_omitted: 0,
             replay_hazards: Vec::new(),
             provenance: None,
+            host_resources: Vec::new(),
         };
         report.decide();
         // The reason says it all; "no iteration ran" and the like would only repeat it.

@@ -427,6 +427,7 @@ impl<T: Target> Executor<T> {
             run_decisions_omitted,
             replay_hazards,
             provenance: None,
+            host_resources: Vec::new(),
         };
         report.decide();
         Ok(report)
@@ -558,6 +559,9 @@ async fn drive<T: Target>(
     };
     let mut interrupted = false;
     let mut grace_end: Option<tokio::time::Instant> = None;
+    // A duration run stops starting iterations at its deadline; those in flight then get the
+    // grace period, like after Ctrl-C, so one stuck iteration cannot hold the run open.
+    let deadline = *shared.deadline.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         let grace_sleep = async {
             match grace_end {
@@ -565,7 +569,17 @@ async fn drive<T: Target>(
                 None => std::future::pending().await,
             }
         };
+        let deadline_sleep = async {
+            match deadline {
+                Some(at) if grace_end.is_none() => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                _ => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            () = deadline_sleep => {
+                grace_end = Some(tokio::time::Instant::now() + grace);
+                tracing::debug!(target: "chaoskit::run", "deadline reached: {grace:?} grace for iterations in flight");
+            }
             () = &mut all => break,
             _ = ticker.tick(), if report.is_some() => {
                 if let Some(f) = &report { f(&snapshot(shared)); }

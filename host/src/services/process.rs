@@ -3,6 +3,15 @@
 //! The child gets its own process group, so a Ctrl-C in the terminal reaches the host only
 //! and the host stops the child in order (SIGTERM, then a kill after the stop timeout).
 //! Its stdout and stderr go to files (the report directory), not to the terminal.
+//!
+//! If the host itself dies without stopping it (SIGKILL, a crash, the OOM killer), the child
+//! dies too: on Linux it is started with a parent-death signal (`PR_SET_PDEATHSIG` = SIGKILL),
+//! which the kernel sends when the host goes away, and it keeps across `exec` (so `cargo run`,
+//! which execs the program, is covered). The kernel signals the direct child only: a target
+//! that starts processes of its own should stop them when it is killed (or run them in its
+//! process group). Other platforms have no such signal: there the host stops the target on
+//! every path it controls (end of run, error, panic, Ctrl-C, SIGTERM), but a SIGKILL of the host
+//! leaves the target running.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -108,6 +117,7 @@ impl ProcessTarget {
             .stderr(self.log("stderr")?)
             .process_group(0)
             .kill_on_drop(true);
+        die_with_the_host(&mut command);
         let child = command.spawn().map_err(|e| format!("cannot start `{}`: {e}", c.program.display()))?;
         let pid = child.id().unwrap_or(0);
         tracing::info!(target: "chaoskit::services", pid, program = %c.program.display(), "target process started");
@@ -215,3 +225,34 @@ impl ProcessTarget {
         }
     }
 }
+
+/// Make the child die with the host (Linux): set its parent-death signal to SIGKILL between
+/// `fork` and `exec`. The "parent" the kernel watches is the thread that forked; targets are
+/// started from a runtime worker thread, which lives as long as the runtime that runs the
+/// scenario, and the target is stopped before `run` returns.
+#[cfg(target_os = "linux")]
+fn die_with_the_host(command: &mut Command) {
+    use nix::sys::signal::Signal;
+    use nix::unistd::{Pid, getppid};
+    let host = Pid::this();
+    #[allow(
+        unsafe_code,
+        reason = "pre_exec is the only way to run code between fork and exec; the closure makes two async-signal-safe system calls (prctl, getppid) and allocates nothing"
+    )]
+    // SAFETY: the closure runs in the forked child before exec and only calls `prctl` and
+    // `getppid`, both async-signal-safe; it touches no lock and no allocator.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            // The host may have died between fork and prctl: then no signal will come.
+            if getppid() != host {
+                return Err(std::io::Error::other("the host exited while starting the target"));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Other platforms have no parent-death signal; see the module docs.
+#[cfg(not(target_os = "linux"))]
+fn die_with_the_host(_command: &mut Command) {}

@@ -34,6 +34,16 @@ pub struct PluginLimits {
     pub memory_bytes: Option<u64>,
     /// Budget of one `decide` call.
     pub decide_deadline: Option<HumanDuration>,
+    /// Longest delay one decision may ask for.
+    pub max_delay: Option<HumanDuration>,
+    /// Longest message kept from the plugin, bytes.
+    pub max_message: Option<u64>,
+    /// Most host counters.
+    pub max_counters: Option<u32>,
+    /// Longest counter name, bytes.
+    pub max_counter_name: Option<u64>,
+    /// Log lines per second.
+    pub log_rate: Option<u32>,
 }
 
 /// A plugin to load: everything the plugin runtime needs, resolved.
@@ -541,7 +551,15 @@ fn resolve_plugin(p: PluginSpec, base_dir: &Path) -> Result<PluginRequest, Strin
         build,
         path,
         config_json: p.config.map_or_else(|| "{}".to_string(), |c| c.to_string()),
-        limits: PluginLimits { memory_bytes: limits.memory.map(|m| m.0), decide_deadline: limits.decide_deadline },
+        limits: PluginLimits {
+            memory_bytes: limits.memory.map(|m| m.0),
+            decide_deadline: limits.decide_deadline,
+            max_delay: limits.max_delay,
+            max_message: limits.max_message.map(|m| m.0),
+            max_counters: limits.max_counters,
+            max_counter_name: limits.max_counter_name.map(|m| m.0),
+            log_rate: limits.log_rate,
+        },
         grants: p.grants,
         watch: p.watch,
         source: PluginSource::Scenario,

@@ -646,6 +646,21 @@ pub struct PluginLimitsSpec {
     /// Budget of one `decide` call (e.g. `"5ms"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decide_deadline: Option<HumanDuration>,
+    /// Longest delay one decision may ask for (default `"1s"`); longer ones are cut to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay: Option<HumanDuration>,
+    /// Longest message kept from the plugin (default `"4KiB"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message: Option<ByteSize>,
+    /// Most host counters the plugin may create (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_counters: Option<u32>,
+    /// Longest counter name (default `"256B"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_counter_name: Option<ByteSize>,
+    /// Log lines per second (default 100); the rest are suppressed and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_rate: Option<u32>,
 }
 
 /// One `[[plugins]]` entry: a WebAssembly component (injector or validator).

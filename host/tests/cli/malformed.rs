@@ -171,3 +171,46 @@ fn plugin_inspect_does_not_claim_a_world_whose_types_do_not_match() {
         run.explain()
     );
 }
+
+/// Issue 11: the limits on what a plugin can make the host keep are shown by `plugin inspect`,
+/// set in the scenario, and named with their value in the report when hit.
+#[test]
+fn plugin_limits_are_inspected_set_in_the_scenario_and_named_when_hit() {
+    let misbehave = plugin_artifacts::path(plugin_artifacts::FIXTURE_MISBEHAVE);
+    let dir = Dir::new("plugin-limits");
+    let run = dir.run(&["plugin", "inspect", misbehave]);
+    run.expect_code(0);
+    for line in [
+        "limits (defaults",
+        "max_delay           1s",
+        "max_message         4096 bytes",
+        "log_rate            100 lines/s",
+    ] {
+        assert!(run.stdout().contains(line), "{line:?} in {}", run.explain());
+    }
+    let unknown = plugin_artifacts::path(plugin_artifacts::FIXTURE_UNKNOWN_IMPORT);
+    dir.write("u.toml", &format!("{GOOD}[[plugins]]\npath = \"{unknown}\"\n"));
+    let run = dir.run(&["run", "u.toml", "--quiet"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("imports `chaoskit:plugin/host@0.1.0#steal-secrets`, which this host does not define"),
+        "{}",
+        run.explain()
+    );
+    dir.write(
+        "s.toml",
+        &format!(
+            "{GOOD}[[plugins]]\npath = \"{misbehave}\"\nlabel = \"forever\"\nconfig = {{ mode = \"forever\" }}\nlimits = {{ max_delay = \"3ms\", max_message = \"1KiB\", log_rate = 10 }}\n"
+        ),
+    );
+    let run = dir.run(&["run", "s.toml", "--repeat", "3", "--quiet"]);
+    run.expect_code(0);
+    let j = crate::util::journal(&dir);
+    // Five chaos points per iteration, each asked for u64::MAX ns, each applied 3 ms.
+    assert_eq!(j["injectors"][0]["injections"]["delay"], 15);
+    let notes = j["injectors"].to_string();
+    assert!(
+        notes.contains("plugin `forever` asked for 15 delays over the limit `max_delay` = 3ms (the longest 18446744073.709551615s); each applied 3ms"),
+        "{notes}"
+    );
+}
