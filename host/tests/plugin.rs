@@ -623,7 +623,6 @@ mod plugins {
 /// to the plugin, and named with the limit and its value when hit.
 mod hostile {
     use super::*;
-    use chaoskit::journal::DecisionAction;
     use chaoskit::report::ResourceSample;
     use chaoskit::{ChaosError, Scenario};
 
@@ -761,7 +760,7 @@ mod hostile {
         assert_eq!(report.injectors[0].injections.get("delay"), Some(&5), "{:?}", report.injectors[0]);
         let decision = &report.samples[0].decisions[0];
         assert_eq!(decision.injector, "forever");
-        assert_eq!(decision.action, DecisionAction::Delay { ns: 2_000_000 }, "the journal has the applied delay");
+        assert_eq!(decision.action, Action::Delay(Duration::from_millis(2)), "the journal has the applied delay");
         let notes = &report.injectors[0].notes;
         assert!(
             notes.iter().any(
