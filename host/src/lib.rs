@@ -45,22 +45,34 @@
 //! The library prints nothing and installs no global (subscriber, recorder, panic hook);
 //! it logs through `tracing` under the `chaoskit::*` targets.
 //!
+//! With `default-features = false` the library is the core: scenarios, the executor, chaos
+//! points, built-in injectors and validators, the journal, and text / JSON / JUnit reports
+//! (no wasmtime, axum, hyper, clap, askama or indicatif). Features add the rest:
+//!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `cli` | yes | the `chaoskit-host` binary and `chaoskit::cli` (clap, indicatif, tracing-subscriber, the Prometheus exporter); the only code that installs globals |
+//! | `cli` | yes | the `chaoskit-host` binary and `chaoskit::cli` (clap, indicatif, tracing-subscriber, the Prometheus exporter) plus every feature below; the only code that installs globals |
+//! | `plugins` | via `cli` | `chaoskit::plugin`: WebAssembly injectors and validators (wasmtime) |
+//! | `proxy` | via `cli` | `chaoskit::proxy` and the `proxy_toxic` / `proxy_down` injectors (axum, hyper) |
+//! | `spec` | via `cli` | `chaoskit::spec` (scenario files) and `chaoskit::services` (their targets and steps); implies `proxy` |
+//! | `html` | via `cli` | `Report::to_html` (askama) |
 
 pub mod chaos;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod inject;
 pub mod journal;
+#[cfg(feature = "plugins")]
 pub mod plugin;
+#[cfg(feature = "proxy")]
 pub mod proxy;
 pub mod report;
 mod run;
 mod scenario;
 mod serde_duration;
+#[cfg(feature = "spec")]
 pub mod services;
+#[cfg(feature = "spec")]
 pub mod spec;
 pub mod validate;
 

@@ -40,6 +40,7 @@ pub use stream::Draws;
 pub(crate) use stream::{StreamSlot, mix};
 
 /// A run-level stream for an injector (decisions made once per run, e.g. at start).
+#[cfg(feature = "proxy")]
 pub(crate) fn run_stream(seed: u64, label: &str) -> rand_chacha::ChaCha8Rng {
     stream::stream(seed, stream_key(label), u64::MAX)
 }

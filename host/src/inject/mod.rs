@@ -17,6 +17,7 @@ mod fault;
 mod hooks;
 mod network;
 mod pressure;
+#[cfg(feature = "proxy")]
 mod proxy_fault;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use fault::{Chance, Failpoint, FnInjector, cancel, error, failpoint, from_fn
 pub use hooks::{AsyncHooks, HookFuture};
 pub use network::{Network, NetworkRule, host_matches, network};
 pub use pressure::{CpuPressure, MemoryPressure, cpu, memory};
+#[cfg(feature = "proxy")]
 pub use proxy_fault::{ProxyEndpoint, ProxyFault, proxy_down, proxy_toxic};
 
 use crate::chaos::{Action, Capabilities, Draws, Point};

@@ -4,6 +4,7 @@
 //! The JSON form is the journal file: [`Report`] serialises to a documented, versioned
 //! schema ([`REPORT_SCHEMA`]) and reads back, so a finished run can be rendered again.
 
+#[cfg(feature = "html")]
 mod html;
 mod junit;
 mod text;
@@ -233,7 +234,8 @@ impl Report {
 
     /// A self-contained HTML page: summary, inline SVG charts (latency and success rate
     /// over time, injections per injector), validators and failures; no script, no
-    /// external asset.
+    /// external asset. Needs the `html` feature.
+    #[cfg(feature = "html")]
     pub fn to_html(&self) -> String {
         html::render(self)
     }
