@@ -7,6 +7,7 @@
 //!
 //! - [`chaos`]: [`ChaosContext`] and its chaos points (`maybe_delay`, `maybe_panic`, ...).
 //! - [`inject`]: the [`Injector`] trait and built-in injectors.
+//! - [`fail`] and [`fail_point!`]: a drop-in for the `fail` crate whose sites join runs.
 //! - [`validate`]: the [`Validator`] trait and built-in validators.
 //! - [`plugin`]: WebAssembly injectors and validators, loaded and hot-reloaded in a sandbox.
 //! - [`points`]: chaos points on the current context, for code deep in a call stack.
@@ -56,10 +57,12 @@
 //! | `proxy` | via `cli` | `chaoskit::proxy` and the `proxy_toxic` / `proxy_down` injectors (axum, hyper) |
 //! | `spec` | via `cli` | `chaoskit::spec` (scenario files) and `chaoskit::services` (their targets and steps); implies `proxy` |
 //! | `html` | via `cli` | `Report::to_html` (askama) |
+//! | `failpoints` | no | compiles [`fail_point!`] sites in (as the `fail` crate's feature of the same name) |
 
 pub mod chaos;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod fail;
 pub mod inject;
 pub mod journal;
 #[cfg(feature = "plugins")]
@@ -72,6 +75,7 @@ mod scenario;
 mod serde_duration;
 #[cfg(feature = "spec")]
 pub mod services;
+pub mod sites;
 #[cfg(feature = "spec")]
 pub mod spec;
 pub mod validate;
@@ -85,6 +89,7 @@ pub mod points {
 }
 
 pub use chaos::{Action, Capabilities, ChaosContext, ChaosError, Draws, Event, NetworkFault, Point, PointKind};
+pub use chaoskit_macros::chaos_fn;
 pub use inject::{InjectError, Injector, StartContext};
 pub use journal::JournalConfig;
 pub use report::{Report, Thresholds, Verdict};

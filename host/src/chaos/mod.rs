@@ -98,11 +98,16 @@ pub(crate) struct ChaosPlan {
     /// Injectors whose fault is decided and applied per iteration (see `AsyncHooks`).
     pub(crate) per_iteration: Vec<u32>,
     stream_keys: Vec<u64>,
+    /// Each injector's site pattern (`Injector::target`): it is asked, and counted as
+    /// reached, only at points whose name matches.
+    targets: Box<[Option<Box<str>>]>,
     by_kind: [Box<[u32]>; KINDS],
     active: u8,
     pub(crate) scopes: Vec<Arc<str>>,
     steps: Vec<(Arc<str>, Option<u16>)>,
     points: RwLock<PointTable>,
+    /// Wakes `fail_point!` sites while this plan injects failpoints (see `crate::fail`).
+    _fail_sites: crate::fail::RunArming,
 }
 
 impl ChaosPlan {
@@ -117,11 +122,14 @@ impl ChaosPlan {
             injectors
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| p.injector.capabilities().answers(kind))
+                // An injector that can never fire (p = 0) is settled here, not at every point.
+                .filter(|(_, p)| p.injector.capabilities().answers(kind) && !p.injector.is_inert())
                 .map(|(i, _)| i as u32)
                 .collect::<Box<[u32]>>()
         });
-        let active = injectors.iter().fold(0, |m, p| m | p.injector.capabilities().bits());
+        let active =
+            injectors.iter().filter(|p| !p.injector.is_inert()).fold(0, |m, p| m | p.injector.capabilities().bits());
+        let targets = injectors.iter().map(|p| p.injector.target().map(Box::from)).collect();
         // Step points get the first ids, so the hot path finds them without a lookup.
         let mut table = PointTable::default();
         for (name, scope) in &steps {
@@ -138,11 +146,13 @@ impl ChaosPlan {
             injectors,
             per_iteration,
             stream_keys,
+            targets,
             by_kind,
             active,
             scopes,
             steps,
             points: RwLock::new(table),
+            _fail_sites: crate::fail::RunArming::new(active & Capabilities::FAILPOINT.bits() != 0),
         }
     }
 
@@ -187,6 +197,8 @@ pub(crate) struct IterationTrace {
     pub(crate) max_recursion_depth: u32,
     pub(crate) panics: u32,
     pub(crate) errors: u32,
+    /// Per injector: how many points it was asked at (coverage's "reached").
+    pub(crate) reached: Vec<u32>,
 }
 
 struct IterationState {
@@ -195,6 +207,7 @@ struct IterationState {
     index: u64,
     step: AtomicU32,
     streams: Box<[StreamSlot]>,
+    reached: Box<[AtomicU32]>,
     decisions: Mutex<Vec<Decision>>,
     events: Mutex<EventLog>,
     max_depth: AtomicU32,
@@ -231,6 +244,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ChaosContext {
     pub(crate) fn new(plan: Arc<ChaosPlan>, index: u64) -> Self {
         let streams = plan.injectors.iter().map(|_| Mutex::new(None)).collect();
+        let reached = plan.injectors.iter().map(|_| AtomicU32::new(0)).collect();
         let active = plan.active;
         ChaosContext {
             state: Arc::new(IterationState {
@@ -239,6 +253,7 @@ impl ChaosContext {
                 index,
                 step: AtomicU32::new(u32::MAX),
                 streams,
+                reached,
                 decisions: Mutex::new(Vec::new()),
                 events: Mutex::new(EventLog::default()),
                 max_depth: AtomicU32::new(0),
@@ -314,7 +329,7 @@ impl ChaosContext {
 
     /// Whether some injector answers `kind`: the whole cost of an idle chaos point.
     #[inline(always)]
-    fn answers(&self, kind: PointKind) -> bool {
+    pub(crate) fn answers(&self, kind: PointKind) -> bool {
         self.state.active & Capabilities::of(kind).bits() != 0
     }
 
@@ -342,6 +357,14 @@ impl ChaosContext {
             if planned.scope.is_some() && planned.scope != self.scope {
                 continue;
             }
+            // Coverage: count the points this injector is asked at (its site pattern, if
+            // any, must match). A per-iteration counter, summed per worker by the tally.
+            if let Some(pattern) = &plan.targets[i as usize]
+                && !crate::sites::matches(pattern, name)
+            {
+                continue;
+            }
+            state.reached[i as usize].fetch_add(1, Ordering::Relaxed);
             let mut draws =
                 Draws::from_slot(&state.streams[i as usize], plan.seed, plan.stream_keys[i as usize], state.index);
             let action = planned.injector.decide(&point, &mut draws);
@@ -362,6 +385,7 @@ impl ChaosContext {
         let plan = &*state.plan;
         let id = plan.point_id(PointKind::Network, u32::MAX, Some("iteration"), None);
         let point = Point { id, kind: PointKind::Network, name: "iteration", scope: None, iteration: state.index };
+        state.reached[i as usize].fetch_add(1, Ordering::Relaxed);
         let mut draws =
             Draws::from_slot(&state.streams[i as usize], plan.seed, plan.stream_keys[i as usize], state.index);
         let action = plan.injectors[i as usize].injector.decide(&point, &mut draws);
@@ -542,6 +566,7 @@ impl ChaosContext {
             max_recursion_depth: state.max_depth.load(Ordering::Relaxed),
             panics: state.panics.load(Ordering::Relaxed),
             errors: state.errors.load(Ordering::Relaxed),
+            reached: state.reached.iter().map(|r| r.swap(0, Ordering::Relaxed)).collect(),
         }
     }
 }

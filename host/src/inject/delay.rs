@@ -76,6 +76,10 @@ impl Injector for Delay {
         if fire { Action::Delay(draws.uniform(self.min, self.max)) } else { Action::None }
     }
 
+    fn is_inert(&self) -> bool {
+        matches!(self.mode, Mode::Probability(p) if p <= 0.0) || self.max.is_zero()
+    }
+
     fn validate_config(&self) -> Result<(), String> {
         if self.min > self.max {
             return Err(format!("delay range min {:?} is greater than max {:?}", self.min, self.max));

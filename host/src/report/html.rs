@@ -23,12 +23,15 @@ struct HtmlReport<'a> {
     validator_rows: Vec<(String, String, String, String)>,
     failure_rows: Vec<(u64, String, String)>,
     failures_more: usize,
+    /// Rendered and escaped by `coverage::html`.
+    coverage_table: String,
 }
 
 pub(super) fn render(r: &Report) -> String {
     let l = &r.latency_us;
     let page = HtmlReport {
         r,
+        coverage_table: super::coverage::html(r),
         verdict_class: match r.verdict {
             super::Verdict::Pass => "pass",
             super::Verdict::Unstable => "unstable",

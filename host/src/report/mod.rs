@@ -4,6 +4,7 @@
 //! The JSON form is the journal file: [`Report`] serialises to a documented, versioned
 //! schema ([`REPORT_SCHEMA`]) and reads back, so a finished run can be rendered again.
 
+pub(crate) mod coverage;
 #[cfg(feature = "html")]
 mod html;
 mod junit;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use coverage::CoverageEntry;
 pub use verdict::{Thresholds, Verdict};
 
 use crate::journal::IterationRecord;
@@ -195,6 +197,9 @@ pub struct Report {
     /// Errors while stopping injectors or tearing down the target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle_errors: Vec<String>,
+    /// Per injector answering chaos points: points reached and faults fired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<CoverageEntry>,
 }
 
 impl Report {
@@ -297,6 +302,7 @@ impl Report {
                 }
             }
         }
+        coverage::judge(self, &mut fail, &mut reasons);
         if self.iterations.failed > 0 && !fail {
             reasons.push(format!(
                 "{} of {} iterations failed, within the thresholds",

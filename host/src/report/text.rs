@@ -73,6 +73,7 @@ pub(super) fn render(r: &Report) -> String {
             let _ = writeln!(w, "  ... {} more in the JSON journal", r.failures.len() - 20);
         }
     }
+    w.push_str(&super::coverage::text(r));
     for e in &r.lifecycle_errors {
         let _ = writeln!(w, "\nLifecycle: {e}");
     }

@@ -330,6 +330,7 @@ impl<T: Target> Executor<T> {
             })
             .collect();
 
+        let coverage = crate::report::coverage::collect(&plan, &tally.reached, &tally.injections);
         let latency_us = tally.latency_summary();
         let total = tally.total;
         let mut report = Report {
@@ -360,6 +361,7 @@ impl<T: Target> Executor<T> {
             samples: std::mem::take(&mut tally.passing),
             timeline: std::mem::replace(&mut tally.timeline, tally::Timeline::new()).into_buckets(),
             lifecycle_errors: std::mem::take(&mut lifecycle.errors),
+            coverage,
         };
         report.decide();
         Ok(report)
@@ -672,6 +674,7 @@ async fn iteration<T: Target>(shared: &Shared<T>, index: u64, w: usize, t0: Inst
     for d in &trace.decisions {
         tally.injections[d.injector as usize][action_slot(d.action.name())] += 1;
     }
+    tally.record_reached(&trace.reached);
     for (n, v) in &violations {
         let slot = &mut tally.violations[*n];
         slot.violations += 1;
