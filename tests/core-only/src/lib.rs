@@ -27,9 +27,26 @@ pub async fn run_core_scenario(seed: u64) -> Report {
     chaoskit::run(scenario).await.expect("the run completes")
 }
 
+/// A site as a library would write it; compiled out unless chaoskit's `failpoints` is on.
+pub fn stored() -> u32 {
+    chaoskit::fail_point!("core.store", |_| 1);
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_the_failpoints_feature_sites_compile_out() {
+        // `cargo test -p core-only` builds chaoskit without `failpoints` (CI runs it so);
+        // in a whole-workspace build other members turn the feature on, and the site is live.
+        chaoskit::fail::cfg("core.store", "return").unwrap();
+        let expected = u32::from(chaoskit::fail::has_failpoints());
+        assert_eq!(stored(), expected);
+        chaoskit::fail::remove("core.store");
+        assert_eq!(stored(), 0);
+    }
 
     #[tokio::test]
     async fn the_core_runs_a_scenario_and_renders_its_reports() {
