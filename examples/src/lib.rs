@@ -6,6 +6,8 @@
 //! (chaos says so), and the engine then retries it one level deeper: under heavy fault
 //! rates the recursion grows, which is exactly what a recursion-depth validator bounds.
 
+pub mod orders;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 

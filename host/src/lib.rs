@@ -7,6 +7,7 @@
 //!
 //! - [`chaos`]: [`ChaosContext`] and its chaos points (`maybe_delay`, `maybe_panic`, ...).
 //! - [`inject`]: the [`Injector`] trait and built-in injectors.
+//! - [`fail`] and [`fail_point!`]: a drop-in for the `fail` crate whose sites join runs.
 //! - [`validate`]: the [`Validator`] trait and built-in validators.
 //! - [`plugin`]: WebAssembly injectors and validators, loaded and hot-reloaded in a sandbox.
 //! - [`points`]: chaos points on the current context, for code deep in a call stack.
@@ -47,24 +48,40 @@
 //! The library prints nothing and installs no global (subscriber, recorder, panic hook);
 //! it logs through `tracing` under the `chaoskit::*` targets.
 //!
+//! With `default-features = false` the library is the core: scenarios, the executor, chaos
+//! points, built-in injectors and validators, the journal, and text / JSON / JUnit reports
+//! (no wasmtime, axum, hyper, clap, askama or indicatif). Features add the rest:
+//!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `cli` | yes | the `chaoskit-host` binary and `chaoskit::cli` (clap, indicatif, tracing-subscriber, the Prometheus exporter); the only code that installs globals |
+//! | `cli` | yes | the `chaoskit-host` binary and `chaoskit::cli` (clap, indicatif, tracing-subscriber, the Prometheus exporter) plus every feature below; the only code that installs globals |
+//! | `plugins` | via `cli` | `chaoskit::plugin`: WebAssembly injectors and validators (wasmtime) |
+//! | `proxy` | via `cli` | `chaoskit::proxy` and the `proxy_toxic` / `proxy_down` injectors (axum, hyper) |
+//! | `spec` | via `cli` | `chaoskit::spec` (scenario files) and `chaoskit::services` (their targets and steps); implies `proxy` |
+//! | `html` | via `cli` | `Report::to_html` (askama) |
+//! | `failpoints` | no | compiles [`fail_point!`] sites in (as the `fail` crate's feature of the same name) |
 
 pub mod chaos;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod fail;
 pub mod inject;
 pub mod journal;
+#[cfg(feature = "plugins")]
 pub mod plugin;
+#[cfg(feature = "proxy")]
 pub mod proxy;
 pub mod replay;
 pub mod report;
 mod run;
 mod scenario;
 mod serde_duration;
+#[cfg(feature = "spec")]
 pub mod services;
+pub mod sites;
+#[cfg(feature = "spec")]
 pub mod spec;
+mod units;
 pub mod validate;
 
 /// Chaos points on the current iteration's context; no-ops outside a run.
@@ -76,6 +93,7 @@ pub mod points {
 }
 
 pub use chaos::{Action, Capabilities, ChaosContext, ChaosError, Draws, Event, NetworkFault, Point, PointKind};
+pub use chaoskit_macros::chaos_fn;
 pub use inject::{InjectError, Injector, StartContext};
 pub use journal::JournalConfig;
 pub use report::{Report, Thresholds, Verdict};

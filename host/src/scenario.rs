@@ -353,6 +353,14 @@ impl<T: Target> ScenarioBuilder<T> {
         self
     }
 
+    /// Fails the run unless at least `share` (in `[0, 1]`; `1.0` = all) of the configured
+    /// faults were reached at least once (see the report's coverage). Without it, a fault
+    /// whose points were never reached is only a warning.
+    pub fn require_coverage(mut self, share: f64) -> Self {
+        self.thresholds.require_coverage = Some(share);
+        self
+    }
+
     /// How much detail the journal keeps (default [`JournalConfig::default`]).
     pub fn journal(mut self, journal: JournalConfig) -> Self {
         self.journal = journal;

@@ -17,10 +17,10 @@ mod proxy;
 mod replay;
 #[path = "cli/run.rs"]
 mod run;
-#[path = "cli/trust.rs"]
-mod trust;
 #[path = "cli/soak.rs"]
 mod soak;
+#[path = "cli/trust.rs"]
+mod trust;
 #[path = "cli/ui.rs"]
 mod ui;
 #[path = "cli/util.rs"]

@@ -1055,7 +1055,9 @@ mod reports {
         let report = sample().await;
         let xml = report.to_junit();
         assert!(xml.starts_with("<?xml"));
-        assert!(xml.contains("<testsuite name=\"reporting\" tests=\"2\""), "{xml}");
+        // The verdict, the validator, and the coverage of the one injector.
+        assert!(xml.contains("<testsuite name=\"reporting\" tests=\"3\""), "{xml}");
+        assert!(xml.contains("<testcase name=\"coverage flaky\""), "{xml}");
         assert!(xml.contains("<testcase name=\"verdict\""));
         assert!(xml.contains("<failure message=\"verdict FAIL: success rate"));
         assert!(xml.contains("<testcase name=\"validator depth\""));

@@ -79,6 +79,19 @@ pub trait Injector: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The site name or pattern (`*` wildcards, see [`crate::sites`]) this injector targets,
+    /// if it targets named sites (failpoints, `#[chaos_fn]` functions). It is then asked only
+    /// at points whose name matches, and the coverage report shows the pattern.
+    fn target(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether this injector can never fire (e.g. probability 0): the run leaves it out of
+    /// every chaos point, so an idle point stays as cheap as with no injector at all.
+    fn is_inert(&self) -> bool {
+        false
+    }
+
     /// Async lifecycle hooks, for injectors that act over the network (see [`AsyncHooks`]).
     fn hooks(&self) -> Option<&dyn AsyncHooks> {
         None
@@ -120,6 +133,12 @@ macro_rules! forward_injector {
             }
             fn hooks(&self) -> Option<&dyn AsyncHooks> {
                 (**self).hooks()
+            }
+            fn target(&self) -> Option<&str> {
+                (**self).target()
+            }
+            fn is_inert(&self) -> bool {
+                (**self).is_inert()
             }
         }
     };

@@ -49,7 +49,11 @@ pub use injector::{AsyncHooks, HookFuture, InjectError, Injector, StartContext};
 pub(crate) use point::ACTION_NAMES;
 pub use point::{Action, Capabilities, ChaosError, NetworkFault, Point, PointKind};
 pub use stream::Draws;
-pub(crate) use stream::{LazyStream, RUN, StreamSlot, derive, key as stream_key, mix};
+#[cfg(feature = "plugins")]
+pub(crate) use stream::LazyStream;
+#[cfg(feature = "proxy")]
+pub(crate) use stream::derive;
+pub(crate) use stream::{RUN, StreamSlot, key as stream_key, mix};
 
 const KINDS: usize = PointKind::ALL.len();
 
@@ -97,6 +101,9 @@ pub(crate) struct ChaosPlan {
     /// Injectors whose fault is decided once and lasts the whole run (see `AsyncHooks`).
     pub(crate) whole_run: Vec<u32>,
     stream_keys: Vec<u64>,
+    /// Each injector's site pattern (`Injector::target`): it is asked, and counted as
+    /// reached, only at points whose name matches.
+    targets: Box<[Option<Box<str>>]>,
     by_kind: [Box<[u32]>; KINDS],
     active: u8,
     pub(crate) scopes: Vec<Arc<str>>,
@@ -104,6 +111,8 @@ pub(crate) struct ChaosPlan {
     points: RwLock<PointTable>,
     /// Set when the run ends: every context of the run is inert from then on.
     ended: AtomicBool,
+    /// Wakes `fail_point!` sites while this plan injects failpoints (see `crate::fail`).
+    _fail_sites: crate::fail::RunArming,
 }
 
 impl ChaosPlan {
@@ -118,11 +127,14 @@ impl ChaosPlan {
             injectors
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| p.injector.capabilities().answers(kind))
+                // An injector that can never fire (p = 0) is settled here, not at every point.
+                .filter(|(_, p)| p.injector.capabilities().answers(kind) && !p.injector.is_inert())
                 .map(|(i, _)| i as u32)
                 .collect::<Box<[u32]>>()
         });
-        let active = injectors.iter().fold(0, |m, p| m | p.injector.capabilities().bits());
+        let active =
+            injectors.iter().filter(|p| !p.injector.is_inert()).fold(0, |m, p| m | p.injector.capabilities().bits());
+        let targets = injectors.iter().map(|p| p.injector.target().map(Box::from)).collect();
         // Step points get the first ids, so the hot path finds them without a lookup.
         let mut table = PointTable::default();
         for (name, scope) in &steps {
@@ -143,12 +155,14 @@ impl ChaosPlan {
             per_iteration,
             whole_run,
             stream_keys,
+            targets,
             by_kind,
             active,
             scopes,
             steps,
             points: RwLock::new(table),
             ended: AtomicBool::new(false),
+            _fail_sites: crate::fail::RunArming::new(active & Capabilities::FAILPOINT.bits() != 0),
         }
     }
 
@@ -216,6 +230,8 @@ pub(crate) struct IterationTrace {
     pub(crate) max_recursion_depth: u32,
     pub(crate) panics: u32,
     pub(crate) errors: u32,
+    /// Per injector: how many points it was asked at (coverage's "reached").
+    pub(crate) reached: Vec<u32>,
 }
 
 struct IterationState {
@@ -229,6 +245,7 @@ struct IterationState {
     /// Visits so far of each step point (dense ids), and of other points by id.
     occurrences: Box<[AtomicU32]>,
     other_occurrences: Mutex<Vec<(u32, u32)>>,
+    reached: Box<[AtomicU32]>,
     decisions: Mutex<Vec<Decision>>,
     events: Mutex<EventLog>,
     max_depth: AtomicU32,
@@ -270,6 +287,7 @@ impl ChaosContext {
         } else {
             (0..plan.dense_points()).map(|_| AtomicU32::new(0)).collect()
         };
+        let reached = plan.injectors.iter().map(|_| AtomicU32::new(0)).collect();
         let active = plan.active;
         ChaosContext {
             state: Arc::new(IterationState {
@@ -281,6 +299,7 @@ impl ChaosContext {
                 schedule,
                 occurrences,
                 other_occurrences: Mutex::new(Vec::new()),
+                reached,
                 decisions: Mutex::new(Vec::new()),
                 events: Mutex::new(EventLog::default()),
                 max_depth: AtomicU32::new(0),
@@ -356,7 +375,7 @@ impl ChaosContext {
 
     /// Whether some injector answers `kind`: the whole cost of an idle chaos point.
     #[inline(always)]
-    fn answers(&self, kind: PointKind) -> bool {
+    pub(crate) fn answers(&self, kind: PointKind) -> bool {
         self.state.active & Capabilities::of(kind).bits() != 0
     }
 
@@ -388,6 +407,14 @@ impl ChaosContext {
             if planned.scope.is_some() && planned.scope != self.scope {
                 continue;
             }
+            // Coverage: count the points this injector is asked at (its site pattern, if
+            // any, must match). A per-iteration counter, summed per worker by the tally.
+            if let Some(pattern) = &plan.targets[i as usize]
+                && !crate::sites::matches(pattern, name)
+            {
+                continue;
+            }
+            state.reached[i as usize].fetch_add(1, Ordering::Relaxed);
             combined = combine(combined, state.ask(i, &point, occurrence));
         }
         combined
@@ -406,6 +433,7 @@ impl ChaosContext {
         let id = plan.point_id(PointKind::Network, u32::MAX, Some(name), None);
         let point = Point { id, kind: PointKind::Network, name, scope: None, iteration: state.index };
         // Each such injector is asked once per iteration (or run): its own first visit.
+        state.reached[i as usize].fetch_add(1, Ordering::Relaxed);
         !state.ask(i, &point, 0).is_none()
     }
 
@@ -578,6 +606,7 @@ impl ChaosContext {
             max_recursion_depth: state.max_depth.load(Ordering::Relaxed),
             panics: state.panics.load(Ordering::Relaxed),
             errors: state.errors.load(Ordering::Relaxed),
+            reached: state.reached.iter().map(|r| r.swap(0, Ordering::Relaxed)).collect(),
         }
     }
 }

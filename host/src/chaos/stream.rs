@@ -46,6 +46,7 @@ pub(crate) struct LazyStream {
     rng: Option<ChaCha8Rng>,
 }
 
+#[cfg_attr(not(feature = "plugins"), expect(dead_code, reason = "only Wasm plugins borrow a stream"))]
 impl LazyStream {
     /// A stream nobody drew from yet.
     pub(crate) fn new(seed: u64, key: u64, index: u64) -> Self {
@@ -112,6 +113,7 @@ impl<'a> Draws<'a> {
         }
     }
 
+    #[cfg_attr(not(feature = "plugins"), expect(dead_code, reason = "only Wasm plugins borrow a stream"))]
     /// Lends the stream to a caller that draws through its own handle (a plugin's
     /// `random-u64`); [`restore`](Self::restore) gives it back, so later draws continue it.
     pub(crate) fn lend(&mut self) -> LazyStream {
@@ -124,6 +126,7 @@ impl<'a> Draws<'a> {
         }
     }
 
+    #[cfg_attr(not(feature = "plugins"), expect(dead_code, reason = "only Wasm plugins borrow a stream"))]
     /// Takes back a stream lent by [`lend`](Self::lend).
     pub(crate) fn restore(&mut self, lent: LazyStream) {
         let Some(rng) = lent.rng else { return };

@@ -74,7 +74,10 @@ fn read_input(path: &Path, iteration: Option<u64>) -> Result<Target, CliError> {
         _ => {
             let report = Report::from_json(&text)
                 .with_context(|| {
-                    format!("`{}` is neither a journal ({REPORT_SCHEMA}) nor a schedule ({SCHEDULE_SCHEMA})", path.display())
+                    format!(
+                        "`{}` is neither a journal ({REPORT_SCHEMA}) nor a schedule ({SCHEDULE_SCHEMA})",
+                        path.display()
+                    )
                 })
                 .kind(ErrorKind::Config)?;
             let Some(k) = iteration else {
@@ -156,8 +159,7 @@ fn start_session(
         )?;
     }
     loaded.resolved.seed = Some(target.seed);
-    let (scenario, digests) =
-        run::prepare(&mut loaded, &PluginFlags::default(), env, false, BuildOptions::default())?;
+    let (scenario, digests) = run::prepare(&mut loaded, &PluginFlags::default(), env, false, BuildOptions::default())?;
     if let Some(p) = &target.provenance {
         for (label, sha) in &p.plugins {
             match digests.get(label) {

@@ -84,8 +84,7 @@ pub(super) fn prepare(
         }
         loaded.resolved.plugins.iter_mut().for_each(|p| p.watch = true);
     }
-    let (parts, digests) =
-        plugins::resolve_plugins(&loaded.resolved.plugins, &loaded.resolved.file, &loaded.source)?;
+    let (parts, digests) = plugins::resolve_plugins(&loaded.resolved.plugins, &loaded.resolved.file, &loaded.source)?;
     let scenario = spec::build(&loaded.resolved, BuildOptions { plugins: parts, ..options })
         .map_err(|e| e.located(&loaded.source))
         .kind(ErrorKind::Config)?;

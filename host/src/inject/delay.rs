@@ -85,12 +85,16 @@ impl Injector for Delay {
         }
     }
 
+    fn is_inert(&self) -> bool {
+        matches!(self.mode, Mode::Probability(p) if p <= 0.0) || self.max.is_zero()
+    }
+
     fn validate_config(&self) -> Result<(), String> {
         if self.min > self.max {
             return Err(format!(
                 "delay range min {} is greater than max {}",
-                crate::spec::units::format_duration(self.min),
-                crate::spec::units::format_duration(self.max)
+                crate::units::format_duration(self.min),
+                crate::units::format_duration(self.max)
             ));
         }
         match self.mode {

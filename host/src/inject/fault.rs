@@ -48,6 +48,9 @@ impl Injector for Chance {
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)
     }
+    fn is_inert(&self) -> bool {
+        self.p <= 0.0
+    }
 }
 
 /// Applies an action at a named failpoint with probability `p`.
@@ -60,6 +63,10 @@ pub struct Failpoint {
 
 /// At the failpoint called `name`, applies `action` with probability `p`
 /// (like the `fail` crate's `fail_point!`, but seeded and per iteration).
+///
+/// `name` may be a pattern (`db.*`, `shop::*`: see [`crate::sites`]) and reaches
+/// `chaoskit::points::failpoint` sites, `fail_point!` sites and `#[chaos_fn]` functions
+/// (named `module::path::function`).
 pub fn failpoint(name: impl Into<String>, p: f64, action: Action) -> Failpoint {
     Failpoint { name: name.into(), p, action }
 }
@@ -70,10 +77,20 @@ impl Injector for Failpoint {
     }
     #[inline]
     fn decide(&self, point: &Point<'_>, draws: &mut Draws<'_>) -> Action {
-        if point.name == self.name && draws.chance(self.p) { self.action.clone() } else { Action::None }
+        if crate::sites::matches(&self.name, point.name) && draws.chance(self.p) {
+            self.action.clone()
+        } else {
+            Action::None
+        }
     }
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)
+    }
+    fn target(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+    fn is_inert(&self) -> bool {
+        self.p <= 0.0
     }
 }
 

@@ -16,6 +16,7 @@ mod delay;
 mod fault;
 mod network;
 mod pressure;
+#[cfg(feature = "proxy")]
 mod proxy_fault;
 
 pub use composite::{Composite, composite};
@@ -23,6 +24,7 @@ pub use delay::{Delay, delay, delay_every};
 pub use fault::{Chance, Failpoint, FnInjector, cancel, error, failpoint, from_fn, panic};
 pub use network::{Network, NetworkRule, host_matches, network};
 pub use pressure::{CpuPressure, MemoryPressure, cpu, memory};
+#[cfg(feature = "proxy")]
 pub use proxy_fault::{ProxyEndpoint, ProxyFault, proxy_down, proxy_toxic};
 
 pub use crate::chaos::{AsyncHooks, HookFuture, InjectError, Injector, StartContext};

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use askama::Template;
 
 use super::{Report, TimelineBucket, human_us, plural, text, triage};
-use crate::chaos::Event;
 use crate::chaos::Action;
+use crate::chaos::Event;
 use crate::journal::IterationRecord;
 
 /// Iterations listed inside one expanded group.
@@ -51,12 +51,15 @@ struct HtmlReport<'a> {
     groups: Vec<GroupView>,
     /// Host memory, descriptors and threads over the run (empty when not sampled).
     resources_section: String,
+    /// Rendered and escaped by `coverage::html`.
+    coverage_table: String,
 }
 
 pub(super) fn render(r: &Report, journal: &str) -> String {
     let l = &r.latency_us;
     let page = HtmlReport {
         r,
+        coverage_table: super::coverage::html(r),
         verdict_class: match r.verdict {
             super::Verdict::Pass => "pass",
             super::Verdict::Unstable => "unstable",

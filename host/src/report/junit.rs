@@ -63,6 +63,10 @@ pub(super) fn render(report: &Report) -> String {
         suite.add_test_case(case);
     }
 
+    for case in super::coverage::junit_cases(report) {
+        suite.add_test_case(case);
+    }
+
     let mut junit = JunitReport::new("chaoskit");
     junit.set_time(Duration::from_micros(report.wall_time_us));
     junit.add_test_suite(suite);

@@ -4,7 +4,9 @@
 //! The JSON form is the journal file: [`Report`] serialises to a documented, versioned
 //! schema ([`REPORT_SCHEMA`]) and reads back, so a finished run can be rendered again.
 
+pub(crate) mod coverage;
 pub mod escape;
+#[cfg(feature = "html")]
 mod html;
 mod junit;
 mod resources;
@@ -16,6 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use coverage::CoverageEntry;
 pub use resources::{MAX_SAMPLES, ResourceSample, ResourceSampler};
 pub use verdict::{FailurePolicy, RELAXED_MAX_FAILURES, Thresholds, Verdict};
 
@@ -226,6 +229,9 @@ pub struct Report {
     /// CLI does; see [`ResourceSampler`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_resources: Vec<ResourceSample>,
+    /// Per injector answering chaos points: points reached and faults fired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<CoverageEntry>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -288,12 +294,14 @@ impl Report {
     /// A self-contained HTML page: summary, inline SVG charts (latency and success rate
     /// over time, injections per injector), validators and failures grouped for triage
     /// (each group expands to its iterations' decisions and events); no script, no
-    /// external asset.
+    /// external asset. Needs the `html` feature.
+    #[cfg(feature = "html")]
     pub fn to_html(&self) -> String {
         html::render(self, DEFAULT_JOURNAL)
     }
 
     /// [`Report::to_html`] whose replay commands name `journal`.
+    #[cfg(feature = "html")]
     pub fn to_html_with_journal(&self, journal: &str) -> String {
         html::render(self, journal)
     }
@@ -331,6 +339,7 @@ impl Report {
             replay_hazards: Vec::new(),
             provenance: None,
             host_resources: Vec::new(),
+            coverage: Vec::new(),
         };
         report.decide();
         // The reason says it all; "no iteration ran" and the like would only repeat it.
@@ -416,6 +425,7 @@ impl Report {
                 }
             }
         }
+        coverage::judge(self, &mut fail, &mut reasons);
         if self.iterations.failed > 0 && !fail {
             reasons.push(format!(
                 "{} of {} iterations failed, within the thresholds",

@@ -5,6 +5,7 @@
 //! most [`MAX_SAMPLES`] samples: when full it drops every other one and samples half as often,
 //! so a day-long run costs the same few kilobytes as a minute-long one.
 
+#[cfg(feature = "html")]
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -139,6 +140,7 @@ impl Drop for ResourceSampler {
 
 /// The HTML section charting `samples` (empty when there are none): three small line charts
 /// (memory in MiB, file descriptors, threads) over run time.
+#[cfg(feature = "html")]
 pub(super) fn html_section(samples: &[ResourceSample]) -> String {
     if samples.is_empty() {
         return String::new();
@@ -164,6 +166,7 @@ pub(super) fn html_section(samples: &[ResourceSample]) -> String {
 }
 
 /// A small SVG line chart of `values` against the samples' times, with its y range labelled.
+#[cfg(feature = "html")]
 fn sparkline(samples: &[ResourceSample], values: &[f64]) -> String {
     const W: f64 = 300.0;
     const H: f64 = 90.0;

@@ -17,7 +17,7 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
     let _ = writeln!(w, "ChaosKit report: scenario `{}` against `{}`", safe(&r.scenario), safe(&r.target));
     let planned = match (r.plan.iterations, r.plan.duration_ms) {
         (_, Some(ms)) => {
-            format!("planned for {}", crate::spec::units::format_duration(std::time::Duration::from_millis(ms)))
+            format!("planned for {}", crate::units::format_duration(std::time::Duration::from_millis(ms)))
         }
         (Some(n), None) => format!("{} planned", plural(n, "iteration")),
         (None, None) => String::new(),
@@ -93,6 +93,7 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
     if r.iterations.failed > 0 {
         render_failures(w, r, journal);
     }
+    w.push_str(&super::coverage::text(r));
     for e in &r.lifecycle_errors {
         let _ = writeln!(w, "\nLifecycle: {}", safe(e));
     }

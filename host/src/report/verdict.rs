@@ -69,25 +69,34 @@ pub struct Thresholds {
     /// Whether a warning validator's complaint fails the run instead of making it UNSTABLE.
     #[serde(default)]
     pub warnings_fail: bool,
+    /// Share of configured faults (injectors answering chaos points, probability > 0) whose
+    /// points must be reached, in `[0, 1]`; `None`: a fault never reached is only a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_coverage: Option<f64>,
 }
 
 impl Default for Thresholds {
     /// At least 95% of iterations pass; warnings make the run UNSTABLE.
     fn default() -> Self {
-        Thresholds { min_success_rate: 0.95, max_failures: None, warnings_fail: false }
+        Thresholds { min_success_rate: 0.95, max_failures: None, warnings_fail: false, require_coverage: None }
     }
 }
 
 impl Thresholds {
     /// Every iteration passes and no validator complains at all.
     pub fn strict() -> Self {
-        Thresholds { min_success_rate: 1.0, max_failures: Some(0), warnings_fail: true }
+        Thresholds { min_success_rate: 1.0, max_failures: Some(0), warnings_fail: true, require_coverage: None }
     }
 
     /// At least 80% of iterations pass, and at most 200 fail (so a long run cannot hide
     /// thousands of failures behind a good rate).
     pub fn relaxed() -> Self {
-        Thresholds { min_success_rate: 0.80, max_failures: Some(RELAXED_MAX_FAILURES), warnings_fail: false }
+        Thresholds {
+            min_success_rate: 0.80,
+            max_failures: Some(RELAXED_MAX_FAILURES),
+            warnings_fail: false,
+            require_coverage: None,
+        }
     }
 
     /// A preset by name: `default`, `strict` or `relaxed`.
@@ -115,6 +124,11 @@ impl Thresholds {
     pub(crate) fn validate(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.min_success_rate) {
             return Err(format!("min_success_rate {} is outside [0, 1]", self.min_success_rate));
+        }
+        if let Some(share) = self.require_coverage
+            && !(0.0..=1.0).contains(&share)
+        {
+            return Err(format!("require_coverage {share} is outside [0, 1]"));
         }
         Ok(())
     }

@@ -393,6 +393,7 @@ impl<T: Target> Executor<T> {
             replay_hazards.extend(logged.hazards);
         }
 
+        let coverage = crate::report::coverage::collect(&plan, &tally.reached, &tally.injections);
         let latency_us = tally.latency_summary();
         let total = tally.total;
         let mut report = Report {
@@ -428,6 +429,7 @@ impl<T: Target> Executor<T> {
             replay_hazards,
             provenance: None,
             host_resources: Vec::new(),
+            coverage,
         };
         report.decide();
         Ok(report)
@@ -720,7 +722,7 @@ async fn execute<T: Target>(shared: &Shared<T>, index: u64, t0: Instant, schedul
                 failed_step = Some(n);
                 error = Some(format!(
                     "iteration {index} ran past its {} step timeout in step `{}`; the step was abandoned",
-                    crate::spec::units::format_duration(budget),
+                    crate::units::format_duration(budget),
                     step.name
                 ));
                 break;
@@ -834,6 +836,7 @@ fn finalize<T: Target>(shared: &Shared<T>, w: usize, f: Finished) {
     for d in &trace.decisions {
         tally.injections[d.injector as usize][d.action.slot()] += 1;
     }
+    tally.record_reached(&trace.reached);
     for (n, v) in &violations {
         let slot = &mut tally.violations[*n];
         slot.violations += 1;

@@ -118,6 +118,8 @@ pub(crate) struct Tally {
     pub(crate) max_depth: u32,
     /// `[injector][action]` counts.
     pub(crate) injections: Vec<[u64; 5]>,
+    /// Per injector: points it was asked at (coverage's "reached").
+    pub(crate) reached: Vec<u64>,
     /// Per validator.
     pub(crate) violations: Vec<ValidatorTally>,
     pub(crate) failing: Vec<IterationRecord>,
@@ -137,6 +139,7 @@ impl Tally {
             errors: 0,
             max_depth: 0,
             injections: vec![[0; 5]; injectors],
+            reached: vec![0; injectors],
             violations: vec![ValidatorTally::default(); validators],
             failing: Vec::new(),
             failing_omitted: 0,
@@ -175,6 +178,9 @@ impl Tally {
                 *x += y;
             }
         }
+        for (a, b) in self.reached.iter_mut().zip(other.reached) {
+            *a += b;
+        }
         for (a, b) in self.violations.iter_mut().zip(other.violations) {
             a.violations += b.violations;
             a.harness_errors += b.harness_errors;
@@ -199,6 +205,13 @@ impl Tally {
             self.failing.truncate(config.max_failing);
         }
         self.passing.truncate(config.max_passing);
+    }
+
+    /// Adds one iteration's per-injector reach counts.
+    pub(crate) fn record_reached(&mut self, reached: &[u32]) {
+        for (a, b) in self.reached.iter_mut().zip(reached) {
+            *a += u64::from(*b);
+        }
     }
 
     pub(crate) fn latency_summary(&self) -> LatencySummary {

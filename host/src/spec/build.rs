@@ -70,6 +70,9 @@ const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Makes the scenario the executor runs.
 pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<ServiceTarget>, SpecError> {
+    if r.steps.is_empty() {
+        return Err(invalid(r, "steps", "a scenario needs at least one step (`[[steps]]`)".into()));
+    }
     let target = match &r.target {
         ResolvedTarget::None { name } => ServiceTarget::none(name),
         ResolvedTarget::Address { name, address } => ServiceTarget::address(name, address),
@@ -226,7 +229,7 @@ fn invalid(r: &ResolvedScenario, key: &str, message: String) -> SpecError {
     SpecError::Invalid { file: r.file.clone(), key: key.into(), message }
 }
 
-fn injector(spec: &InjectorSpec, proxies: &ProxySet) -> Result<Box<dyn Injector>, String> {
+pub(super) fn injector(spec: &InjectorSpec, proxies: &ProxySet) -> Result<Box<dyn Injector>, String> {
     Ok(match spec {
         InjectorSpec::Delay { probability, min, max, .. } => Box::new(inject::delay(*probability, min.0, max.0)),
         InjectorSpec::DelayEvery { interval, min, max, .. } => Box::new(inject::delay_every(interval.0, min.0, max.0)),
@@ -288,7 +291,7 @@ fn injector(spec: &InjectorSpec, proxies: &ProxySet) -> Result<Box<dyn Injector>
     })
 }
 
-fn validator(spec: &ValidatorSpec, pid: Option<PidCell>) -> Box<dyn Validator> {
+pub(super) fn validator(spec: &ValidatorSpec, pid: Option<PidCell>) -> Box<dyn Validator> {
     // `resolve` refuses target validators without a process target; a default cell then
     // reads as "not running", never as another process.
     let pid = || pid.clone().unwrap_or_default();

@@ -9,13 +9,15 @@
 //!   what serde cannot, giving a serialisable [`ResolvedScenario`] (`chaoskit-host validate
 //!   --resolved` prints it) and the [`PluginRequest`]s the plugin runtime turns into
 //!   injectors and validators.
-//! - [`build`] makes the [`Scenario`] the executor runs.
+//! - [`build`] makes the [`Scenario`] the executor runs; [`apply`] instead puts a file's
+//!   plan, injectors and validators on a builder whose steps are the program's own code.
 
 mod build;
 mod error;
 mod parse;
 mod resolve;
 pub mod schema;
+mod sites;
 mod source;
 mod suggest;
 pub mod units;
@@ -28,6 +30,7 @@ pub use error::SpecError;
 pub use parse::{Format, from_str, load_file};
 pub use resolve::{PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve};
 pub use schema::ScenarioFile;
+pub use sites::apply;
 pub use source::{Position, SourceMap};
 pub use suggest::{closest, edit_distance, enrich};
 

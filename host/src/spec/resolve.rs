@@ -157,6 +157,9 @@ pub struct ResolvedScenario {
     pub target: ResolvedTarget,
     /// Steps, names filled in.
     pub steps: Vec<StepSpec>,
+    /// Declared failpoint and function sites.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<String>,
     /// Injectors, labels filled in.
     pub injectors: Vec<InjectorSpec>,
     /// Validators, labels filled in.
@@ -231,6 +234,12 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
     if let Some(w) = t.warnings_fail {
         thresholds.warnings_fail = w;
     }
+    if let Some(share) = t.require_coverage {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(invalid("scenario.thresholds.require_coverage", format!("{share} is outside [0, 1]")));
+        }
+        thresholds.require_coverage = Some(share);
+    }
 
     let target = match spec.target {
         None => ResolvedTarget::None { name: s.name.clone() },
@@ -241,9 +250,6 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
         Some(TargetSpec::Process(p)) => resolve_process(p, file, base_dir)?,
     };
 
-    if spec.steps.is_empty() {
-        return Err(invalid("steps", "a scenario needs at least one step (`[[steps]]`)".into()));
-    }
     let mut names = HashSet::new();
     let mut steps = Vec::with_capacity(spec.steps.len());
     for (n, mut step) in spec.steps.into_iter().enumerate() {
@@ -377,7 +383,9 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
         plugins.push(resolve_plugin(p, base_dir).map_err(|m| invalid(&format!("plugins[{n}].path"), m))?);
     }
 
+    super::sites::check(file, &steps, &injectors, &spec.sites)?;
     Ok(ResolvedScenario {
+        sites: spec.sites,
         file: file.into(),
         base_dir: base_dir.to_path_buf(),
         name: s.name,

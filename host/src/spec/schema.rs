@@ -20,8 +20,14 @@ pub struct ScenarioFile {
     /// The system under test (default: none, for scenarios made of command steps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetSpec>,
-    /// What each iteration does, in order.
+    /// What each iteration does, in order (`chaoskit-host run` needs at least one; a program
+    /// that supplies its own steps through `spec::apply` may leave them out).
+    #[serde(default)]
     pub steps: Vec<StepSpec>,
+    /// The program's failpoint sites (`fail_point!` names, `#[chaos_fn]` functions as
+    /// `module::path::function`) that `failpoint` injectors may name, besides the steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<String>,
     /// Built-in injectors.
     #[serde(default)]
     pub injectors: Vec<InjectorSpec>,
@@ -115,6 +121,9 @@ pub struct ThresholdsSpec {
     /// Whether a warning fails the run instead of making it UNSTABLE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warnings_fail: Option<bool>,
+    /// Share of configured faults that must be reached at least once, in `[0, 1]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_coverage: Option<f64>,
 }
 
 /// The `[target]` section.

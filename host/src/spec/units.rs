@@ -68,18 +68,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
-/// The shortest exact form of a duration (`"1500ms"`, `"10m"`, `"250us"`).
-pub fn format_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    for (unit, per) in
-        [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)]
-    {
-        if ns >= per && ns.is_multiple_of(per) {
-            return format!("{}{unit}", ns / per);
-        }
-    }
-    if ns == 0 { "0s".to_string() } else { format!("{ns}ns") }
-}
+pub use crate::units::format_duration;
 
 impl fmt::Display for HumanDuration {
     /// The short form a scenario file uses (`500ms`, `10m`).

@@ -84,7 +84,7 @@ impl Validator for NoStall {
         match outcome.stalled_step {
             Some(step) => Err(Violation::new(format!(
                 "step `{step}` ran past its {} timeout and was abandoned",
-                crate::spec::units::format_duration(self.timeout)
+                crate::units::format_duration(self.timeout)
             ))),
             None => Ok(()),
         }
@@ -108,7 +108,7 @@ impl Validator for MaxIterationTime {
             Err(Violation::new(format!(
                 "iteration took {}, more than the {} allowed",
                 crate::report::human_us(outcome.duration.as_secs_f64() * 1e6),
-                crate::spec::units::format_duration(self.max)
+                crate::units::format_duration(self.max)
             )))
         } else {
             Ok(())
