@@ -78,7 +78,7 @@ pub mod points {
 pub use chaos::{Action, Capabilities, ChaosContext, ChaosError, Draws, Event, NetworkFault, Point, PointKind};
 pub use inject::{InjectError, Injector, StartContext};
 pub use journal::JournalConfig;
-pub use report::{Report, Thresholds, Verdict};
+pub use report::{Report, Shard, Thresholds, Verdict};
 pub use run::{Executor, IterationSummary, Progress, RunError, run};
 pub use scenario::{BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target};
 pub use tokio_util::sync::CancellationToken;

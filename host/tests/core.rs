@@ -1086,3 +1086,108 @@ mod reports {
         }
     }
 }
+
+mod sharding {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use chaoskit::{Executor, JournalConfig, Scenario, Shard, inject, validate};
+
+    use super::support::Res;
+
+    fn scenario(journal: JournalConfig, concurrency: usize) -> Scenario<chaoskit::NamedTarget<()>> {
+        Scenario::builder("sharded")
+            .target(chaoskit::target("t", ()))
+            .step("work", |ctx, _| async move {
+                ctx.maybe_delay().await;
+                ctx.maybe_error()?;
+                let _ = ctx.failpoint("db.write").await;
+                Ok::<_, chaoskit::BoxError>(())
+            })
+            .inject("delay", inject::delay(0.3, Duration::from_micros(1), Duration::from_micros(50)))
+            .inject("error", inject::error(0.1).message("boom"))
+            .inject("fp", inject::failpoint("db.write", 0.25, chaoskit::Action::Error("disk full".into())))
+            .assert("depth", validate::recursion_depth(10))
+            .journal(journal)
+            .continue_on_failure()
+            .concurrency(concurrency)
+            .repeat(203)
+            .seed(41)
+            .build()
+            .unwrap()
+    }
+
+    fn by_index(reports: &[&chaoskit::Report]) -> BTreeMap<u64, String> {
+        let mut all = BTreeMap::new();
+        for r in reports {
+            for rec in r.failures.iter().chain(&r.samples) {
+                let line = format!("{} {}", rec.ok, serde_json::to_string(&rec.decisions).unwrap());
+                assert!(all.insert(rec.index, line).is_none(), "iteration {} kept twice", rec.index);
+            }
+        }
+        all
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn four_shards_run_exactly_the_single_runs_iterations_with_its_decisions() -> Res {
+        let single = chaoskit::run(scenario(JournalConfig::keep_all(), 2)).await?;
+        let mut shards = Vec::new();
+        for i in 0..4 {
+            let shard = Shard::new(i, 4).unwrap();
+            let report = Executor::new(scenario(JournalConfig::keep_all(), 2)).shard(shard).run().await?;
+            assert_eq!(report.shard, Some(shard));
+            assert_eq!(report.iterations.total, shard.iterations_of(203));
+            assert!(report.failures.iter().chain(&report.samples).all(|r| shard.owns(r.index)));
+            shards.push(report);
+        }
+        assert_eq!(single.shard, None);
+        let merged = by_index(&shards.iter().collect::<Vec<_>>());
+        assert_eq!(merged.len(), 203);
+        assert_eq!(merged, by_index(&[&single]));
+        assert!(single.iterations.failed > 0, "the scenario has failures to compare");
+        assert_eq!(shards.iter().map(|r| r.iterations.failed).sum::<u64>(), single.iterations.failed);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_shard_without_a_seed_is_refused() {
+        let built = Scenario::builder("unseeded")
+            .target(chaoskit::target("t", ()))
+            .step("s", |_, _| async { Ok::<_, chaoskit::BoxError>(()) })
+            .shard(Shard::new(1, 2).unwrap())
+            .build();
+        assert_eq!(
+            built.err().unwrap().to_string(),
+            "scenario `unseeded`: a sharded run needs a fixed seed, so that every shard makes the \
+             decisions of the same run"
+        );
+        let unseeded = Scenario::builder("unseeded")
+            .target(chaoskit::target("t", ()))
+            .step("s", |_, _| async { Ok::<_, chaoskit::BoxError>(()) })
+            .build()
+            .unwrap();
+        let err = Executor::new(unseeded).shard(Shard::new(1, 2).unwrap()).run().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shard 1/2 of scenario `unseeded` needs a fixed seed, so that every shard makes the decisions of the same run"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sharded_duration_run_keeps_to_its_indices() -> Res {
+        let s = Scenario::builder("timed")
+            .target(chaoskit::target("t", ()))
+            .step("s", |_, _| async { Ok::<_, chaoskit::BoxError>(()) })
+            .journal(JournalConfig::keep_all())
+            .run_for(Duration::from_millis(30))
+            .seed(1)
+            .shard(Shard::new(2, 3).unwrap())
+            .build()?;
+        let report = chaoskit::run(s).await?;
+        assert!(report.iterations.total > 0);
+        let indices: Vec<u64> = report.samples.iter().map(|r| r.index).collect();
+        let expected: Vec<u64> = (0..report.iterations.total).map(|p| 3 * p + 2).collect();
+        assert_eq!(indices, expected);
+        Ok(())
+    }
+}

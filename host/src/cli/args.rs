@@ -56,7 +56,7 @@ pub enum OutputFormat {
 pub enum Command {
     /// Run a scenario and write its reports.
     #[command(
-        after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run scenario.toml --plugin plugins/slow_db.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted."
+        after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run scenario.toml --plugin plugins/slow_db.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n  chaoskit-host run scenario.toml --seed 7 --shard 2/4 --report-dir shard-2\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted."
     )]
     Run(RunArgs),
     /// Check a scenario file without running it.
@@ -109,6 +109,11 @@ pub struct RunArgs {
     /// Iterations in flight at once (overrides the file).
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Run only shard I of N (0-based): the iterations whose index is I modulo N, with the
+    /// scenario's seed, so the shards' journals merge into the single run's report
+    /// (`report merge`). With --duration, each shard runs that long.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::Shard>,
     /// Where reports and target logs go.
     #[arg(long, default_value = "chaoskit-report")]
     pub report_dir: PathBuf,

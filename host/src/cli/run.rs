@@ -45,6 +45,17 @@ fn apply_overrides(r: &mut ResolvedScenario, args: &RunArgs, env: &Environment) 
         }
         r.concurrency = c;
     }
+    if let Some(shard) = args.shard
+        && r.seed.is_none()
+    {
+        return Err(CliError::new(
+            ErrorKind::Usage,
+            anyhow!(
+                "--shard {shard} needs a fixed seed, so that every shard makes the decisions of the same run: \
+                 set `seed` in the scenario file or pass --seed"
+            ),
+        ));
+    }
     for p in &args.plugins {
         r.plugins.push(PluginRequest::from_path(p, &env.cwd, args.watch));
     }
@@ -132,8 +143,15 @@ pub(super) async fn run(args: RunArgs, env: &Environment) -> Result<i32, CliErro
     };
 
     let mode = progress::resolve(args.quiet, env.stderr_is_terminal, env.is_ci);
-    let bar = progress::bar(mode, resolved.repeat, resolved.duration.map(|d| d.0));
+    let planned = match args.shard {
+        Some(shard) => resolved.repeat.map(|n| shard.iterations_of(n)),
+        None => resolved.repeat,
+    };
+    let bar = progress::bar(mode, planned, resolved.duration.map(|d| d.0));
     let mut executor = Executor::new(scenario).cancel_on(cancel.clone()).grace_period(resolved.grace_period.0);
+    if let Some(shard) = args.shard {
+        executor = executor.shard(shard);
+    }
     if let Some(bar) = bar.clone() {
         // The clock starts with the first iteration, not with target setup (a process
         // target may take long to build and start), so rate and ETA mean what they say.

@@ -6,6 +6,7 @@
 
 mod html;
 mod junit;
+mod shard;
 mod text;
 mod verdict;
 
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use shard::{ParseShardError, Shard};
 pub use verdict::{FailurePolicy, Thresholds, Verdict};
 
 use crate::journal::{DecisionRecord, IterationRecord};
@@ -156,6 +158,10 @@ pub struct Report {
     pub target: String,
     /// The seed every decision derived from: rerun with it to replay them.
     pub seed: u64,
+    /// Which part of the run this journal covers, when it was run with `--shard I/N`:
+    /// exactly the iterations whose index is `index` modulo `count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     /// Start time, Unix milliseconds.
     pub started_at_unix_ms: u64,
     /// Wall time of the whole run (setup to teardown), microseconds.
