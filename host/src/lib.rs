@@ -82,4 +82,4 @@ pub use report::{Report, Shard, Thresholds, Verdict};
 pub use run::{Executor, IterationSummary, Progress, RunError, run};
 pub use scenario::{BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target};
 pub use tokio_util::sync::CancellationToken;
-pub use validate::{Counting, IterationOutcome, Severity, Validator, ValidatorExt, Violation};
+pub use validate::{Counting, IterationOutcome, RunJudgement, Severity, Validator, ValidatorExt, Violation};

@@ -64,9 +64,10 @@ pub enum Command {
         after_help = "Examples:\n  chaoskit-host validate scenario.toml\n  chaoskit-host validate scenario.yaml --resolved > resolved.json\n\nExit codes: 0 valid, 2 invalid (the error names the file, line, column and key)."
     )]
     Validate(ValidateArgs),
-    /// Render a finished run's journal again.
+    /// Render a finished run's journal again, or merge the journals of a sharded run.
     #[command(
-        after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n\nExit codes: 0 rendered, 2 not a readable journal."
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n  chaoskit-host report merge shard-*/journal.json -o journal.json\n\nExit codes: 0 rendered, 2 not a readable journal."
     )]
     Report(ReportArgs),
     /// Run a failing iteration of a journal again, with the decisions it had.
@@ -144,14 +145,42 @@ pub struct ValidateArgs {
 /// `report` flags.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// `report merge`.
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
     /// A journal written by `run` (journal.json).
-    pub journal: PathBuf,
+    pub journal: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Write to this file (atomically) instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// `report` commands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the journals of every shard of a run (`run --shard I/N`) into one journal and
+    /// one verdict, decided again from the merged data with the same thresholds.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host report merge shard-*/journal.json -o journal.json\n  chaoskit-host report merge /journals/*.json -o merged/journal.json --format text\n\nRefuses journals of different scenarios, seeds or shard counts, and missing or duplicate\nshards. Writes the merged journal (JSON) to -o and prints the --format rendering.\nExit codes: 0 merged verdict PASS or UNSTABLE, 1 FAIL, 2 journals that do not merge."
+    )]
+    Merge(MergeArgs),
+}
+
+/// `report merge` flags.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' journals (one per shard, any order).
+    #[arg(required = true)]
+    pub journals: Vec<PathBuf>,
+    /// Where to write the merged journal (JSON, atomically).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// `replay` flags.

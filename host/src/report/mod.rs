@@ -6,6 +6,7 @@
 
 mod html;
 mod junit;
+mod merge;
 mod shard;
 mod text;
 mod verdict;
@@ -14,11 +15,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use merge::{MergeError, MergeInfo, merge};
 pub use shard::{ParseShardError, Shard};
 pub use verdict::{FailurePolicy, Thresholds, Verdict};
 
-use crate::journal::{DecisionRecord, IterationRecord};
-use crate::validate::{Counting, Severity};
+use crate::journal::{DecisionRecord, IterationRecord, JournalConfig};
+use crate::validate::{Counting, RunJudgement, Severity};
 
 /// Identifies the JSON layout of [`Report`]; bumped on any incompatible change.
 pub const REPORT_SCHEMA: &str = "chaoskit.report/v1";
@@ -98,6 +100,12 @@ pub struct ValidatorSummary {
     /// Its first complaint during the iterations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_violation: Option<String>,
+    /// The iteration of `first_violation`, so merged shards keep the earliest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_violation_iteration: Option<u64>,
+    /// How its judgement of the whole run is made when shard journals merge.
+    #[serde(default)]
+    pub run_judgement: RunJudgement,
     /// Its judgement of the whole run, if it complained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_violation: Option<String>,
@@ -145,6 +153,9 @@ pub struct TimelineBucket {
     pub max_us: f64,
     /// Faults injected.
     pub injections: u64,
+    /// Sum of the latencies in microseconds (`mean_us` × `iterations`), so buckets merge exactly.
+    #[serde(default)]
+    pub sum_us: f64,
 }
 
 /// The complete result of a run. `verdict` decides success.
@@ -196,6 +207,20 @@ pub struct Report {
     pub samples: Vec<IterationRecord>,
     /// Activity over time, for charts.
     pub timeline: Vec<TimelineBucket>,
+    /// Width of each timeline bucket in milliseconds (buckets double in width on long runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline_width_ms: Option<u64>,
+    /// The iteration latency histogram itself, in nanoseconds: HdrHistogram's V2 encoding,
+    /// base64. Shard journals merge it exactly; other HdrHistogram tools read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_histogram: Option<String>,
+    /// The journal caps the run applied (kept failures and samples), applied again after a
+    /// merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_caps: Option<JournalConfig>,
+    /// Set on a report merged from shard journals (`report merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
     /// Errors while stopping injectors or tearing down the target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle_errors: Vec<String>,

@@ -15,6 +15,19 @@ pub(super) fn render(r: &Report) -> String {
         r.wall_time_us as f64 / 1e6,
         r.stop_reason
     );
+    if let Some(shard) = r.shard {
+        let _ = writeln!(
+            w,
+            "  shard {shard}: the iterations whose index is {} modulo {}; merge the shards with `report merge`",
+            shard.index, shard.count
+        );
+    }
+    if let Some(m) = &r.merged {
+        let _ = writeln!(w, "  merged from {} shard journals", m.shards);
+        if !m.judged_per_shard.is_empty() {
+            let _ = writeln!(w, "  judged per shard (state that does not merge): {}", m.judged_per_shard.join(", "));
+        }
+    }
     let _ = writeln!(
         w,
         "\nIterations: {} run, {} passed, {} failed  (success rate {:.2}%)",

@@ -30,6 +30,7 @@ use crate::validate::{IterationOutcome, Severity, Violation};
 pub(crate) use attempts::{Attempt, AttemptQueue};
 use step::{StepOutcome, run_step};
 pub(crate) use tally::Tally;
+pub(crate) use tally::{Timeline, decode_histogram, encode_histogram, latency_histogram, latency_summary};
 
 /// Runs a scenario to completion and returns its report; the verdict decides success.
 ///
@@ -407,6 +408,8 @@ impl<T: Target> Executor<T> {
                 violations: t.violations,
                 harness_errors: t.harness_errors + u64::from(fin.as_ref().is_some_and(|f| f.harness_error)),
                 first_violation: t.first.as_ref().map(|(_, m)| m.clone()),
+                first_violation_iteration: t.first.as_ref().map(|(i, _)| *i),
+                run_judgement: v.validator.run_judgement(),
                 final_violation: fin.map(|f| f.message),
                 notes: v.validator.notes(),
             })
@@ -455,7 +458,11 @@ impl<T: Target> Executor<T> {
             failures: std::mem::take(&mut tally.failing),
             failures_omitted: tally.failing_omitted,
             samples: std::mem::take(&mut tally.passing),
+            timeline_width_ms: Some(tally.timeline.width_ms()),
             timeline: std::mem::replace(&mut tally.timeline, tally::Timeline::new()).into_buckets(),
+            latency_histogram: Some(tally::encode_histogram(&tally.latency_ns)),
+            journal_caps: Some(shared.journal),
+            merged: None,
             lifecycle_errors: std::mem::take(&mut lifecycle.errors),
             run_decisions: run_records,
             run_decisions_omitted,
