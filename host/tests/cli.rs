@@ -17,6 +17,8 @@ mod proxy;
 mod replay;
 #[path = "cli/run.rs"]
 mod run;
+#[path = "cli/shard.rs"]
+mod shard;
 #[path = "cli/ui.rs"]
 mod ui;
 #[path = "cli/util.rs"]

@@ -56,6 +56,11 @@ fn merge_journals(args: MergeArgs) -> Result<i32, CliError> {
         journals.push((path.display().to_string(), read(path)?));
     }
     let merged = crate::report::merge(journals).kind(ErrorKind::Config)?;
+    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create `{}`", parent.display()))
+            .kind(ErrorKind::Config)?;
+    }
     output::write_atomic(&args.output, merged.to_json().as_bytes())
         .with_context(|| format!("cannot write `{}`", args.output.display()))
         .kind(ErrorKind::Config)?;
