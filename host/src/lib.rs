@@ -96,8 +96,8 @@ pub use chaos::{Action, Capabilities, ChaosContext, ChaosError, Draws, Event, Ne
 pub use chaoskit_macros::chaos_fn;
 pub use inject::{InjectError, Injector, StartContext};
 pub use journal::JournalConfig;
-pub use report::{Report, Thresholds, Verdict};
+pub use report::{Report, Shard, Thresholds, Verdict};
 pub use run::{Executor, IterationSummary, Progress, RunError, run};
 pub use scenario::{BoxError, BuildError, FailurePolicy, NamedTarget, Scenario, ScenarioBuilder, Target, target};
 pub use tokio_util::sync::CancellationToken;
-pub use validate::{Counting, IterationOutcome, Severity, Validator, ValidatorExt, Violation};
+pub use validate::{Counting, IterationOutcome, RunJudgement, Severity, Validator, ValidatorExt, Violation};

@@ -17,7 +17,7 @@ use crate::chaos::Injector;
 use crate::chaos::{ChaosContext, DecisionLog};
 use crate::journal::JournalConfig;
 pub use crate::report::FailurePolicy;
-use crate::report::Thresholds;
+use crate::report::{Shard, Thresholds};
 use crate::validate::Validator;
 
 /// Any error a step, target or setup may return.
@@ -107,6 +107,7 @@ pub struct Scenario<T> {
     pub(crate) journal: JournalConfig,
     pub(crate) step_timeout: Option<Duration>,
     pub(crate) decision_logs: Vec<DecisionLog>,
+    pub(crate) shard: Option<Shard>,
 }
 
 impl<T: Target> Scenario<T> {
@@ -148,6 +149,7 @@ impl<T: Target> Scenario<T> {
             step_timeout: None,
             current_scope: None,
             decision_logs: Vec::new(),
+            shard: None,
         }
     }
 
@@ -185,6 +187,7 @@ pub struct ScenarioBuilder<T> {
     step_timeout: Option<Duration>,
     current_scope: Option<u16>,
     decision_logs: Vec<DecisionLog>,
+    shard: Option<Shard>,
 }
 
 /// Why a scenario could not be built.
@@ -382,6 +385,17 @@ impl<T: Target> ScenarioBuilder<T> {
         self
     }
 
+    /// Runs only shard `shard` of the iterations: those whose index is `shard.index` modulo
+    /// `shard.count` (default: all). The shards of one run, each in its own process or
+    /// machine, make exactly the decisions a single run makes for their indices, and their
+    /// journals merge into one report (`chaoskit-host report merge`). Needs a fixed
+    /// [`seed`](Self::seed). With [`run_for`](Self::run_for), every shard runs for that
+    /// long: N shards together run about N times the iterations of one process.
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(shard);
+        self
+    }
+
     /// Checks everything and returns the scenario.
     pub fn build(self) -> Result<Scenario<T>, BuildError> {
         let scenario = self.name.clone();
@@ -393,6 +407,13 @@ impl<T: Target> ScenarioBuilder<T> {
         }
         if self.run_for.is_some_and(|d| d.is_zero()) {
             return Err(BuildError::Invalid { scenario, reason: "run_for must be longer than zero".into() });
+        }
+        if self.shard.is_some() && self.seed.is_none() {
+            return Err(BuildError::Invalid {
+                scenario,
+                reason: "a sharded run needs a fixed seed, so that every shard makes the decisions of the same run"
+                    .into(),
+            });
         }
         if self.concurrency == 0 {
             return Err(BuildError::Invalid { scenario, reason: "concurrency must be at least 1".into() });
@@ -432,6 +453,7 @@ impl<T: Target> ScenarioBuilder<T> {
             journal: self.journal,
             step_timeout,
             decision_logs: self.decision_logs,
+            shard: self.shard,
         })
     }
 }

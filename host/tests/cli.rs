@@ -17,6 +17,8 @@ mod proxy;
 mod replay;
 #[path = "cli/run.rs"]
 mod run;
+#[path = "cli/shard.rs"]
+mod shard;
 #[path = "cli/soak.rs"]
 mod soak;
 #[path = "cli/trust.rs"]

@@ -1092,3 +1092,224 @@ mod reports {
         }
     }
 }
+
+mod sharding {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use chaoskit::{Executor, JournalConfig, Scenario, Shard, inject, validate};
+
+    use super::support::Res;
+
+    fn scenario(journal: JournalConfig, concurrency: usize) -> Scenario<chaoskit::NamedTarget<()>> {
+        Scenario::builder("sharded")
+            .target(chaoskit::target("t", ()))
+            .step("work", |ctx, _| async move {
+                ctx.maybe_delay().await;
+                ctx.maybe_error()?;
+                let _ = ctx.failpoint("db.write").await;
+                Ok::<_, chaoskit::BoxError>(())
+            })
+            .inject("delay", inject::delay(0.3, Duration::from_micros(1), Duration::from_micros(50)))
+            .inject("error", inject::error(0.1).message("boom"))
+            .inject("fp", inject::failpoint("db.write", 0.25, chaoskit::Action::Error("disk full".into())))
+            .assert("depth", validate::recursion_depth(10))
+            .journal(journal)
+            .continue_on_failure()
+            .concurrency(concurrency)
+            .repeat(203)
+            .seed(41)
+            .build()
+            .unwrap()
+    }
+
+    fn by_index(reports: &[&chaoskit::Report]) -> BTreeMap<u64, String> {
+        let mut all = BTreeMap::new();
+        for r in reports {
+            for rec in r.failures.iter().chain(&r.samples) {
+                let line = format!("{} {}", rec.ok, serde_json::to_string(&rec.decisions).unwrap());
+                assert!(all.insert(rec.index, line).is_none(), "iteration {} kept twice", rec.index);
+            }
+        }
+        all
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn four_shards_run_exactly_the_single_runs_iterations_with_its_decisions() -> Res {
+        let single = chaoskit::run(scenario(JournalConfig::keep_all(), 2)).await?;
+        let mut shards = Vec::new();
+        for i in 0..4 {
+            let shard = Shard::new(i, 4).unwrap();
+            let report = Executor::new(scenario(JournalConfig::keep_all(), 2)).shard(shard).run().await?;
+            assert_eq!(report.shard, Some(shard));
+            assert_eq!(report.iterations.total, shard.iterations_of(203));
+            assert!(report.failures.iter().chain(&report.samples).all(|r| shard.owns(r.index)));
+            shards.push(report);
+        }
+        assert_eq!(single.shard, None);
+        let merged = by_index(&shards.iter().collect::<Vec<_>>());
+        assert_eq!(merged.len(), 203);
+        assert_eq!(merged, by_index(&[&single]));
+        assert!(single.iterations.failed > 0, "the scenario has failures to compare");
+        assert_eq!(shards.iter().map(|r| r.iterations.failed).sum::<u64>(), single.iterations.failed);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_shard_without_a_seed_is_refused() {
+        let built = Scenario::builder("unseeded")
+            .target(chaoskit::target("t", ()))
+            .step("s", |_, _| async { Ok::<_, chaoskit::BoxError>(()) })
+            .shard(Shard::new(1, 2).unwrap())
+            .build();
+        assert_eq!(
+            built.err().unwrap().to_string(),
+            "scenario `unseeded`: a sharded run needs a fixed seed, so that every shard makes the \
+             decisions of the same run"
+        );
+        let unseeded = Scenario::builder("unseeded")
+            .target(chaoskit::target("t", ()))
+            .step("s", |_, _| async { Ok::<_, chaoskit::BoxError>(()) })
+            .build()
+            .unwrap();
+        let err = Executor::new(unseeded).shard(Shard::new(1, 2).unwrap()).run().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shard 1/2 of scenario `unseeded` needs a fixed seed, so that every shard makes the decisions of the same run"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sharded_duration_run_keeps_to_its_indices() -> Res {
+        let s = Scenario::builder("timed")
+            .target(chaoskit::target("t", ()))
+            .step("s", |_, _| async { Ok::<_, chaoskit::BoxError>(()) })
+            .journal(JournalConfig::keep_all())
+            .run_for(Duration::from_millis(30))
+            .seed(1)
+            .shard(Shard::new(2, 3).unwrap())
+            .build()?;
+        let report = chaoskit::run(s).await?;
+        assert!(report.iterations.total > 0);
+        let indices: Vec<u64> = report.samples.iter().map(|r| r.index).collect();
+        let expected: Vec<u64> = (0..report.iterations.total).map(|p| 3 * p + 2).collect();
+        assert_eq!(indices, expected);
+        Ok(())
+    }
+
+    fn caps() -> JournalConfig {
+        JournalConfig { max_failing: 7, first_passing: 5, passing_every: 10, max_passing: 9 }
+    }
+
+    async fn shard_journals(journal: JournalConfig, count: u32) -> Vec<(String, chaoskit::Report)> {
+        let mut out = Vec::new();
+        for i in 0..count {
+            let report = Executor::new(scenario(journal, 1)).shard(Shard::new(i, count).unwrap()).run().await.unwrap();
+            // Through the file format, as `report merge` reads them.
+            out.push((format!("shard-{i}.json"), chaoskit::Report::from_json(&report.to_json()).unwrap()));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn merged_shards_make_the_single_runs_report_with_caps_applied_after_the_merge() -> Res {
+        let single = chaoskit::run(scenario(caps(), 1)).await?;
+        let merged = chaoskit::report::merge(shard_journals(caps(), 4).await)?;
+        assert_eq!(merged.shard, None);
+        assert_eq!(merged.merged.as_ref().map(|m| m.shards), Some(4));
+        assert_eq!(merged.iterations, single.iterations);
+        assert_eq!(merged.success_rate, single.success_rate);
+        assert_eq!(merged.events, single.events);
+        assert_eq!(merged.injectors, single.injectors);
+        let strip = |r: &chaoskit::Report| -> Vec<_> {
+            r.validators
+                .iter()
+                .map(|v| (v.violations, v.first_violation_iteration, v.final_violation.clone()))
+                .collect()
+        };
+        assert_eq!(strip(&merged), strip(&single));
+        assert_eq!((merged.verdict, &merged.reasons), (single.verdict, &single.reasons));
+        let decisions = |rs: &[chaoskit::journal::IterationRecord]| -> Vec<_> {
+            rs.iter().map(|r| (r.index, r.ok, r.error.clone(), r.decisions.clone())).collect()
+        };
+        assert_eq!(merged.failures.len(), 7);
+        assert_eq!(decisions(&merged.failures), decisions(&single.failures));
+        assert_eq!(decisions(&merged.samples), decisions(&single.samples));
+        assert_eq!(merged.failures_omitted, single.failures_omitted);
+        assert_eq!(merged.timeline.iter().map(|b| b.iterations).sum::<u64>(), 203);
+        assert_eq!(merged.timeline.iter().map(|b| b.failed).sum::<u64>(), single.iterations.failed);
+        assert!(merged.latency_us.max >= merged.latency_us.p50 && merged.latency_us.p50 > 0.0);
+        // The merged journal reads back and merges no further: it is not a shard.
+        let back = chaoskit::Report::from_json(&merged.to_json())?;
+        assert_eq!(back, merged);
+        let err = chaoskit::report::merge(vec![("merged.json".into(), back)]).unwrap_err();
+        assert_eq!(err.to_string(), "`merged.json` is not a shard journal (it was not run with --shard I/N)");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn journals_that_are_not_one_runs_shards_are_refused_with_the_reason() -> Res {
+        let journals = shard_journals(caps(), 3).await;
+        let merge = |js: Vec<(String, chaoskit::Report)>| chaoskit::report::merge(js).unwrap_err().to_string();
+        assert_eq!(merge(journals[..1].to_vec()), "shards 1, 2 of 3 missing: a merged report must cover every shard");
+        assert_eq!(
+            merge(vec![journals[0].clone(), journals[1].clone()]),
+            "shard 2 of 3 missing: a merged report must cover every shard"
+        );
+        let mut dup = journals.clone();
+        dup.push(("again.json".into(), journals[1].1.clone()));
+        assert_eq!(merge(dup), "shard 1/3 is given twice: `shard-1.json` and `again.json`");
+        let mut reseeded = journals.clone();
+        reseeded[2].1.seed = 5;
+        assert_eq!(
+            merge(reseeded),
+            "`shard-2.json` is not a shard of the same run: its seed is 5, but `shard-0.json` has 41"
+        );
+        let mut renamed = journals.clone();
+        renamed[1].1.scenario = "other".into();
+        assert!(merge(renamed).contains("its scenario is \"other\""));
+        let mut recounted = journals.clone();
+        recounted[1].1.shard = Some(Shard::new(1, 4).unwrap());
+        assert!(merge(recounted).contains("its shard count is 4"));
+        let mut broken = journals.clone();
+        broken[1].1.latency_histogram = Some("AAAA".into());
+        assert!(
+            merge(broken).starts_with("`shard-1.json` cannot be merged: `latency_histogram`: not a latency histogram")
+        );
+        assert_eq!(chaoskit::report::merge(Vec::new()).unwrap_err().to_string(), "no shard journal to merge");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_panic_budget_is_judged_again_on_the_merged_count() -> Res {
+        let build = || {
+            Scenario::builder("panics")
+                .target(chaoskit::target("t", ()))
+                .step("s", |ctx, _| async move {
+                    ctx.maybe_panic();
+                    Ok::<_, chaoskit::BoxError>(())
+                })
+                .inject("boom", inject::panic(0.5))
+                .assert("budget", validate::max_panics(6))
+                .continue_on_failure()
+                .thresholds(chaoskit::Thresholds::relaxed().min_success_rate(0.0))
+                .repeat(20)
+                .seed(9)
+        };
+        let single = chaoskit::run(build().build()?).await?;
+        let mut journals = Vec::new();
+        for i in 0..2 {
+            let r = chaoskit::run(build().shard(Shard::new(i, 2).unwrap()).build()?).await?;
+            // Each half is within the budget on its own; the whole run is not.
+            assert!(r.events.panics <= 6 && r.validators[0].final_violation.is_none(), "{:?}", r.events);
+            journals.push((format!("{i}"), r));
+        }
+        let merged = chaoskit::report::merge(journals)?;
+        assert!(single.events.panics > 6);
+        assert_eq!(merged.events.panics, single.events.panics);
+        assert_eq!(merged.validators[0].final_violation, single.validators[0].final_violation);
+        assert_eq!(merged.verdict, single.verdict);
+        assert_eq!(merged.verdict, chaoskit::Verdict::Fail);
+        Ok(())
+    }
+}

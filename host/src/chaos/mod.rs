@@ -287,7 +287,13 @@ impl ChaosContext {
         } else {
             (0..plan.dense_points()).map(|_| AtomicU32::new(0)).collect()
         };
-        let reached = plan.injectors.iter().map(|_| AtomicU32::new(0)).collect();
+        // Nothing can be reached when no injector answers a point or acts around iterations:
+        // no allocation then (an iteration of a run without live injectors allocates nothing).
+        let reached = if plan.active == 0 && plan.per_iteration.is_empty() {
+            Box::default()
+        } else {
+            plan.injectors.iter().map(|_| AtomicU32::new(0)).collect()
+        };
         let active = plan.active;
         ChaosContext {
             state: Arc::new(IterationState {
@@ -433,7 +439,9 @@ impl ChaosContext {
         let id = plan.point_id(PointKind::Network, u32::MAX, Some(name), None);
         let point = Point { id, kind: PointKind::Network, name, scope: None, iteration: state.index };
         // Each such injector is asked once per iteration (or run): its own first visit.
-        state.reached[i as usize].fetch_add(1, Ordering::Relaxed);
+        if let Some(reached) = state.reached.get(i as usize) {
+            reached.fetch_add(1, Ordering::Relaxed);
+        }
         !state.ask(i, &point, 0).is_none()
     }
 

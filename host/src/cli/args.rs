@@ -56,7 +56,7 @@ pub enum OutputFormat {
 pub enum Command {
     /// Run a scenario and write its reports.
     #[command(
-        after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run examples/scenarios/demo.toml --plugin plugins/flaky-dependency \\\n      --plugin-config plugins/flaky-dependency='{\"end_rate\": 0.05}'\n  chaoskit-host run scenario.toml --plugin plugins/target/wasm32-wasip2/release/latency_spike.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted."
+        after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host run scenario.toml --seed 42 --repeat 1000 --concurrency 8\n  chaoskit-host run scenario.yaml --duration 10m --report-dir out --format junit > junit.xml\n  chaoskit-host run examples/scenarios/demo.toml --plugin plugins/flaky-dependency \\\n      --plugin-config plugins/flaky-dependency='{\"end_rate\": 0.05}'\n  chaoskit-host run scenario.toml --plugin plugins/target/wasm32-wasip2/release/latency_spike.wasm --watch\n  chaoskit-host run scenario.toml --metrics-addr 127.0.0.1:9464\n  chaoskit-host run scenario.toml --seed 7 --shard 2/4 --report-dir shard-2\n\nReports (journal.json, report.txt, junit.xml, report.html) are written to --report-dir,\nalso after Ctrl-C. Exit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin\nerror, 130 interrupted."
     )]
     Run(RunArgs),
     /// Check a scenario file without running it.
@@ -64,9 +64,10 @@ pub enum Command {
         after_help = "Examples:\n  chaoskit-host validate examples/scenarios/demo.toml\n  chaoskit-host validate scenario.yaml --resolved > resolved.json\n\nMakes every check `run` makes before it starts anything (the file, the values, and each\nplugin's configuration), with the same messages. Exit codes: 0 valid, 2 invalid (the error\nnames the file, line, column and key)."
     )]
     Validate(ValidateArgs),
-    /// Render a finished run's journal again.
+    /// Render a finished run's journal again, or merge the journals of a sharded run.
     #[command(
-        after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n\nExit codes: 0 rendered, 2 not a readable journal."
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  chaoskit-host report chaoskit-report/journal.json\n  chaoskit-host report chaoskit-report/journal.json --format html -o report.html\n  chaoskit-host report merge shard-*/journal.json -o journal.json\n\nExit codes: 0 rendered, 2 not a readable journal."
     )]
     Report(ReportArgs),
     /// Run a failing iteration of a journal again, with the decisions it had.
@@ -143,6 +144,11 @@ pub struct RunArgs {
     /// Iterations in flight at once (overrides the file).
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Run only shard I of N (0-based): the iterations whose index is I modulo N, with the
+    /// scenario's seed, so the shards' journals merge into the single run's report
+    /// (`report merge`). With --duration, each shard runs that long.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::Shard>,
     /// Where reports and target logs go.
     #[arg(long, default_value = "chaoskit-report")]
     pub report_dir: PathBuf,
@@ -184,14 +190,42 @@ pub struct ValidateArgs {
 /// `report` flags.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// `report merge`.
+    #[command(subcommand)]
+    pub command: Option<ReportCommand>,
     /// A journal written by `run` (journal.json).
-    pub journal: PathBuf,
+    pub journal: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
     /// Write to this file (atomically) instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+/// `report` commands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the journals of every shard of a run (`run --shard I/N`) into one journal and
+    /// one verdict, decided again from the merged data with the same thresholds.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host report merge shard-*/journal.json -o journal.json\n  chaoskit-host report merge /journals/*.json -o merged/journal.json --format text\n\nRefuses journals of different scenarios, seeds or shard counts, and missing or duplicate\nshards. Writes the merged journal (JSON) to -o and prints the --format rendering.\nExit codes: 0 merged verdict PASS or UNSTABLE, 1 FAIL, 2 journals that do not merge."
+    )]
+    Merge(MergeArgs),
+}
+
+/// `report merge` flags.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' journals (one per shard, any order).
+    #[arg(required = true)]
+    pub journals: Vec<PathBuf>,
+    /// Where to write the merged journal (JSON, atomically).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// What to print on stdout.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// `replay` flags.

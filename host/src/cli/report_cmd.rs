@@ -1,9 +1,12 @@
-//! `chaoskit-host report`: render a finished run's journal again.
+//! `chaoskit-host report`: render a finished run's journal again, or merge a sharded run's
+//! journals into one.
 
-use anyhow::Context;
+use std::path::Path;
 
-use super::args::{OutputFormat, ReportArgs};
-use super::exit::{ErrorKind, ExitCodes};
+use anyhow::{Context, anyhow};
+
+use super::args::{MergeArgs, OutputFormat, ReportArgs, ReportCommand};
+use super::exit::{self, ErrorKind, ExitCodes};
 use super::output;
 use super::{CliError, Kind};
 use crate::Report;
@@ -18,12 +21,24 @@ pub(super) fn render_with_journal(report: &Report, format: OutputFormat, journal
     }
 }
 
-pub(super) fn report(args: ReportArgs) -> Result<i32, CliError> {
-    let path = &args.journal;
+fn read(path: &Path) -> Result<Report, CliError> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read `{}`", path.display()))
         .kind(ErrorKind::Config)?;
-    let report = Report::from_json(&text).with_context(|| format!("`{}`", path.display())).kind(ErrorKind::Config)?;
+    Report::from_json(&text).with_context(|| format!("`{}`", path.display())).kind(ErrorKind::Config)
+}
+
+pub(super) fn report(args: ReportArgs) -> Result<i32, CliError> {
+    if let Some(ReportCommand::Merge(merge)) = args.command {
+        return merge_journals(merge);
+    }
+    let Some(path) = &args.journal else {
+        return Err(CliError::new(
+            ErrorKind::Usage,
+            anyhow!("which journal? pass a journal.json to render, or `report merge` shard journals"),
+        ));
+    };
+    let report = read(path)?;
     let rendered = render_with_journal(&report, args.format, &path.display().to_string());
     match &args.output {
         Some(out) => output::write_atomic(out, rendered.as_bytes())
@@ -32,4 +47,25 @@ pub(super) fn report(args: ReportArgs) -> Result<i32, CliError> {
         None => output::print_stdout(&rendered).context("cannot write to stdout").kind(ErrorKind::Config)?,
     }
     Ok(ExitCodes::PASS)
+}
+
+/// `report merge`: one journal and one verdict from every shard's journal.
+fn merge_journals(args: MergeArgs) -> Result<i32, CliError> {
+    let mut journals = Vec::with_capacity(args.journals.len());
+    for path in &args.journals {
+        journals.push((path.display().to_string(), read(path)?));
+    }
+    let merged = crate::report::merge(journals).kind(ErrorKind::Config)?;
+    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create `{}`", parent.display()))
+            .kind(ErrorKind::Config)?;
+    }
+    output::write_atomic(&args.output, merged.to_json().as_bytes())
+        .with_context(|| format!("cannot write `{}`", args.output.display()))
+        .kind(ErrorKind::Config)?;
+    output::print_stdout(&render_with_journal(&merged, args.format, &args.output.display().to_string()))
+        .context("cannot write to stdout")
+        .kind(ErrorKind::Config)?;
+    Ok(exit::code_for_run(&merged))
 }

@@ -115,6 +115,17 @@ fn apply_overrides(r: &mut ResolvedScenario, args: &RunArgs) -> Result<(), CliEr
         }
         r.concurrency = c;
     }
+    if let Some(shard) = args.shard
+        && r.seed.is_none()
+    {
+        return Err(CliError::new(
+            ErrorKind::Usage,
+            anyhow!(
+                "--shard {shard} needs a fixed seed, so that every shard makes the decisions of the same run: \
+                 set `seed` in the scenario file or pass --seed"
+            ),
+        ));
+    }
     // The seed is chosen here rather than by the executor, so even a run that never starts
     // reports the seed it would have used.
     r.seed.get_or_insert_with(rand::random::<u64>);
@@ -299,8 +310,15 @@ async fn execute(
         );
     }
 
-    let bar = progress::bar(mode, resolved.repeat, resolved.duration.map(|d| d.0));
+    let planned = match args.shard {
+        Some(shard) => resolved.repeat.map(|n| shard.iterations_of(n)),
+        None => resolved.repeat,
+    };
+    let bar = progress::bar(mode, planned, resolved.duration.map(|d| d.0));
     let mut executor = Executor::new(scenario).cancel_on(cancel.clone()).grace_period(resolved.grace_period.0);
+    if let Some(shard) = args.shard {
+        executor = executor.shard(shard);
+    }
     {
         // The clock starts with the first iteration, not with target setup (a process
         // target may take long to build and start), so rate and ETA mean what they say;

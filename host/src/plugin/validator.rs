@@ -11,7 +11,7 @@ use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
 use super::{PluginSpec, World};
 use crate::chaos::Event;
-use crate::validate::{Counting, IterationOutcome, Severity, Validator, Violation};
+use crate::validate::{Counting, IterationOutcome, RunJudgement, Severity, Validator, Violation};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -318,6 +318,12 @@ impl Validator for WasmValidator {
 
     fn finish(&self) -> Result<(), Violation> {
         self.core.with_instance("finish", None, &|b, s| b.call_finish(s))
+    }
+
+    /// A plugin's state (streaks, windows, budgets) lives in its instance and has no merge
+    /// step in the contract: on a sharded run each shard judges its own iterations.
+    fn run_judgement(&self) -> RunJudgement {
+        RunJudgement::PerShard
     }
 
     fn notes(&self) -> Vec<String> {

@@ -9,7 +9,9 @@ pub mod escape;
 #[cfg(feature = "html")]
 mod html;
 mod junit;
+mod merge;
 mod resources;
+mod shard;
 mod text;
 pub mod triage;
 mod verdict;
@@ -19,11 +21,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use coverage::CoverageEntry;
+pub use merge::{MergeError, MergeInfo, merge};
 pub use resources::{MAX_SAMPLES, ResourceSample, ResourceSampler};
+pub use shard::{ParseShardError, Shard};
 pub use verdict::{FailurePolicy, RELAXED_MAX_FAILURES, Thresholds, Verdict};
 
-use crate::journal::{DecisionRecord, IterationRecord};
-use crate::validate::{Counting, Severity};
+use crate::journal::{DecisionRecord, IterationRecord, JournalConfig};
+use crate::validate::{Counting, RunJudgement, Severity};
 
 /// Identifies the JSON layout of [`Report`]; bumped on any incompatible change. v2 added
 /// the `INTERRUPTED` verdict (and made a critical validator's complaint fail the run).
@@ -112,6 +116,12 @@ pub struct ValidatorSummary {
     /// Its first complaint during the iterations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_violation: Option<String>,
+    /// The iteration of `first_violation`, so merged shards keep the earliest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_violation_iteration: Option<u64>,
+    /// How its judgement of the whole run is made when shard journals merge.
+    #[serde(default)]
+    pub run_judgement: RunJudgement,
     /// Its judgement of the whole run, if it complained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_violation: Option<String>,
@@ -159,6 +169,9 @@ pub struct TimelineBucket {
     pub max_us: f64,
     /// Faults injected.
     pub injections: u64,
+    /// Sum of the latencies in microseconds (`mean_us` × `iterations`), so buckets merge exactly.
+    #[serde(default)]
+    pub sum_us: f64,
 }
 
 /// The complete result of a run. `verdict` decides success.
@@ -172,6 +185,10 @@ pub struct Report {
     pub target: String,
     /// The seed every decision derived from: rerun with it to replay them.
     pub seed: u64,
+    /// Which part of the run this journal covers, when it was run with `--shard I/N`:
+    /// exactly the iterations whose index is `index` modulo `count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
     /// Start time, Unix milliseconds.
     pub started_at_unix_ms: u64,
     /// Wall time of the whole run (setup to teardown), microseconds.
@@ -206,6 +223,20 @@ pub struct Report {
     pub samples: Vec<IterationRecord>,
     /// Activity over time, for charts.
     pub timeline: Vec<TimelineBucket>,
+    /// Width of each timeline bucket in milliseconds (buckets double in width on long runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline_width_ms: Option<u64>,
+    /// The iteration latency histogram itself, in nanoseconds: HdrHistogram's V2 encoding,
+    /// base64. Shard journals merge it exactly; other HdrHistogram tools read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_histogram: Option<String>,
+    /// The journal caps the run applied (kept failures and samples), applied again after a
+    /// merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_caps: Option<JournalConfig>,
+    /// Set on a report merged from shard journals (`report merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
     /// Errors while stopping injectors or tearing down the target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle_errors: Vec<String>,
@@ -340,6 +371,11 @@ impl Report {
             provenance: None,
             host_resources: Vec::new(),
             coverage: Vec::new(),
+            shard: None,
+            timeline_width_ms: None,
+            latency_histogram: None,
+            journal_caps: None,
+            merged: None,
         };
         report.decide();
         // The reason says it all; "no iteration ran" and the like would only repeat it.

@@ -31,6 +31,19 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
         r.stop_reason.describe(),
         planned
     );
+    if let Some(shard) = r.shard {
+        let _ = writeln!(
+            w,
+            "  shard {shard}: the iterations whose index is {} modulo {}; merge the shards with `report merge`",
+            shard.index, shard.count
+        );
+    }
+    if let Some(m) = &r.merged {
+        let _ = writeln!(w, "  merged from {} shard journals", m.shards);
+        if !m.judged_per_shard.is_empty() {
+            let _ = writeln!(w, "  judged per shard (state that does not merge): {}", m.judged_per_shard.join(", "));
+        }
+    }
     let _ = writeln!(
         w,
         "\nIterations  {} run, {} passed, {} failed (success rate {:.2}%)",

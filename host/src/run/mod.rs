@@ -30,6 +30,7 @@ use crate::validate::{IterationOutcome, Severity, Violation};
 pub(crate) use attempts::{Attempt, AttemptQueue};
 use step::{StepOutcome, run_step};
 pub(crate) use tally::Tally;
+pub(crate) use tally::{Timeline, decode_histogram, encode_histogram, latency_histogram, latency_summary};
 
 /// Runs a scenario to completion and returns its report; the verdict decides success.
 ///
@@ -60,6 +61,17 @@ pub enum RunError {
         label: String,
         /// Why.
         source: InjectError,
+    },
+    /// A shard was asked for without a fixed seed: the shards would not make the decisions
+    /// of one run.
+    #[error(
+        "shard {shard} of scenario `{scenario}` needs a fixed seed, so that every shard makes the decisions of the same run"
+    )]
+    ShardWithoutSeed {
+        /// The scenario.
+        scenario: String,
+        /// The shard.
+        shard: crate::Shard,
     },
     /// A validator could not take its baseline.
     #[error("validator `{label}` failed to start: {source}")]
@@ -115,6 +127,7 @@ pub struct Executor<T> {
     on_iteration: Option<IterationFn>,
     attempts: Option<Arc<AttemptQueue>>,
     run_schedule: Option<Arc<Schedule>>,
+    shard: Option<crate::Shard>,
 }
 
 impl<T: Target> Executor<T> {
@@ -128,7 +141,16 @@ impl<T: Target> Executor<T> {
             on_iteration: None,
             attempts: None,
             run_schedule: None,
+            shard: None,
         }
+    }
+
+    /// Runs only shard `shard` of the iterations (overrides the scenario's, see
+    /// [`ScenarioBuilder::shard`](crate::ScenarioBuilder::shard)); the scenario needs a
+    /// fixed seed.
+    pub fn shard(mut self, shard: crate::Shard) -> Self {
+        self.shard = Some(shard);
+        self
     }
 
     /// Runs the attempts a driver sends (replay, shrink) instead of `0..repeat`; whole-run
@@ -170,9 +192,16 @@ impl<T: Target> Executor<T> {
 
     /// Runs the scenario.
     pub async fn run(self) -> Result<Report, RunError> {
-        let Executor { scenario, cancel, grace, progress, on_iteration, attempts, run_schedule } = self;
+        let Executor { scenario, cancel, grace, progress, on_iteration, attempts, run_schedule, shard } = self;
         let started_at = SystemTime::now();
         let wall = Instant::now();
+        // A driver's attempts name their own indices: no shard applies to them.
+        let shard = if attempts.is_some() { None } else { shard.or(scenario.shard) };
+        if let Some(shard) = shard
+            && scenario.seed.is_none()
+        {
+            return Err(RunError::ShardWithoutSeed { scenario: scenario.name, shard });
+        }
         let seed = scenario.seed.unwrap_or_else(fresh_seed);
         let Scenario {
             name,
@@ -256,7 +285,12 @@ impl<T: Target> Executor<T> {
             step_timeout,
             policy,
             journal,
-            repeat: if run_for.is_some() { u64::MAX } else { repeat },
+            shard: shard.unwrap_or(crate::Shard { index: 0, count: 1 }),
+            positions: match (run_for, shard) {
+                (Some(_), _) => u64::MAX,
+                (None, Some(shard)) => shard.iterations_of(repeat),
+                (None, None) => repeat,
+            },
             deadline: Mutex::new(None),
             stop: AtomicBool::new(false),
             failed_fast: AtomicBool::new(false),
@@ -374,6 +408,8 @@ impl<T: Target> Executor<T> {
                 violations: t.violations,
                 harness_errors: t.harness_errors + u64::from(fin.as_ref().is_some_and(|f| f.harness_error)),
                 first_violation: t.first.as_ref().map(|(_, m)| m.clone()),
+                first_violation_iteration: t.first.as_ref().map(|(i, _)| *i),
+                run_judgement: v.validator.run_judgement(),
                 final_violation: fin.map(|f| f.message),
                 notes: v.validator.notes(),
             })
@@ -401,6 +437,7 @@ impl<T: Target> Executor<T> {
             scenario: name,
             target: target_name,
             seed,
+            shard,
             started_at_unix_ms: started_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             wall_time_us: wall.elapsed().as_micros() as u64,
             plan: Plan {
@@ -422,7 +459,11 @@ impl<T: Target> Executor<T> {
             failures: std::mem::take(&mut tally.failing),
             failures_omitted: tally.failing_omitted,
             samples: std::mem::take(&mut tally.passing),
+            timeline_width_ms: Some(tally.timeline.width_ms()),
             timeline: std::mem::replace(&mut tally.timeline, tally::Timeline::new()).into_buckets(),
+            latency_histogram: Some(tally::encode_histogram(&tally.latency_ns)),
+            journal_caps: Some(shared.journal),
+            merged: None,
             lifecycle_errors: std::mem::take(&mut lifecycle.errors),
             run_decisions: run_records,
             run_decisions_omitted,
@@ -512,7 +553,11 @@ struct Shared<T> {
     step_timeout: Option<Duration>,
     policy: FailurePolicy,
     journal: crate::journal::JournalConfig,
-    repeat: u64,
+    /// Which iteration indices this process runs (all, unless sharded).
+    shard: crate::Shard,
+    /// How many iterations this process runs: its shard's share of `repeat`, or unbounded
+    /// for duration runs. The `p`-th has index `shard.iteration(p)`.
+    positions: u64,
     deadline: Mutex<Option<Instant>>,
     stop: AtomicBool,
     failed_fast: AtomicBool,
@@ -551,7 +596,7 @@ async fn drive<T: Target>(
     };
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let planned = run_for.is_none().then_some(shared.repeat);
+    let planned = run_for.is_none().then_some(shared.positions);
     let snapshot = |s: &Shared<T>| Progress {
         done: s.counters.iter().map(|c| c.done.load(Ordering::Relaxed)).sum(),
         failed: s.counters.iter().map(|c| c.failed.load(Ordering::Relaxed)).sum(),
@@ -633,7 +678,7 @@ async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
     let deadline = *shared.deadline.lock().unwrap_or_else(|e| e.into_inner());
     // Small runs claim one at a time so every worker gets work.
     let workers = shared.counters.len() as u64;
-    let claim = if workers == 1 { 1 } else { (shared.repeat / (workers * 8)).clamp(1, CLAIM) };
+    let claim = if workers == 1 { 1 } else { (shared.positions / (workers * 8)).clamp(1, CLAIM) };
     let (mut next, mut end) = (0, 0);
     loop {
         if shared.stop.load(Ordering::Relaxed) {
@@ -644,17 +689,19 @@ async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
         }
         if next == end {
             next = shared.next.fetch_add(claim, Ordering::Relaxed);
-            end = next.saturating_add(claim).min(shared.repeat);
+            end = next.saturating_add(claim).min(shared.positions);
         }
-        let index = next;
-        if index >= shared.repeat {
+        let position = next;
+        if position >= shared.positions {
             break;
         }
         next += 1;
+        let index = shared.shard.iteration(position);
         let mut finished = execute(shared, index, t0, None).await;
         judge(shared, &mut finished, &shared.unordered);
         match &shared.sequencer {
-            Some(seq) => seq.push(index, finished, |mut f| {
+            // Ordered validators see this process's iterations in index order.
+            Some(seq) => seq.push(position, finished, |mut f| {
                 judge(shared, &mut f, &shared.ordered);
                 finalize(shared, w, f);
             }),

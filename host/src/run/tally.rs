@@ -73,6 +73,29 @@ impl Timeline {
         }
     }
 
+    /// Rebuilds a timeline from a report's buckets (`width_ms` wide), so shard timelines merge.
+    pub(crate) fn from_buckets(width_ms: u64, buckets: &[TimelineBucket]) -> Self {
+        let buckets = buckets
+            .iter()
+            .map(|b| Bucket {
+                iterations: b.iterations,
+                failed: b.failed,
+                sum_us: b.sum_us,
+                max_us: b.max_us,
+                injections: b.injections,
+            })
+            .collect();
+        Timeline { width_ms: width_ms.max(1), buckets }
+    }
+
+    pub(crate) fn width_ms(&self) -> u64 {
+        self.width_ms
+    }
+
+    pub(crate) fn merge_with(&mut self, other: Timeline) {
+        self.merge(other);
+    }
+
     pub(crate) fn into_buckets(self) -> Vec<TimelineBucket> {
         self.buckets
             .into_iter()
@@ -84,6 +107,7 @@ impl Timeline {
                 mean_us: if b.iterations == 0 { 0.0 } else { b.sum_us / b.iterations as f64 },
                 max_us: b.max_us,
                 injections: b.injections,
+                sum_us: b.sum_us,
             })
             .collect()
     }
@@ -128,11 +152,72 @@ pub(crate) struct Tally {
     pub(crate) timeline: Timeline,
 }
 
+/// Latency bounds of every run's histogram: 1 ns to 1 h at 3 significant figures.
+const LOWEST_NS: u64 = 1;
+const HIGHEST_NS: u64 = 3_600_000_000_000;
+const SIGNIFICANT_FIGURES: u8 = 3;
+
+pub(crate) fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_FIGURES).expect("the bounds are valid")
+}
+
+/// The histogram in HdrHistogram's V2 encoding (uncompressed: a journal is compressed as a
+/// whole if at all), base64.
+pub(crate) fn encode_histogram(h: &Histogram<u64>) -> String {
+    use base64::Engine;
+    let mut bytes = Vec::new();
+    hdrhistogram::serialization::Serializer::serialize(
+        &mut hdrhistogram::serialization::V2Serializer::new(),
+        h,
+        &mut bytes,
+    )
+    .expect("serialising into memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Reads [`encode_histogram`]'s output back. The header is checked before anything is
+/// allocated: only histograms with the run's bounds are accepted, so a hostile journal
+/// cannot ask for a huge one.
+pub(crate) fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("not base64: {e}"))?;
+    let field = |at: usize, len: usize| -> Option<u64> {
+        let b = bytes.get(at..at + len)?;
+        Some(b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
+    };
+    let header = (field(12, 4), field(16, 8), field(24, 8));
+    if header != (Some(u64::from(SIGNIFICANT_FIGURES)), Some(LOWEST_NS), Some(HIGHEST_NS)) {
+        return Err(format!(
+            "not a latency histogram of this version (expected {LOWEST_NS} ns to {HIGHEST_NS} ns at \
+             {SIGNIFICANT_FIGURES} significant figures)"
+        ));
+    }
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| format!("not a V2 histogram: {e:?}"))
+}
+
+/// Latency in microseconds from a nanosecond histogram.
+pub(crate) fn latency_summary(h: &Histogram<u64>) -> LatencySummary {
+    if h.is_empty() {
+        return LatencySummary::default();
+    }
+    let us = |ns: u64| ns as f64 / 1e3;
+    LatencySummary {
+        min: us(h.min()),
+        mean: h.mean() / 1e3,
+        p50: us(h.value_at_quantile(0.50)),
+        p90: us(h.value_at_quantile(0.90)),
+        p99: us(h.value_at_quantile(0.99)),
+        p999: us(h.value_at_quantile(0.999)),
+        max: us(h.max()),
+    }
+}
+
 impl Tally {
     pub(crate) fn new(injectors: usize, validators: usize) -> Self {
         Tally {
-            latency_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-                .expect("1 ns to 1 h at 3 significant figures is valid"),
+            latency_ns: latency_histogram(),
             total: 0,
             failed: 0,
             panics: 0,
@@ -215,20 +300,7 @@ impl Tally {
     }
 
     pub(crate) fn latency_summary(&self) -> LatencySummary {
-        let h = &self.latency_ns;
-        if h.is_empty() {
-            return LatencySummary::default();
-        }
-        let us = |ns: u64| ns as f64 / 1e3;
-        LatencySummary {
-            min: us(h.min()),
-            mean: h.mean() / 1e3,
-            p50: us(h.value_at_quantile(0.50)),
-            p90: us(h.value_at_quantile(0.90)),
-            p99: us(h.value_at_quantile(0.99)),
-            p999: us(h.value_at_quantile(0.999)),
-            max: us(h.max()),
-        }
+        latency_summary(&self.latency_ns)
     }
 }
 
@@ -244,5 +316,28 @@ mod tests {
         let l = tally.latency_summary();
         assert!((l.min - 1000.0).abs() < 2.0, "{l:?}");
         assert!((l.max - 3000.0).abs() < 5.0, "{l:?}");
+    }
+
+    #[test]
+    fn histograms_round_trip_through_their_encoding_and_merge_exactly() {
+        let (mut a, mut b, mut both) = (latency_histogram(), latency_histogram(), latency_histogram());
+        for n in 0..5_000u64 {
+            let ns = 1 + n * n * 37 % 9_000_000_007;
+            if n % 3 == 0 { &mut a } else { &mut b }.record(ns).unwrap();
+            both.record(ns).unwrap();
+        }
+        let mut merged = decode_histogram(&encode_histogram(&a)).unwrap();
+        merged.add(decode_histogram(&encode_histogram(&b)).unwrap()).unwrap();
+        assert_eq!(merged, both);
+        assert_eq!(latency_summary(&merged), latency_summary(&both));
+    }
+
+    #[test]
+    fn a_histogram_with_other_bounds_is_refused_before_it_is_allocated() {
+        let huge = Histogram::<u64>::new_with_bounds(1, u64::MAX / 4, 5).unwrap();
+        let err = decode_histogram(&encode_histogram(&huge)).unwrap_err();
+        assert!(err.starts_with("not a latency histogram of this version"), "{err}");
+        assert!(decode_histogram("%%%").unwrap_err().starts_with("not base64"));
+        assert!(decode_histogram("").unwrap_err().starts_with("not a latency histogram"));
     }
 }

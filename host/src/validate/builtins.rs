@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Counting, IterationOutcome, Severity, Validator, Violation};
+use super::{Counting, IterationOutcome, RunJudgement, Severity, Validator, Violation};
 
 /// Fails the run when more than `max` panics were caught over the whole run.
 #[derive(Debug)]
@@ -20,6 +20,9 @@ pub fn max_panics(max: u64) -> MaxPanics {
 impl Validator for MaxPanics {
     fn counting(&self) -> Counting {
         Counting::PerRun
+    }
+    fn run_judgement(&self) -> RunJudgement {
+        RunJudgement::MaxPanics { max: self.max }
     }
     fn start(&self) -> Result<(), Violation> {
         self.seen.store(0, Ordering::Relaxed);
@@ -209,6 +212,15 @@ impl Validator for AllOf {
     }
     fn finish(&self) -> Result<(), Violation> {
         join(self.children.iter().map(|c| c.finish()))
+    }
+    /// A group's run-level complaint joins its children's: it can be judged again on merged
+    /// data only if no child judges the run.
+    fn run_judgement(&self) -> RunJudgement {
+        if self.children.iter().all(|c| c.run_judgement() == RunJudgement::Iterations) {
+            RunJudgement::Iterations
+        } else {
+            RunJudgement::PerShard
+        }
     }
     fn notes(&self) -> Vec<String> {
         self.children.iter().flat_map(|c| c.notes()).collect()

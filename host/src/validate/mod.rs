@@ -48,6 +48,25 @@ pub enum Counting {
     PerRun,
 }
 
+/// How a validator's judgement of the whole run (`finish`) is made when the journals of a
+/// sharded run merge: from the merged data where the rule is known, else per shard.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "rule")]
+#[non_exhaustive]
+pub enum RunJudgement {
+    /// Judges each iteration only; its violations add up across shards exactly.
+    #[default]
+    Iterations,
+    /// At most `max` panics over the whole run: judged again from the merged panic count.
+    MaxPanics {
+        /// Panics allowed.
+        max: u64,
+    },
+    /// Run-level state that does not merge (a plugin's, a custom `finish`): each shard judged
+    /// its own iterations, and the merged report keeps every shard's complaint.
+    PerShard,
+}
+
 /// A validator's complaint.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -140,6 +159,16 @@ pub trait Validator: Send + Sync + 'static {
         Ok(())
     }
 
+    /// How `finish` is judged on merged shard journals. Default: per shard for
+    /// [`Counting::PerRun`] validators, per iteration otherwise; override when a
+    /// per-iteration validator also judges in `finish`.
+    fn run_judgement(&self) -> RunJudgement {
+        match self.counting() {
+            Counting::PerRun => RunJudgement::PerShard,
+            Counting::PerIteration => RunJudgement::Iterations,
+        }
+    }
+
     /// Lines for the report.
     fn notes(&self) -> Vec<String> {
         Vec::new()
@@ -169,6 +198,9 @@ macro_rules! forward_validator {
             }
             fn finish(&self) -> Result<(), Violation> {
                 (**self).finish()
+            }
+            fn run_judgement(&self) -> RunJudgement {
+                (**self).run_judgement()
             }
             fn notes(&self) -> Vec<String> {
                 (**self).notes()
@@ -215,6 +247,9 @@ impl<V: Validator> Validator for WithSeverity<V> {
     }
     fn finish(&self) -> Result<(), Violation> {
         self.inner.finish()
+    }
+    fn run_judgement(&self) -> RunJudgement {
+        self.inner.run_judgement()
     }
     fn notes(&self) -> Vec<String> {
         self.inner.notes()

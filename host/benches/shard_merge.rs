@@ -1,0 +1,171 @@
+//! Sharded runs: the cost of `report merge` on 64 shard journals of 1 million iterations
+//! each, and iterations per second of 1, 2 and 4 local shard processes against a single
+//! process running the same trivial scenario.
+//!
+//! Run with `cargo bench -p chaoskit-host --bench shard_merge`. Overrides:
+//! `CHAOSKIT_BENCH_SHARDS` (64), `CHAOSKIT_BENCH_SHARD_ITERATIONS` (1,000,000),
+//! `CHAOSKIT_BENCH_RATE_ITERATIONS` (4,000,000). The merge runs in a child process of its
+//! own, so its peak resident memory (`VmHWM`) is the merge's, not the generator's.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chaoskit::{BoxError, Executor, Report, Scenario, Shard, inject, validate};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The trivial scenario: one step with a delay point (never firing) and an error point that
+/// fails 2% of iterations, so a shard journal of 50,000 iterations or more holds its full 1,000 kept
+/// failures (the journal caps bound it: more iterations add counts, not records).
+fn scenario(repeat: u64, concurrency: usize) -> Scenario<chaoskit::NamedTarget<()>> {
+    Scenario::builder("shard bench")
+        .target(chaoskit::target("t", ()))
+        .step("work", |ctx, _| async move {
+            ctx.maybe_delay().await;
+            ctx.maybe_error()?;
+            Ok::<_, BoxError>(())
+        })
+        .inject("delay", inject::delay(0.0, Duration::from_millis(1), Duration::from_millis(2)))
+        .inject("error", inject::error(0.02))
+        .assert("depth", validate::recursion_depth(100))
+        .thresholds(chaoskit::Thresholds::relaxed())
+        .continue_on_failure()
+        .concurrency(concurrency)
+        .repeat(repeat)
+        .seed(1)
+        .build()
+        .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn run(repeat: u64, concurrency: usize, shard: Option<Shard>) -> Report {
+    let mut executor = Executor::new(scenario(repeat, concurrency));
+    if let Some(shard) = shard {
+        executor = executor.shard(shard);
+    }
+    runtime().block_on(executor.run()).unwrap()
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// Child: read, merge and write the journals in `dir`, like `report merge` does.
+fn merge_child(dir: &Path) {
+    let start = Instant::now();
+    let mut journals = Vec::new();
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") && path.file_name().is_some_and(|n| n != "merged.json") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            bytes += text.len();
+            journals.push((path.display().to_string(), Report::from_json(&text).unwrap()));
+        }
+    }
+    let parsed = start.elapsed();
+    let n = journals.len();
+    let merged = chaoskit::report::merge(journals).unwrap();
+    let merged_at = start.elapsed();
+    std::fs::write(dir.join("merged.json"), merged.to_json()).unwrap();
+    let total = start.elapsed();
+    println!(
+        "merge: {n} journals ({:.1} MB) of {} iterations in total: read+parse {:.0} ms, merge {:.0} ms, \
+         write {:.0} ms, total {:.0} ms; peak RSS {:.1} MB; merged verdict {}, {} failures kept of {}",
+        bytes as f64 / 1e6,
+        merged.iterations.total,
+        parsed.as_secs_f64() * 1e3,
+        (merged_at - parsed).as_secs_f64() * 1e3,
+        (total - merged_at).as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e3,
+        peak_rss_mb(),
+        merged.verdict,
+        merged.failures.len(),
+        merged.iterations.failed,
+    );
+}
+
+/// Child: run one shard of the rate benchmark.
+fn rate_child(shard: Shard, repeat: u64) {
+    let report = run(repeat, 1, Some(shard));
+    assert_eq!(report.iterations.total, shard.iterations_of(repeat));
+}
+
+fn me() -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg("--bench");
+    cmd
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // Only `cargo bench` passes `--bench`; under `cargo test --benches` this is a no-op.
+    }
+    if let Ok(dir) = std::env::var("CHAOSKIT_BENCH_MERGE_DIR") {
+        return merge_child(Path::new(&dir));
+    }
+    if let Ok(shard) = std::env::var("CHAOSKIT_BENCH_RATE_SHARD") {
+        return rate_child(shard.parse().unwrap(), env_u64("CHAOSKIT_BENCH_RATE_ITERATIONS", 4_000_000));
+    }
+
+    // 1. Shard journals, generated by really running each shard (bounded by the journal caps).
+    let shards = env_u64("CHAOSKIT_BENCH_SHARDS", 64) as u32;
+    let per_shard = env_u64("CHAOSKIT_BENCH_SHARD_ITERATIONS", 1_000_000);
+    let dir: PathBuf = std::env::temp_dir().join(format!("chaoskit-shard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = Instant::now();
+    for i in 0..shards {
+        let report = run(per_shard * u64::from(shards), 1, Some(Shard::new(i, shards).unwrap()));
+        assert_eq!(report.iterations.total, per_shard);
+        std::fs::write(dir.join(format!("shard-{i:02}.json")), report.to_json()).unwrap();
+    }
+    println!("generated {shards} shard journals of {per_shard} iterations in {:.1}s", start.elapsed().as_secs_f64());
+    let status = me().env("CHAOSKIT_BENCH_MERGE_DIR", &dir).status().unwrap();
+    assert!(status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // 2. Iterations per second: one process (concurrency 1 and 2) against 1, 2 and 4 shard
+    // processes (concurrency 1 each) started together.
+    let repeat = env_u64("CHAOSKIT_BENCH_RATE_ITERATIONS", 4_000_000);
+    for concurrency in [1, 2] {
+        let start = Instant::now();
+        let report = run(repeat, concurrency, None);
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(report.iterations.total, repeat);
+        println!(
+            "single process, concurrency {concurrency}: {repeat} iterations in {secs:.2}s = {:.0} iterations/s (in-process run time)",
+            repeat as f64 / secs
+        );
+    }
+    for count in [1u32, 2, 4] {
+        let start = Instant::now();
+        let children: Vec<_> = (0..count)
+            .map(|i| {
+                me().env("CHAOSKIT_BENCH_RATE_SHARD", format!("{i}/{count}"))
+                    .env("CHAOSKIT_BENCH_RATE_ITERATIONS", repeat.to_string())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{count} shard process(es), concurrency 1 each: {repeat} iterations in {secs:.2}s = {:.0} iterations/s (process start to last exit)",
+            repeat as f64 / secs
+        );
+    }
+}
