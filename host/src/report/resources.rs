@@ -213,7 +213,7 @@ mod tests {
         assert!(s.samples.windows(2).all(|w| w[0].t_ms < w[1].t_ms));
     }
 
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", feature = "html"))]
     #[test]
     fn the_sampler_measures_this_process() {
         let sampler = ResourceSampler::start(Duration::from_millis(5)).expect("sampler");
@@ -225,6 +225,7 @@ mod tests {
         assert!(html.contains("resident memory: start") && html.matches("<polyline").count() == 3, "{html}");
     }
 
+    #[cfg(feature = "html")]
     #[test]
     fn no_samples_no_section() {
         assert_eq!(html_section(&[]), "");
