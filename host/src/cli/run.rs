@@ -126,9 +126,6 @@ fn apply_overrides(r: &mut ResolvedScenario, args: &RunArgs) -> Result<(), CliEr
             ),
         ));
     }
-    // The seed is chosen here rather than by the executor, so even a run that never starts
-    // reports the seed it would have used.
-    r.seed.get_or_insert_with(rand::random::<u64>);
     Ok(())
 }
 
