@@ -61,6 +61,33 @@ pub fn replay_command(journal: &str, iteration: u64) -> String {
     format!("chaoskit-host replay {journal} --iteration {iteration}")
 }
 
+/// The failed step and the message without its step prefix. The journal's `failed_step` is
+/// the truth: with it, a step name that contains a backtick still groups right. Journals
+/// without it (older ones) fall back to reading the step out of the message.
+fn step_and_error(record: &IterationRecord) -> (Option<String>, String) {
+    let error = record.error.as_deref().unwrap_or("failed");
+    let Some(step) = &record.failed_step else { return split_step(error) };
+    let named = format!("step `{step}` ");
+    if let Some(tail) = error.strip_prefix(&named) {
+        return (Some(step.clone()), tail.strip_prefix("failed: ").unwrap_or(tail).to_string());
+    }
+    let inside = format!(" in step `{step}`");
+    if let Some(at) = error.find(&inside) {
+        let head = strip_iteration(&error[..at]);
+        let tail = error[at + inside.len()..].trim_end_matches(';').trim_end();
+        return (Some(step.clone()), format!("{head}{tail}"));
+    }
+    (Some(step.clone()), error.to_string())
+}
+
+/// "iteration 412 ran past …" → "ran past …": the index differs in every member of a group.
+fn strip_iteration(head: &str) -> &str {
+    match head.strip_prefix("iteration ").and_then(|h| h.split_once(' ')) {
+        Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) => rest,
+        _ => head,
+    }
+}
+
 /// The step a failure message names, and the message without it. Messages are the
 /// executor's: ``step `x` failed: …``, ``step `x` panicked: …``, ``iteration N ran past its
 /// … in step `x`; …``.
@@ -75,12 +102,7 @@ fn split_step(error: &str) -> (Option<String>, String) {
     if let Some(at) = error.find(" in step `") {
         let rest = &error[at + " in step `".len()..];
         if let Some((step, tail)) = rest.split_once('`') {
-            let head = &error[..at];
-            // "iteration 412 ran past …": the index differs in every member of the group.
-            let head = match head.strip_prefix("iteration ").and_then(|h| h.split_once(' ')) {
-                Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) => rest,
-                _ => head,
-            };
+            let head = strip_iteration(&error[..at]);
             return (Some(step.to_string()), format!("{head}{}", tail.trim_end_matches(';').trim_end()));
         }
     }
@@ -94,7 +116,7 @@ pub fn group(failures: &[IterationRecord]) -> Vec<FailureGroup<'_>> {
     let mut sorted: Vec<&IterationRecord> = failures.iter().collect();
     sorted.sort_by_key(|r| r.index);
     for record in sorted {
-        let (step, error) = split_step(record.error.as_deref().unwrap_or("failed"));
+        let (step, error) = step_and_error(record);
         let slot = *index.entry((step.clone(), error.clone())).or_insert_with(|| {
             groups.push(FailureGroup { step, error, iterations: Vec::new(), injectors: Vec::new() });
             groups.len() - 1
@@ -172,6 +194,24 @@ mod tests {
         assert_eq!((stall.count(), stall.first(), stall.last()), (2, 4, 11));
         assert_eq!(groups[2].title(), "validator `leaks` failed: 3 tasks leaked");
         assert_eq!(groups[2].step, None);
+    }
+
+    #[test]
+    fn the_journal_failed_step_wins_over_the_message_text() {
+        // A step named with a backtick would cut the parsed name short; `failed_step` does not.
+        let mut odd = failure(3, "step `a`b` failed: status 500", &[]);
+        odd.failed_step = Some("a`b".into());
+        let mut stall =
+            failure(8, "iteration 8 ran past its 1s step timeout in step `a`b`; the step was abandoned", &[]);
+        stall.failed_step = Some("a`b".into());
+        let mut other = failure(9, "step `a`b` failed: status 500", &[]);
+        other.failed_step = Some("a`b".into());
+        let failures = vec![odd, stall, other];
+        let groups = group(&failures);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].step.as_deref(), Some("a`b"));
+        assert_eq!((groups[0].error.as_str(), groups[0].count()), ("status 500", 2));
+        assert_eq!(groups[1].error, "ran past its 1s step timeout; the step was abandoned");
     }
 
     #[test]
