@@ -460,3 +460,54 @@ pub(crate) fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_the_host_cannot_provide_are_refused_and_the_rest_name_their_grant() {
+        for import in
+            ["wasi:keyvalue/store@0.2.0-draft", "wasi:http/incoming-handler@0.2.0", "wasi:clocks/timezone@0.2.12"]
+        {
+            assert!(provision(import).is_none(), "{import} cannot be provided");
+        }
+        assert_eq!(provision("wasi:random/random@0.2.0").unwrap().1, Some("random:os"));
+        assert_eq!(provision("wasi:clocks/wall-clock@0.2.3").unwrap().1, Some("clocks:wall"));
+        assert_eq!(provision("wasi:filesystem/preopens@0.2.12").unwrap().0, "empty: no directories");
+        assert_eq!(
+            provision("wasi:http/outgoing-handler@0.2.12").unwrap(),
+            ("denied per call", Some("http:HOST:PORT"))
+        );
+    }
+
+    #[test]
+    fn the_virtual_clock_restarts_at_the_iteration_and_moves_a_tick_per_read() {
+        let mut clock = VirtualClock::default();
+        clock.restart(2);
+        assert_eq!(clock.read(), 2_000_001_000);
+        assert_eq!(clock.read(), 2_000_002_000);
+        clock.advance(5_000);
+        assert_eq!(clock.read(), 2_000_008_000);
+        clock.restart(2);
+        assert_eq!(clock.read(), 2_000_001_000, "the same call reads the same times");
+        clock.restart(u64::MAX);
+        assert_eq!(clock.read(), u64::MAX, "saturates instead of wrapping");
+    }
+
+    #[test]
+    fn grants_are_resolved_and_replay_hazards_named() {
+        let caps = Capabilities::new(
+            Path::new("p.wasm"),
+            &[Grant::parse("env:CHAOSKIT_X=1").unwrap(), Grant::OsRandom, Grant::WallClock],
+        )
+        .unwrap();
+        assert_eq!(caps.env, [("CHAOSKIT_X".to_string(), "1".to_string())]);
+        assert!(caps.need_wasi());
+        assert_eq!(
+            caps.replay_hazard("p").unwrap(),
+            "plugin `p` draws `wasi:random` from the OS (grant `random:os`) and reads the host's clocks through `wasi:clocks` (grant `clocks:wall`): this run cannot be replayed from its seed"
+        );
+        assert!(!Capabilities::new(Path::new("p.wasm"), &[Grant::Stdio]).unwrap().need_wasi());
+    }
+}
