@@ -1,6 +1,7 @@
 //! Cost of Wasm plugins, beside built-in injectors in the same run: a decision through the full
-//! chaos-point path, instantiation, cold and cached loads, and hot reload (file write to the
-//! new version serving).
+//! chaos-point path, instantiation, cold and cached loads, hot reload (file write to the new
+//! version serving), the WASI linker against the baseline one, and an outgoing HTTP call from a
+//! validator against the same call made by the host.
 //!
 //! Run with `cargo bench -p chaoskit-host --bench plugin` (the plugins are built from
 //! `plugins/` by the `plugin-artifacts` crate on the first run).
@@ -12,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chaoskit::plugin::{PluginHost, PluginSpec};
+use chaoskit::plugin::{Grant, PluginHost, PluginSpec};
 use chaoskit::{ChaosContext, Injector, PointKind, inject};
 use criterion::{Criterion, criterion_group, criterion_main};
 use plugin_artifacts as artifacts;
@@ -160,9 +161,133 @@ fn hot_reload(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same plugin linked two ways: the `std` baseline (no wasmtime-wasi) and the WASI linker
+/// (a grant that needs it); plus a plugin that draws `wasi:random` and reads `wasi:clocks`.
+fn wasi_linker(c: &mut Criterion) {
+    let host = PluginHost::new().unwrap();
+    let spike = |wasi: bool| {
+        let spec =
+            PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 1000000, "burst": 0}"#);
+        let spec = if wasi { spec.grant(Grant::parse("env:CHAOSKIT_BENCH=1").unwrap()) } else { spec };
+        Arc::new(host.load_injector(spec).unwrap())
+    };
+    let (baseline, wasi) = (spike(false), spike(true));
+    let mut g = c.benchmark_group("WASI linker");
+    for (label, inj) in [("baseline linker", &baseline), ("WASI linker", &wasi)] {
+        g.bench_function(format!("instantiate only ({label})"), |b| b.iter(|| inj.bench_instantiate(false).unwrap()));
+        g.bench_function(format!("instantiate + configure ({label})"), |b| {
+            b.iter(|| inj.bench_instantiate(true).unwrap())
+        });
+        let ctx = ctx(Arc::clone(inj) as Arc<dyn Injector>);
+        g.bench_function(format!("decision, latency-spike returns none ({label})"), |b| {
+            b.iter(|| black_box(&ctx).decide(PointKind::Delay, None))
+        });
+    }
+    let mix = host
+        .load_injector(PluginSpec::new(artifacts::path(artifacts::FIXTURE_WASI_PROBE)).config(r#"{"probe": "mix"}"#))
+        .unwrap();
+    let mix = ctx(Arc::new(mix));
+    g.bench_function("decision, probe drawing wasi:random and reading wasi:clocks (WASI linker)", |b| {
+        b.iter(|| black_box(&mix).decide(PointKind::Error, None))
+    });
+    // Inside a multi-threaded runtime's worker a WASI plugin's call runs in `block_in_place`.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for (label, inj) in [("baseline linker", &baseline), ("WASI linker", &wasi)] {
+        let inj = Arc::clone(inj);
+        g.bench_function(format!("decision on a tokio worker ({label})"), |b| {
+            b.iter_custom(|n| {
+                let ctx = ctx(Arc::clone(&inj) as Arc<dyn Injector>);
+                rt.block_on(async move {
+                    tokio::spawn(async move {
+                        let start = Instant::now();
+                        for _ in 0..n {
+                            black_box(ctx.decide(PointKind::Delay, None));
+                        }
+                        start.elapsed()
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A loopback HTTP server answering every request with the demo service's stats.
+fn stats_server() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line == "\r\n" {
+                    break;
+                }
+                line.clear();
+            }
+            let body = r#"{"items": 5, "flaky": 4, "flaky_errors": 0}"#;
+            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = reader.get_mut().write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+/// The host's own GET of the same URL: connect, send, read to the end (a new connection per
+/// call, as the plugin's).
+fn host_get(port: u16) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /api/stats HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).unwrap();
+    out
+}
+
+/// An outgoing HTTP call from a validator (the demo-state-check plugin, granted the host)
+/// against the same call made by the host.
+fn outgoing_http(c: &mut Criterion) {
+    let host = PluginHost::new().unwrap();
+    let port = stats_server();
+    let check = host
+        .load_validator(
+            PluginSpec::new(artifacts::path(artifacts::DEMO_STATE_CHECK))
+                .config(format!(r#"{{"service": "127.0.0.1:{port}"}}"#))
+                .grant(Grant::parse(&format!("http:127.0.0.1:{port}")).unwrap()),
+        )
+        .unwrap();
+    let mut g = c.benchmark_group("outgoing HTTP");
+    g.bench_function("validator check: GET /api/stats through wasi:http (new connection)", |b| {
+        let mut index = 0;
+        b.iter(|| {
+            index += 1;
+            let outcome = chaoskit::IterationOutcome {
+                index,
+                seed: 7,
+                ok: true,
+                duration: Duration::ZERO,
+                error: None,
+                stalled_step: None,
+                steps_executed: 1,
+                events: &[],
+                max_recursion_depth: 0,
+                panics: 0,
+                errors: 0,
+            };
+            chaoskit::Validator::check(&check, &outcome).unwrap()
+        })
+    });
+    g.bench_function("baseline: the host's GET /api/stats (new connection)", |b| b.iter(|| black_box(host_get(port))));
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    targets = decision, instantiation, loading, hot_reload
+    targets = decision, instantiation, loading, hot_reload, wasi_linker, outgoing_http
 }
 criterion_main!(benches);

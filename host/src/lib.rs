@@ -65,6 +65,8 @@ pub mod chaos;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod fail;
+#[cfg(any(feature = "plugins", feature = "spec"))]
+mod grant;
 pub mod inject;
 pub mod journal;
 #[cfg(feature = "plugins")]

@@ -54,6 +54,7 @@ fn decide(inj: &impl Injector, kind: PointKind, iteration: u64) -> Action {
 fn outcome(index: u64, ok: bool, duration: Duration, events: &[Event]) -> IterationOutcome<'_> {
     IterationOutcome {
         index,
+        seed: 7,
         ok,
         duration,
         error: (!ok).then_some("failed"),
@@ -186,22 +187,6 @@ mod load {
         let path = artifacts::path(artifacts::LATENCY_SPIKE);
         let err = host().load_validator(PluginSpec::new(path)).unwrap_err();
         assert_eq!(err.to_string(), format!("plugin `{path}` is an injector, but a validator is required here"));
-    }
-
-    #[test]
-    fn a_wasi_filesystem_import_is_refused_naming_the_import() {
-        let path = artifacts::path(artifacts::FIXTURE_WASI_FS);
-        let err = host().load(PluginSpec::new(path)).unwrap_err();
-        let PluginError::ImportNotGranted { import, .. } = &err else {
-            panic!("expected ImportNotGranted, got {err:?}")
-        };
-        assert!(import.starts_with("wasi:filesystem/"), "the filesystem import is named first: {import}");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "plugin `{path}` imports `{import}`, which is not granted: no grant provides it (the only grant is `stdio`: `grants = [\"stdio\"]` in the scenario's plugin entry); pass what the plugin needs through its JSON configuration"
-            )
-        );
     }
 
     #[test]
@@ -589,6 +574,97 @@ mod plugins {
         }
     }
 
+    mod fault_schedule {
+        use super::*;
+
+        fn load(dir: &Path) -> Result<WasmInjector, PluginError> {
+            let grant = Grant::parse(&format!("fs:ro:{}=/schedules", dir.display())).unwrap();
+            host().load_injector(spec(artifacts::FAULT_SCHEDULE).grant(grant))
+        }
+
+        #[test]
+        fn injects_what_the_schedule_in_a_granted_directory_lists() {
+            let dir = tempdir();
+            std::fs::write(
+                dir.path().join("faults.txt"),
+                "# a schedule\n3 delay 25\nevery 10 error inventory service unavailable\n7 panic boom\n12 cancel\n",
+            )
+            .unwrap();
+            let inj = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            // One point per kind (a point's kind is fixed when it registers).
+            let at = |id: u32, kind: PointKind, iteration: u64| {
+                let mut rng = ChaCha8Rng::seed_from_u64(iteration);
+                inj.decide(&point(id, kind, "site", iteration), &mut Draws::from_rng(&mut rng))
+            };
+            assert_eq!(at(0, PointKind::Delay, 3), Action::Delay(Duration::from_millis(25)));
+            assert_eq!(at(0, PointKind::Delay, 4), Action::None);
+            assert_eq!(at(1, PointKind::Error, 20), Action::Error("inventory service unavailable".into()));
+            assert_eq!(at(1, PointKind::Error, 21), Action::None);
+            assert_eq!(at(2, PointKind::Panic, 7), Action::Panic("boom".into()));
+            assert_eq!(at(3, PointKind::Cancel, 12), Action::Cancel);
+            assert!(inj.notes().iter().any(|n| n.contains("was granted `fs:ro:")), "{:?}", inj.notes());
+        }
+
+        #[test]
+        fn without_the_grant_it_refuses_its_configuration_naming_the_grant() {
+            let err = host().load_injector(spec(artifacts::FAULT_SCHEDULE)).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, PluginError::Config { .. }), "{text}");
+            assert!(text.contains("cannot read the schedule `/schedules/faults.txt`"), "{text}");
+            assert!(text.contains("grants = [\"fs:ro:./schedules=/schedules\"]"), "{text}");
+        }
+
+        #[test]
+        fn a_bad_schedule_line_is_named_with_its_line_number() {
+            let dir = tempdir();
+            std::fs::write(dir.path().join("faults.txt"), "1 delay 5\n2 explode\n").unwrap();
+            let err = load(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("/schedules/faults.txt:2: `2 explode`: unknown fault `explode`"), "{err}");
+        }
+    }
+
+    mod demo_state_check {
+        use super::*;
+        use std::sync::{Arc, Mutex};
+
+        fn load(port: u16, grants: &[&str]) -> WasmValidator {
+            let mut spec = spec(artifacts::DEMO_STATE_CHECK)
+                .config(serde_json::json!({ "service": format!("127.0.0.1:{port}"), "min_requests": 10 }).to_string());
+            for g in grants {
+                spec = spec.grant(Grant::parse(g).unwrap());
+            }
+            host().load_validator(spec).unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        #[test]
+        fn reads_the_service_through_the_granted_host_and_checks_its_invariants() {
+            let stats = Arc::new(Mutex::new(r#"{"items": 5, "flaky": 4, "flaky_errors": 0}"#.to_string()));
+            let port = stats_server(Arc::clone(&stats));
+            let check = load(port, &[&format!("http:127.0.0.1:{port}")]);
+            assert!(check.check(&outcome(0, true, Duration::ZERO, &[])).is_ok());
+            *stats.lock().unwrap() = r#"{"items": 9, "flaky": 20, "flaky_errors": 1}"#.into();
+            assert!(check.check(&outcome(1, true, Duration::ZERO, &[])).is_ok());
+            *stats.lock().unwrap() = r#"{"items": 12, "flaky": 30, "flaky_errors": 9}"#.into();
+            let over = check.check(&outcome(2, true, Duration::ZERO, &[])).unwrap_err();
+            assert_eq!(over.message, "/api/flaky failed 9 of 30 requests (30.0%), over the 10.0% allowed");
+            *stats.lock().unwrap() = r#"{"items": 1, "flaky": 30, "flaky_errors": 0}"#.into();
+            let back = check.check(&outcome(3, true, Duration::ZERO, &[])).unwrap_err();
+            assert!(back.message.contains("counters went backwards after iteration 3"), "{}", back.message);
+            assert!(check.notes().iter().any(|n| n.contains("4 outgoing HTTP requests sent")), "{:?}", check.notes());
+        }
+
+        #[test]
+        fn without_the_grant_every_check_fails_closed_naming_the_refusal() {
+            let stats = Arc::new(Mutex::new(r#"{"items": 5, "flaky": 4, "flaky_errors": 0}"#.to_string()));
+            let port = stats_server(stats);
+            let check = load(port, &[]);
+            let err = check.check(&outcome(0, true, Duration::ZERO, &[])).unwrap_err();
+            assert_eq!(err.message, "cannot read the demo service's stats: ErrorCode::HttpRequestDenied");
+            let notes = check.notes().join("\n");
+            assert!(notes.contains(&format!("(add `http:127.0.0.1:{port}` to allow it)")), "{notes}");
+        }
+    }
+
     mod latency_slo {
         use super::*;
 
@@ -621,6 +697,29 @@ mod plugins {
 
 /// Issue 11: what a hostile plugin can make the host keep, or wait for, is bounded, accounted
 /// to the plugin, and named with the limit and its value when hit.
+/// A loopback HTTP server whose every answer is the current `body` (JSON, 200).
+fn stats_server(body: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if line == "\r\n" {
+                    break;
+                }
+                line.clear();
+            }
+            let body = body.lock().unwrap().clone();
+            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = reader.get_mut().write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
 mod hostile {
     use super::*;
     use chaoskit::report::ResourceSample;
@@ -1088,6 +1187,310 @@ fn the_ticker_thread_stops_when_the_host_and_its_plugins_are_dropped() {
     assert_eq!(tickers(), before + 1, "the plugin keeps the engine ticking");
     drop(plugin);
     wait_until("the ticker to stop", || tickers() == before);
+}
+
+/// WASI through the host: each capability denied without its grant and working with it, path
+/// escapes, the allow-list, and replays of plugins that use `wasi:random` and `wasi:clocks`.
+mod wasi {
+    use super::*;
+    use chaoskit::{ChaosError, Scenario};
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// The probe fixture with `probe` and `grants`.
+    fn probe(probe: &str, grants: &[&str]) -> WasmInjector {
+        let mut spec = spec(artifacts::FIXTURE_WASI_PROBE).config(serde_json::json!({ "probe": probe }).to_string());
+        for g in grants {
+            spec = spec.grant(Grant::parse(g).unwrap_or_else(|e| panic!("{e}")));
+        }
+        host().load_injector(spec).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// What the probe answered at iteration `i`.
+    fn ask(inj: &WasmInjector, i: u64) -> String {
+        match decide(inj, PointKind::Error, i) {
+            Action::Error(m) => m,
+            other => panic!("the probe answers with an error action, got {other:?}; notes: {:?}", inj.notes()),
+        }
+    }
+
+    /// A loopback server answering every connection with `reply` (after the request's head).
+    fn server(reply: &'static str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                // A request head ends with an empty line; the TCP probe sends one line.
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" || line == "ping\n" {
+                        break;
+                    }
+                    line.clear();
+                }
+                let _ = reader.get_mut().write_all(reply.as_bytes());
+            }
+        });
+        port
+    }
+
+    const HTTP_OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello";
+
+    #[test]
+    fn a_component_importing_wasi_loads_with_no_grants_and_reaches_nothing() {
+        assert!(ask(&probe("read:/etc/hostname", &[]), 0).starts_with("err: "), "no directories");
+        assert!(ask(&probe("list:/", &[]), 0).starts_with("err: "), "no root either");
+        assert!(ask(&probe("env:PATH", &[]), 0).starts_with("err: "), "an empty environment");
+        assert!(ask(&probe("write:/x", &[]), 0).starts_with("err: "));
+    }
+
+    #[test]
+    fn the_filesystem_is_denied_without_a_grant_read_only_with_ro_and_writable_with_rw() {
+        let dir = tempdir();
+        std::fs::write(dir.path().join("schedule.txt"), "every 3rd").unwrap();
+        let ro = format!("fs:ro:{}=/data", dir.path().display());
+        let rw = format!("fs:rw:{}=/data", dir.path().display());
+        assert!(ask(&probe("read:/data/schedule.txt", &[]), 0).starts_with("err: "));
+        assert_eq!(ask(&probe("read:/data/schedule.txt", &[&ro]), 0), "ok: every 3rd");
+        assert_eq!(ask(&probe("list:/data", &[&ro]), 0), "ok: schedule.txt");
+        let denied = ask(&probe("write:/data/out.txt", &[&ro]), 0);
+        assert!(denied.starts_with("err: "), "read-only: {denied}");
+        assert!(!dir.path().join("out.txt").exists());
+        assert_eq!(ask(&probe("write:/data/out.txt", &[&rw]), 0), "ok: written");
+        assert_eq!(std::fs::read_to_string(dir.path().join("out.txt")).unwrap(), "written by the probe");
+    }
+
+    #[test]
+    fn path_escapes_are_refused() {
+        let root = tempdir();
+        let granted = root.path().join("granted");
+        std::fs::create_dir(&granted).unwrap();
+        std::fs::write(root.path().join("secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(root.path().join("secret.txt"), granted.join("link")).unwrap();
+        std::os::unix::fs::symlink("/etc", granted.join("etc")).unwrap();
+        let grant = format!("fs:rw:{}=/data", granted.display());
+        for escape in [
+            "read:/data/../secret.txt",
+            "read:/data/link",
+            "read:/data/etc/hostname",
+            &format!("read:{}", root.path().join("secret.txt").display()),
+            "write:/data/../planted.txt",
+            "list:/data/..",
+        ] {
+            let answer = ask(&probe(escape, &[&grant]), 0);
+            assert!(answer.starts_with("err: "), "{escape} must be refused: {answer}");
+            assert!(!answer.contains("secret"), "{escape}: {answer}");
+        }
+        assert!(!root.path().join("planted.txt").exists());
+    }
+
+    #[test]
+    fn environment_variables_are_only_those_named() {
+        assert!(ask(&probe("env:CHAOSKIT_PROBE", &[]), 0).starts_with("err: "));
+        assert_eq!(ask(&probe("env:CHAOSKIT_PROBE", &["env:CHAOSKIT_PROBE=hello"]), 0), "ok: hello");
+        assert!(ask(&probe("env:OTHER", &["env:CHAOSKIT_PROBE=hello"]), 0).starts_with("err: "));
+        let err = host()
+            .load_injector(
+                spec(artifacts::FIXTURE_WASI_PROBE)
+                    .config(r#"{"probe": "env:X"}"#)
+                    .grant(Grant::parse("env:CHAOSKIT_SURELY_UNSET_VARIABLE").unwrap()),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("the host has no variable `CHAOSKIT_SURELY_UNSET_VARIABLE` to pass on"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tcp_is_refused_without_a_grant_and_reaches_only_the_allowed_address() {
+        let port = server("pong");
+        let target = format!("tcp:127.0.0.1:{port}");
+        let denied = probe(&target, &[]);
+        assert!(ask(&denied, 0).starts_with("err: "));
+        let notes = denied.notes().join("\n");
+        assert!(notes.contains(&format!("add `tcp:127.0.0.1:{port}` to allow it")), "{notes}");
+        let other_port = probe(&target, &["tcp:127.0.0.1:1"]);
+        assert!(ask(&other_port, 0).starts_with("err: "));
+        let allowed = probe(&target, &[&target]);
+        assert_eq!(ask(&allowed, 0), "ok: pong");
+        assert!(
+            allowed.notes().iter().any(|n| n.contains(&format!("was granted `{target}`"))),
+            "{:?}",
+            allowed.notes()
+        );
+    }
+
+    #[test]
+    fn http_is_refused_outside_the_allow_list_and_sent_within_it() {
+        let port = server(HTTP_OK);
+        let target = format!("http:127.0.0.1:{port}/state");
+        let denied = probe(&target, &[]);
+        let answer = ask(&denied, 0);
+        assert!(answer.starts_with("err: ") && answer.contains("HttpRequestDenied"), "{answer}");
+        let notes = denied.notes().join("\n");
+        assert!(
+            notes.contains(&format!(
+                "an HTTP request to `127.0.0.1:{port}` matches no grant (add `http:127.0.0.1:{port}` to allow it)"
+            )),
+            "{notes}"
+        );
+        let elsewhere = probe(&target, &["http:127.0.0.1:1", "http:localhost:*"]);
+        assert!(ask(&elsewhere, 0).contains("HttpRequestDenied"), "another host is outside the list");
+        let allowed = probe(&target, &[&format!("http:127.0.0.1:{port}")]);
+        assert_eq!(ask(&allowed, 0), "ok: 200 hello");
+        assert_eq!(ask(&allowed, 1), "ok: 200 hello");
+        assert!(allowed.notes().iter().any(|n| n.contains("2 outgoing HTTP requests sent")), "{:?}", allowed.notes());
+    }
+
+    #[test]
+    fn an_http_request_is_bounded_by_the_call_deadline() {
+        // Accepts, never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let _held: Vec<_> = listener.incoming().flatten().collect();
+        });
+        let grant = Grant::parse(&format!("http:127.0.0.1:{port}")).unwrap();
+        let limits = relaxed().decide_deadline(Duration::from_millis(100));
+        let slow = host()
+            .load_injector(
+                spec(artifacts::FIXTURE_WASI_PROBE)
+                    .config(serde_json::json!({ "probe": format!("http:127.0.0.1:{port}/") }).to_string())
+                    .limits(limits)
+                    .grant(grant),
+            )
+            .unwrap();
+        let started = std::time::Instant::now();
+        let answer = ask(&slow, 0);
+        assert!(answer.starts_with("err: "), "{answer}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(slow.notes().iter().any(|n| n.contains("(1 past the deadline)")), "{:?}", slow.notes());
+    }
+
+    #[test]
+    fn randomness_is_the_seeded_stream_unless_os_randomness_is_granted() {
+        let a = probe("random", &[]);
+        let b = probe("random", &[]);
+        assert_eq!(ask(&a, 5), ask(&b, 5), "same seed and iteration, same draws");
+        assert_ne!(ask(&a, 5), ask(&a, 6), "another iteration, another stream");
+        assert!(a.replay_hazard().is_none());
+        let os = probe("random", &["random:os"]);
+        assert_ne!(ask(&os, 5), ask(&os, 5), "the OS gives fresh bytes each time");
+        let hazard = os.replay_hazard().unwrap();
+        assert!(
+            hazard.contains("draws `wasi:random` from the OS (grant `random:os`): this run cannot be replayed"),
+            "{hazard}"
+        );
+    }
+
+    #[test]
+    fn clocks_are_virtual_unless_the_wall_clock_is_granted() {
+        let read = |inj: &WasmInjector, i| -> (u128, u64) {
+            let answer = ask(inj, i);
+            let mut parts = answer.trim_start_matches("ok: ").split(' ');
+            (parts.next().unwrap().parse().unwrap(), parts.next().unwrap().parse().unwrap())
+        };
+        let virtual_clock = probe("clock", &[]);
+        let (wall, mono) = read(&virtual_clock, 3);
+        assert_eq!((wall, mono), read(&virtual_clock, 3), "the same call reads the same times");
+        assert_eq!(mono, 3_000_002_000, "iteration 3 starts at 3 s; each read is 1 µs later");
+        assert_eq!(wall, (1_735_689_600 * 1_000_000_000) + 3_000_001_000, "2025-01-01 plus the iteration's time");
+        let wall_clock = probe("clock", &["clocks:wall"]);
+        let (wall, _) = read(&wall_clock, 3);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        assert!(now.abs_diff(wall) < 60_000_000_000, "the host's clock: {wall} vs {now}");
+        assert!(wall_clock.replay_hazard().unwrap().contains("grant `clocks:wall`"));
+    }
+
+    fn mix_run(concurrency: usize, grants: &[&str]) -> Scenario<chaoskit::NamedTarget<()>> {
+        Scenario::builder("wasi mix")
+            .target(chaoskit::target("svc", ()))
+            .step("call", |ctx, _| async move {
+                // Iterations finish out of order.
+                tokio::time::sleep(Duration::from_micros(30 * (ctx.iteration() % 4))).await;
+                ctx.maybe_error()?;
+                Ok::<_, ChaosError>(())
+            })
+            .inject("mix", probe("mix", grants))
+            .continue_on_failure()
+            .concurrency(concurrency)
+            .repeat(60)
+            .seed(11)
+            .build()
+            .unwrap()
+    }
+
+    /// The journal's records without their wall-clock timings.
+    fn decisions(report: &chaoskit::Report) -> String {
+        let mut failures = report.failures.clone();
+        failures.sort_by_key(|f| f.index);
+        for f in &mut failures {
+            f.start_us = 0;
+            f.duration_us = 0;
+        }
+        serde_json::to_string_pretty(&failures).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_plugin_using_wasi_random_and_clocks_journals_the_same_at_concurrency_1_and_4() {
+        let one = chaoskit::run(mix_run(1, &[])).await.unwrap();
+        let four = chaoskit::run(mix_run(4, &[])).await.unwrap();
+        assert!(one.failures.len() >= 5, "the plugin fired: {}", one.failures.len());
+        assert!(decisions(&one).contains("mix "), "{}", decisions(&one));
+        assert_eq!(decisions(&one), decisions(&four), "byte-identical decision records");
+        assert!(one.replay_hazards.is_empty() && four.replay_hazards.is_empty(), "{:?}", one.replay_hazards);
+    }
+
+    #[tokio::test]
+    async fn the_os_randomness_grant_is_reported_as_making_the_run_non_replayable() {
+        let report = chaoskit::run(mix_run(1, &["random:os"])).await.unwrap();
+        assert!(
+            report.replay_hazards.iter().any(|h| h.contains("injector `mix`: plugin `fixture_wasi_probe` draws `wasi:random` from the OS (grant `random:os`): this run cannot be replayed from its seed")),
+            "{:?}",
+            report.replay_hazards
+        );
+        let text = report.to_text();
+        assert!(text.contains("cannot be replayed"), "{text}");
+        assert!(report.to_json().contains("was granted `random:os`"), "the grant is in the journal's notes");
+    }
+
+    #[test]
+    fn inspect_shows_each_wasi_import_with_its_default_and_grant() {
+        let info = host().inspect(artifacts::path(artifacts::FIXTURE_WASI_PROBE)).unwrap();
+        let find = |prefix: &str| {
+            info.provisions
+                .iter()
+                .find(|p| p.import.starts_with(prefix))
+                .unwrap_or_else(|| panic!("{prefix}: {info:?}"))
+        };
+        assert_eq!(find("wasi:random/random@").default, "virtual: the plugin's seeded stream (replays)");
+        assert_eq!(find("wasi:random/random@").grant.as_deref(), Some("random:os"));
+        assert_eq!(find("wasi:clocks/monotonic-clock@").grant.as_deref(), Some("clocks:wall"));
+        assert_eq!(find("wasi:filesystem/preopens@").default, "empty: no directories");
+        assert_eq!(find("wasi:http/outgoing-handler@").default, "denied per call");
+        assert_eq!(find("wasi:http/outgoing-handler@").grant.as_deref(), Some("http:HOST:PORT"));
+        assert_eq!(find("wasi:sockets/tcp@").grant.as_deref(), Some("tcp:HOST:PORT"));
+        assert_eq!(find("wasi:cli/environment@").grant.as_deref(), Some("env:NAME"));
+        assert_eq!(find("chaoskit:plugin/types@").default, "the host interface");
+    }
+
+    #[test]
+    fn a_missing_granted_directory_is_refused_at_load() {
+        let err = host()
+            .load_injector(
+                spec(artifacts::FIXTURE_WASI_PROBE)
+                    .config(r#"{"probe": "list:/"}"#)
+                    .grant(Grant::parse("fs:ro:/surely/not/here=/data").unwrap()),
+            )
+            .unwrap_err();
+        assert!(matches!(err, PluginError::Grant { .. }), "{err:?}");
+        assert!(
+            err.to_string().ends_with("grant `fs:ro:/surely/not/here=/data`: `/surely/not/here` is not a directory"),
+            "{err}"
+        );
+    }
 }
 
 /// A fixture built but never used would be dead weight: every fixture has a test above.

@@ -9,6 +9,8 @@
 //! - `GET /api/items`: a JSON list; every tenth request is slow (150 ms).
 //! - `GET /api/flaky`: `500` on every twentieth request, `200` otherwise.
 //! - `POST /api/echo`: echoes the body.
+//! - `GET /api/stats`: the service's counters as JSON, `{"items": N, "flaky": N,
+//!   "flaky_errors": N}` (what the `demo-state-check` plugin checks).
 //!
 //! The port comes from `--port N`, else `DEMO_PORT`, else 8077. It stops on SIGTERM or
 //! Ctrl-C (the default signal action).
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 static ITEMS: AtomicU64 = AtomicU64::new(0);
 static FLAKY: AtomicU64 = AtomicU64::new(0);
+static FLAKY_ERRORS: AtomicU64 = AtomicU64::new(0);
 
 fn port() -> u16 {
     let mut args = std::env::args().skip(1);
@@ -85,12 +88,23 @@ fn handle(stream: TcpStream) -> std::io::Result<()> {
         }
         ("GET", "/api/flaky") => {
             if FLAKY.fetch_add(1, Ordering::Relaxed) % 20 == 19 {
+                FLAKY_ERRORS.fetch_add(1, Ordering::Relaxed);
                 (500, b"internal error".to_vec())
             } else {
                 (200, b"fine".to_vec())
             }
         }
         ("POST", "/api/echo") => (200, body),
+        ("GET", "/api/stats") => (
+            200,
+            format!(
+                r#"{{"items":{},"flaky":{},"flaky_errors":{}}}"#,
+                ITEMS.load(Ordering::Relaxed),
+                FLAKY.load(Ordering::Relaxed),
+                FLAKY_ERRORS.load(Ordering::Relaxed)
+            )
+            .into_bytes(),
+        ),
         _ => (404, b"not found".to_vec()),
     };
     let reason = match status {

@@ -103,6 +103,29 @@ pub struct PluginFlags {
     /// as in `--plugin` (or a scenario plugin's path); repeatable.
     #[arg(long = "plugin-config", value_name = "PATH=JSON", value_parser = parse_plugin_config)]
     pub plugin_configs: Vec<PluginConfigFlag>,
+    /// Grant a plugin a capability, as `PATH=GRANT` where PATH is written as in `--plugin` (or
+    /// a scenario plugin's path) and GRANT as in a scenario's `grants` (`stdio`, `random:os`,
+    /// `clocks:wall`, `fs:ro:DIR`, `fs:rw:DIR`, `http:HOST:PORT`, `tcp:HOST:PORT`, `env:NAME`);
+    /// repeatable. A relative DIR is relative to the working directory.
+    #[arg(long = "grant", value_name = "PATH=GRANT", value_parser = parse_grant_flag)]
+    pub grants: Vec<GrantFlag>,
+}
+
+/// One `--grant PATH=GRANT`.
+#[derive(Clone, Debug)]
+pub struct GrantFlag {
+    /// The plugin path as written.
+    pub path: PathBuf,
+    /// The grant, checked to parse.
+    pub grant: String,
+}
+
+fn parse_grant_flag(s: &str) -> Result<GrantFlag, String> {
+    let Some((path, grant)) = s.split_once('=') else {
+        return Err("expected PATH=GRANT, e.g. plugins/x.wasm=fs:ro:./schedules".into());
+    };
+    crate::grant::Grant::parse(grant)?;
+    Ok(GrantFlag { path: PathBuf::from(path), grant: grant.to_string() })
 }
 
 /// One `--plugin-config PATH=JSON`.

@@ -66,15 +66,10 @@ pub(super) fn resolve_plugins(
         let mut spec =
             PluginSpec::new(&path).named(r.label.clone()).config(r.config_json.clone()).limits(limits).watch(r.watch);
         for grant in &r.grants {
-            spec = spec.grant(match grant.as_str() {
-                "stdio" => Grant::Stdio,
-                other => {
-                    return Err(plugin_error(anyhow!(
-                        "plugin `{}`: unknown grant `{other}` (valid: `stdio`)",
-                        r.label
-                    )));
-                }
-            });
+            // Checked (and directories made absolute) when the request was resolved.
+            let grant = Grant::parse(grant)
+                .map_err(|e| plugin_error(anyhow!("plugin `{}`: {}", r.label, terminal_safe(&e))))?;
+            spec = spec.grant(grant);
         }
         if let Ok(bytes) = std::fs::read(&path) {
             digests.insert(r.label.clone(), super::output::sha256_hex(&bytes));
@@ -207,18 +202,10 @@ pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
             println!("size:    {} bytes", info.size);
             println!("sha256:  {}", info.sha256);
             println!("exports: {}", info.exports.join(", "));
-            println!("imports:");
-            for import in &info.imports {
-                let note = if crate::plugin::HOST_INTERFACES.iter().any(|(name, _)| name == import) {
-                    "host interface"
-                } else if import.starts_with("chaoskit:") {
-                    "refused at load: this host does not define it"
-                } else if import.starts_with("wasi:cli/") || import.starts_with("wasi:io/") {
-                    "std baseline, inert; stdout/stderr logged with grant `stdio`"
-                } else {
-                    "refused at load (no grant provides it)"
-                };
-                println!("  {import}  ({note})");
+            println!("imports (how each is provided with no grant; the grant that gives more):");
+            for p in &info.provisions {
+                let grant = p.grant.as_deref().map(|g| format!("; grant `{g}`")).unwrap_or_default();
+                println!("  {}  ({}{grant})", terminal_safe(&p.import), p.default);
             }
             println!("limits (defaults; set them under `limits` of the scenario's [[plugins]] entry):");
             for (name, value) in Limits::default().describe() {

@@ -60,6 +60,29 @@ fn add_plugin_flags(
             p.config_json.clone_from(&c.json);
         }
     }
+    for g in &flags.grants {
+        let wanted = env.cwd.join(&g.path);
+        let grant = spec::resolve_grant(&g.grant, &env.cwd)
+            .map_err(|e| CliError::new(ErrorKind::Usage, anyhow!("--grant {}={}: {e}", g.path.display(), g.grant)))?;
+        let matching: Vec<&mut PluginRequest> = r.plugins.iter_mut().filter(|p| same_file(&p.path, &wanted)).collect();
+        if matching.is_empty() {
+            let loaded: Vec<String> = r.plugins.iter().map(|p| format!("`{}`", p.path.display())).collect();
+            let loaded = if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") };
+            return Err(CliError::new(
+                ErrorKind::Usage,
+                anyhow!(
+                    "--grant names `{}`, which is not a loaded plugin; add `--plugin {}` or use one of: {loaded}",
+                    g.path.display(),
+                    g.path.display()
+                ),
+            ));
+        }
+        for p in matching {
+            if !p.grants.contains(&grant) {
+                p.grants.push(grant.clone());
+            }
+        }
+    }
     Ok(())
 }
 

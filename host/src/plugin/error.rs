@@ -71,6 +71,15 @@ pub enum PluginError {
         /// How to grant it, or what to use instead.
         hint: String,
     },
+    /// A grant cannot be used on this host: its directory does not exist, or the variable
+    /// it passes on is not set.
+    #[error("plugin `{}`: grant {message}", path.display())]
+    Grant {
+        /// The plugin file.
+        path: PathBuf,
+        /// The grant and what is wrong with it.
+        message: String,
+    },
     /// The component imports an interface or function of the host's own namespace
     /// (`chaoskit:`) that this host does not define (another contract version, or a doctored
     /// one): refused at load rather than trapping at the first call.

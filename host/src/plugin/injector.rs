@@ -9,8 +9,9 @@ use super::health::Health;
 use super::reload::{Reload, Watch};
 use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
+use super::wasi::{self, Capabilities};
 use super::{PluginSpec, World};
-use crate::chaos::{Action, Capabilities, Draws, Point, PointKind};
+use crate::chaos::{Action, Capabilities as Actions, Draws, Point, PointKind};
 use crate::inject::{InjectError, Injector, StartContext};
 use arc_swap::ArcSwap;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,9 @@ pub(crate) struct Version {
     hash: [u8; 32],
     short: String,
     pre: InjectorPre<PluginState>,
-    capabilities: Capabilities,
+    /// Linked with wasmtime-wasi: calls go through [`wasi::off_runtime`].
+    wasi: bool,
+    capabilities: Actions,
     idle: Mutex<Vec<Instance>>,
     /// Signalled when an instance comes back or one is dropped (room to build another).
     returned: Condvar,
@@ -57,16 +60,16 @@ impl Version {
 }
 
 /// What a plugin said it can do, from `configure`.
-fn capabilities(info: &wit::InjectorInfo) -> Capabilities {
+fn capabilities(info: &wit::InjectorInfo) -> Actions {
     let c = info.capabilities;
-    let mut caps = Capabilities::NONE;
+    let mut caps = Actions::NONE;
     for (flag, cap) in [
-        (wit::Capabilities::DELAY, Capabilities::DELAY),
-        (wit::Capabilities::PANIC, Capabilities::PANIC),
-        (wit::Capabilities::ERROR, Capabilities::ERROR),
-        (wit::Capabilities::CANCEL, Capabilities::CANCEL),
-        (wit::Capabilities::NETWORK, Capabilities::NETWORK),
-        (wit::Capabilities::FAILPOINT, Capabilities::FAILPOINT),
+        (wit::Capabilities::DELAY, Actions::DELAY),
+        (wit::Capabilities::PANIC, Actions::PANIC),
+        (wit::Capabilities::ERROR, Actions::ERROR),
+        (wit::Capabilities::CANCEL, Actions::CANCEL),
+        (wit::Capabilities::NETWORK, Actions::NETWORK),
+        (wit::Capabilities::FAILPOINT, Actions::FAILPOINT),
     ] {
         if c.contains(flag) {
             caps = caps | cap;
@@ -131,8 +134,8 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    fn build(&self, pre: &InjectorPre<PluginState>) -> Result<(Instance, Capabilities), BuildError> {
-        build(&self.rt, &self.shared, &self.spec, pre)
+    fn build(&self, version: &Version) -> Result<(Instance, Actions), BuildError> {
+        build(&self.rt, &self.shared, &self.spec, &version.pre, version.wasi)
     }
 
     /// An instance for one call: an idle one, a new one within the instance limit, or else
@@ -166,7 +169,7 @@ impl Core {
             idle = version.returned.wait_timeout(idle, left).unwrap_or_else(|p| p.into_inner()).0;
         }
         drop(idle);
-        match self.build(&version.pre) {
+        match self.build(version) {
             Ok((instance, _)) => Some(instance),
             Err(e) => {
                 version.discard();
@@ -257,22 +260,27 @@ fn build(
     shared: &Arc<Shared>,
     spec: &PluginSpec,
     pre: &InjectorPre<PluginState>,
-) -> Result<(Instance, Capabilities), BuildError> {
+    with_wasi: bool,
+) -> Result<(Instance, Actions), BuildError> {
     let limits = &spec.limits;
-    let mut store = runtime::new_store(rt, shared, limits, &spec.grants);
+    let mut store =
+        runtime::new_store(rt, shared, limits, with_wasi, limits.decide_deadline).map_err(BuildError::Failed)?;
     let budget = limits.configure_deadline;
     store.set_epoch_deadline(runtime::ticks(budget));
-    let bindings = pre.instantiate(&mut store).map_err(|e| {
-        BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
-            FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
-            other => other,
-        })
-    })?;
-    let info = bindings
-        .call_configure(&mut store, &spec.config)
-        .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
-    Ok((Instance { store, bindings, points: Vec::new() }, capabilities(&info)))
+    let configure = move || {
+        let bindings = pre.instantiate(&mut store).map_err(|e| {
+            BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
+                FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
+                other => other,
+            })
+        })?;
+        let info = bindings
+            .call_configure(&mut store, &spec.config)
+            .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
+            .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
+        Ok((Instance { store, bindings, points: Vec::new() }, capabilities(&info)))
+    };
+    if with_wasi { wasi::off_runtime(configure) } else { configure() }
 }
 
 /// Load one version: compile (or reuse), check, link, and configure a first instance.
@@ -283,14 +291,16 @@ fn load_version(
     compiled: &Compiled,
 ) -> Result<Version, PluginError> {
     let path = &spec.path;
-    let Pre::Injector(pre) = runtime::prepare(rt, path, compiled, Some(World::Injector), &spec.grants)? else {
+    let (Pre::Injector(pre), with_wasi) = runtime::prepare(rt, path, compiled, Some(World::Injector), &shared.caps)?
+    else {
         unreachable!("prepare checked the world");
     };
-    let (first, capabilities) = build(rt, shared, spec, &pre).map_err(|e| e.into_plugin_error(path))?;
+    let (first, capabilities) = build(rt, shared, spec, &pre, with_wasi).map_err(|e| e.into_plugin_error(path))?;
     Ok(Version {
         hash: compiled.hash,
         short: runtime::short_hash(&compiled.hash),
         pre,
+        wasi: with_wasi,
         capabilities,
         idle: Mutex::new(vec![first]),
         returned: Condvar::new(),
@@ -324,7 +334,8 @@ impl std::fmt::Debug for WasmInjector {
 
 impl WasmInjector {
     pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
-        let shared = Arc::new(Shared::new(spec.name(), &spec.limits));
+        let caps = Capabilities::new(&spec.path, &spec.grants)?;
+        let shared = Arc::new(Shared::new(spec.name(), &spec.limits, caps));
         let version = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {
             path: spec.path.clone(),
@@ -385,9 +396,11 @@ impl WasmInjector {
         let core = &*self.core;
         let version = core.current.load();
         if configure {
-            return core.build(&version.pre).map(drop).map_err(|e| e.into_plugin_error(&core.path));
+            return core.build(&version).map(drop).map_err(|e| e.into_plugin_error(&core.path));
         }
-        let mut store = runtime::new_store(&core.rt, &core.shared, &core.spec.limits, &core.spec.grants);
+        let limits = &core.spec.limits;
+        let mut store = runtime::new_store(&core.rt, &core.shared, limits, version.wasi, limits.decide_deadline)
+            .map_err(|kind| BuildError::Failed(kind).into_plugin_error(&core.path))?;
         store.set_epoch_deadline(runtime::ticks(core.spec.limits.configure_deadline));
         version
             .pre
@@ -437,7 +450,7 @@ impl Reload for Core {
 }
 
 impl Injector for WasmInjector {
-    fn capabilities(&self) -> Capabilities {
+    fn capabilities(&self) -> Actions {
         self.core.current.load().capabilities
     }
 
@@ -458,9 +471,14 @@ impl Injector for WasmInjector {
         let Some(mut instance) = core.take(&version) else {
             return Action::None;
         };
-        // The guest's `random-u64` draws from this injector's stream for the iteration.
-        instance.store.data_mut().stream = Some(draws.lend());
-        let result = core.call(&mut instance, point);
+        // The guest's `random-u64` and `wasi:random` draw from this injector's stream for the
+        // iteration; its virtual clock starts at the iteration's time.
+        instance.store.data_mut().begin_call(Some(draws.lend()), point.iteration);
+        let result = if version.wasi {
+            wasi::off_runtime(|| core.call(&mut instance, point))
+        } else {
+            core.call(&mut instance, point)
+        };
         if let Some(stream) = instance.store.data_mut().stream.take() {
             draws.restore(stream);
         }

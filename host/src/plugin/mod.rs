@@ -11,12 +11,23 @@
 //! - [`PluginError`] says why a file was refused; [`FailureKind`] how a running call failed.
 //!
 //! The contract is `wit/plugin.wit` (`chaoskit:plugin@0.1.0`); plugins are written with the
-//! `chaoskit-plugin-sdk` crate. A plugin sees only the `host` interface (seeded randomness,
-//! host time, logging, shared counters). The imports every Rust `wasm32-wasip2` component
-//! carries from `std` are linked inert: stdout and stderr go nowhere (or to the log with
-//! [`Grant::Stdio`]), the environment is empty, stdin is closed, `exit` traps. Any other import
-//! (files, sockets, clocks, OS randomness) is refused at load. Each call has a deadline
-//! (epoch interruption, 1 ms ticks) and each instance a memory limit.
+//! `chaoskit-plugin-sdk` crate, or in any language whose toolchain makes components. A plugin
+//! sees the `host` interface (seeded randomness, host time, logging, shared counters) and WASI
+//! 0.2, where nothing reaches the host unless a [`Grant`] says so:
+//!
+//! | interface | with no grant | grant for more |
+//! |---|---|---|
+//! | `wasi:random` | the plugin's seeded stream (replays) | `random:os` (run not replayable) |
+//! | `wasi:clocks` | a virtual clock derived from the iteration (replays) | `clocks:wall` (run not replayable) |
+//! | `wasi:filesystem` | no directories | `fs:ro:DIR`, `fs:rw:DIR` |
+//! | `wasi:sockets` | refused per call | `tcp:HOST:PORT` (outgoing TCP) |
+//! | `wasi:http` (outgoing) | refused per call | `http:HOST:PORT` (plain HTTP, under the call's deadline) |
+//! | `wasi:cli` environment | empty | `env:NAME` |
+//! | stdout / stderr | dropped (stderr's end explains a trap) | `stdio` (to the log, rate-limited) |
+//!
+//! An import outside these is refused at load, naming it. Each call has a deadline (epoch
+//! interruption, 1 ms ticks) and each instance a memory limit. Granted capabilities are listed
+//! in the report's notes, and `random:os` / `clocks:wall` among its replay hazards.
 //!
 //! ```no_run
 //! use chaoskit::plugin::{Limits, LoadedPlugin, PluginHost, PluginSpec};
@@ -44,19 +55,19 @@ mod bindings;
 mod bounds;
 mod error;
 mod health;
+mod http;
 mod injector;
 mod reload;
 mod runtime;
 mod state;
 mod stdio;
 mod validator;
+mod wasi;
 
+pub use crate::grant::{Grant, HostPattern};
 pub use error::{FailureKind, PluginError};
 pub use injector::WasmInjector;
 pub use validator::WasmValidator;
-
-#[cfg(feature = "cli")]
-pub(crate) use runtime::HOST_INTERFACES;
 
 use runtime::{Compiled, Runtime};
 use std::path::{Path, PathBuf};
@@ -89,18 +100,6 @@ impl std::fmt::Display for World {
             World::Validator => "validator",
         })
     }
-}
-
-/// A capability beyond the `host` interface, granted to one plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Grant {
-    /// Send the plugin's stdout and stderr lines to the log (`tracing` target
-    /// `chaoskit::plugin`, field `stream`), for debugging.
-    ///
-    /// Without it, what the plugin prints is dropped; the end of its stderr is still shown when
-    /// it traps (that is where a Rust panic message goes).
-    Stdio,
 }
 
 /// Resource limits of one plugin; every limit applies per instance and per call.
@@ -387,12 +386,26 @@ pub struct PluginInfo {
     pub mismatch: Option<String>,
     /// Imported interfaces and functions, e.g. `chaoskit:plugin/host@0.1.0`.
     pub imports: Vec<String>,
+    /// How the host provides each import (same order as `imports`).
+    pub provisions: Vec<Provision>,
     /// Exported functions and interfaces.
     pub exports: Vec<String>,
     /// File size in bytes.
     pub size: u64,
     /// SHA-256 of the file, in hex.
     pub sha256: String,
+}
+
+/// How the host provides one imported interface: by default, and which grant gives more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provision {
+    /// The import, e.g. `wasi:clocks/wall-clock@0.2.3`.
+    pub import: String,
+    /// What the plugin gets with no grant, e.g. `virtual: derived from the iteration (replays)`,
+    /// or why it is refused at load.
+    pub default: String,
+    /// The grant that gives more (its form, e.g. `clocks:wall`), if one does.
+    pub grant: Option<String>,
 }
 
 /// Loads plugins: owns the Wasm engine, its epoch ticker (a 1 ms thread) and the compile cache.

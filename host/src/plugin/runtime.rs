@@ -4,7 +4,8 @@ use super::bindings::validator::{Validator as ValidatorWorld, ValidatorPre};
 use super::bindings::{Injector as InjectorWorld, InjectorPre};
 use super::error::{FailureKind, PluginError};
 use super::state::{PluginState, Shared};
-use super::{Grant, Limits, PluginInfo, World};
+use super::wasi::{self, Capabilities, WasiState};
+use super::{Limits, PluginInfo, Provision, World};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -35,8 +36,9 @@ pub(crate) const HOST_INTERFACES: &[(&str, &[&str])] = &[
 ];
 
 /// Imports every Rust `wasm32-wasip2` component carries because of `std` (panic output, the
-/// environment, exit). Stdio and an empty environment are linked by `stdio`; the rest trap when
-/// called. None of them gives the guest anything from the host.
+/// environment, exit). A component that imports nothing else (and has no grant beyond `stdio`)
+/// is linked without wasmtime-wasi: stdio and an empty environment by `stdio`, the rest trap
+/// when called. None of them gives the guest anything from the host.
 const STD_BASELINE: &[&str] = &[
     "wasi:cli/environment@",
     "wasi:cli/exit@",
@@ -201,17 +203,12 @@ fn world_of(exports: &[String]) -> Option<World> {
     }
 }
 
-/// What an import needs, for the refusal message.
+/// Why an import cannot be provided, for the refusal message.
 fn grant_hint(import: &str) -> String {
-    if import.starts_with("wasi:clocks/") {
-        "plugins get time only from the host: use `now-ns` from `chaoskit:plugin/host` (the SDK's `time::now`)".into()
-    } else if import.starts_with("wasi:random/") {
-        "plugins get randomness only from the seeded host stream: use `random-u64` from `chaoskit:plugin/host` (the SDK's `random` module)".into()
-    } else if import.starts_with("wasi:") {
-        "no grant provides it (the only grant is `stdio`: `grants = [\"stdio\"]` in the scenario's plugin entry); pass what the plugin needs through its JSON configuration"
-            .into()
+    if import.starts_with("wasi:") {
+        "no grant provides it (this host provides WASI 0.2 `cli`, `clocks`, `filesystem`, `io`, `random`, `sockets` and outgoing `http`, each denied or virtual unless granted); pass what the plugin needs through its JSON configuration".into()
     } else {
-        "the host provides only `chaoskit:plugin/host@0.1.0` (and, with `grants = [\"stdio\"]`, standard output)".into()
+        "no grant provides it: the host provides only `chaoskit:plugin/host@0.1.0` and WASI 0.2".into()
     }
 }
 
@@ -225,6 +222,8 @@ pub(crate) struct Compiled {
     /// The functions each imported instance asks for, by import name.
     pub(crate) import_functions: Vec<(String, Vec<String>)>,
     pub(crate) exports: Vec<String>,
+    /// Whether it imports WASI beyond the `std` baseline (then it is linked with wasmtime-wasi).
+    pub(crate) wasi: bool,
 }
 
 impl Compiled {
@@ -247,7 +246,10 @@ impl Compiled {
             import_functions.push((name.to_owned(), functions));
         }
         let exports: Vec<String> = ty.exports(&rt.engine).map(|(n, _)| n.to_owned()).collect();
+        let wasi =
+            imports.iter().any(|i: &String| i.starts_with("wasi:") && !STD_BASELINE.iter().any(|p| i.starts_with(p)));
         Ok(Self {
+            wasi,
             world: world_of(&exports),
             component,
             hash: artifact.hash,
@@ -264,30 +266,22 @@ impl Compiled {
             world: self.world,
             mismatch: None,
             imports: self.imports.clone(),
+            provisions: self.imports.iter().map(|i| provision_of(i)).collect(),
             exports: self.exports.clone(),
             size: self.size,
             sha256: self.hash.iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
 
-    /// Refuse imports that are neither what the host defines in our namespace, nor the std
-    /// baseline, nor granted.
-    fn check_imports(&self, path: &Path, _grants: &[Grant]) -> Result<(), PluginError> {
+    /// Refuse imports the host cannot provide in any form: another contract's functions, or
+    /// interfaces outside what [`wasi::provision`] lists.
+    fn check_imports(&self, path: &Path) -> Result<(), PluginError> {
         check_own_namespace(&self.import_functions).map_err(|(import, hint)| PluginError::UnknownImport {
             path: path.to_owned(),
             import,
             hint,
         })?;
-        let refused = self
-            .imports
-            .iter()
-            .filter(|import| !(import.starts_with("chaoskit:") || STD_BASELINE.iter().any(|p| import.starts_with(p))));
-        // Name the capability that matters (files, sockets) before what comes with it (the
-        // clock types `wasi:filesystem` uses).
-        let first = refused.min_by_key(|import| {
-            if import.starts_with("wasi:clocks/") || import.starts_with("wasi:random/") { 1 } else { 0 }
-        });
-        match first {
+        match self.imports.iter().find(|i| !i.starts_with("chaoskit:") && wasi::provision(i).is_none()) {
             Some(import) => Err(PluginError::ImportNotGranted {
                 path: path.to_owned(),
                 import: import.clone(),
@@ -296,6 +290,21 @@ impl Compiled {
             None => Ok(()),
         }
     }
+}
+
+/// How `import` is provided, for `plugin inspect`.
+fn provision_of(import: &str) -> Provision {
+    let (default, grant) = if HOST_INTERFACES.iter().any(|(name, _)| *name == import) {
+        ("the host interface".to_string(), None)
+    } else if import.starts_with("chaoskit:") {
+        ("refused at load: this host does not define it".to_string(), None)
+    } else {
+        match wasi::provision(import) {
+            Some((default, grant)) => (default.to_string(), grant.map(str::to_string)),
+            None => (format!("refused at load: {}", grant_hint(import)), None),
+        }
+    };
+    Provision { import: import.to_string(), default, grant }
 }
 
 /// Check every import of the `chaoskit:` namespace against [`HOST_INTERFACES`]: the interface
@@ -332,14 +341,15 @@ pub(crate) enum Pre {
     Validator(ValidatorPre<PluginState>),
 }
 
-/// Check `compiled` against the world expected and the grants, and link it.
+/// Check `compiled` against the world expected, and link it: with wasmtime-wasi when it
+/// imports WASI beyond the `std` baseline or has grants that need it (the `bool`).
 pub(crate) fn prepare(
     rt: &Runtime,
     path: &Path,
     compiled: &Compiled,
     expected: Option<World>,
-    grants: &[Grant],
-) -> Result<Pre, PluginError> {
+    caps: &Capabilities,
+) -> Result<(Pre, bool), PluginError> {
     let world = match (compiled.world, expected) {
         (Some(w), None) => w,
         (Some(w), Some(e)) if w == e => w,
@@ -361,20 +371,28 @@ pub(crate) fn prepare(
             });
         }
     };
-    compiled.check_imports(path, grants)?;
+    compiled.check_imports(path)?;
+    let with_wasi = compiled.wasi || caps.need_wasi();
     let link = |e: wasmtime::Error| PluginError::Instantiate { path: path.to_owned(), message: format!("{e:#}") };
     let mut linker: Linker<PluginState> = Linker::new(&rt.engine);
     match world {
         World::Injector => InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?,
         World::Validator => ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?,
     }
-    super::stdio::link(&mut linker, &compiled.imports).map_err(link)?;
-    linker.define_unknown_imports_as_traps(&compiled.component).map_err(link)?;
+    if with_wasi {
+        // Every import is either ours or in `wasi::provision` (checked above); one that the
+        // linker still lacks (a newer version of an interface) is refused by `instantiate_pre`.
+        wasi::link(&mut linker, caps).map_err(link)?;
+    } else {
+        super::stdio::link(&mut linker, &compiled.imports).map_err(link)?;
+        linker.define_unknown_imports_as_traps(&compiled.component).map_err(link)?;
+    }
     let pre = linker.instantiate_pre(&compiled.component).map_err(link)?;
-    Ok(match world {
+    let pre = match world {
         World::Injector => Pre::Injector(InjectorPre::new(pre).map_err(link)?),
         World::Validator => Pre::Validator(ValidatorPre::new(pre).map_err(link)?),
-    })
+    };
+    Ok((pre, with_wasi))
 }
 
 /// Whether `compiled`'s exports have the types `world` needs, not only its names (a
@@ -386,7 +404,11 @@ pub(crate) fn check_types(rt: &Runtime, compiled: &Compiled, world: World) -> Re
         World::Injector => InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(err)?,
         World::Validator => ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(err)?,
     }
-    super::stdio::link(&mut linker, &compiled.imports).map_err(err)?;
+    if compiled.wasi {
+        wasi::link(&mut linker, &Capabilities::default()).map_err(err)?;
+    } else {
+        super::stdio::link(&mut linker, &compiled.imports).map_err(err)?;
+    }
     linker.define_unknown_imports_as_traps(&compiled.component).map_err(err)?;
     let pre = linker.instantiate_pre(&compiled.component).map_err(err)?;
     match world {
@@ -406,12 +428,24 @@ pub(crate) fn describe_exports(exports: &[String]) -> String {
     }
 }
 
-/// A new store for one instance of a plugin.
-pub(crate) fn new_store(rt: &Runtime, shared: &Arc<Shared>, limits: &Limits, grants: &[Grant]) -> Store<PluginState> {
-    let stdio = grants.contains(&Grant::Stdio);
-    let mut store = Store::new(&rt.engine, PluginState::new(Arc::clone(shared), limits.memory, stdio));
+/// A new store for one instance of a plugin; with its WASI context when `with_wasi`, whose
+/// outgoing requests each get `deadline`.
+pub(crate) fn new_store(
+    rt: &Runtime,
+    shared: &Arc<Shared>,
+    limits: &Limits,
+    with_wasi: bool,
+    deadline: Duration,
+) -> Result<Store<PluginState>, FailureKind> {
+    let mut state = PluginState::new(Arc::clone(shared), limits.memory);
+    if with_wasi {
+        let wasi = WasiState::new(&shared.name, &shared.caps, &state.output, deadline)
+            .map_err(|message| FailureKind::Instantiate { message })?;
+        state.wasi = Some(Box::new(wasi));
+    }
+    let mut store = Store::new(&rt.engine, state);
     store.limiter(|s| &mut s.limiter);
-    store
+    Ok(store)
 }
 
 /// Deadline in ticks for a budget (at least one tick, plus one for the tick in progress).

@@ -3,6 +3,7 @@
 use super::Limits;
 use super::bindings::chaoskit::plugin::{host, types::LogLevel};
 use super::bounds::{LogBudget, LogVerdict, suppressed_summary};
+use super::wasi::{Capabilities, VirtualClock, WasiState};
 use crate::chaos::{LazyStream, RUN, stream_key};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,11 +34,14 @@ pub(crate) struct Shared {
     /// The `log_rate` limit, shared by every instance (a plugin gets one budget, not one per
     /// worker).
     log: Mutex<LogBudget>,
+    /// What the plugin was granted, and what it did with it.
+    pub(crate) caps: Arc<Capabilities>,
 }
 
 impl Shared {
-    pub(crate) fn new(name: Arc<str>, limits: &Limits) -> Self {
+    pub(crate) fn new(name: Arc<str>, limits: &Limits, caps: Capabilities) -> Self {
         Self {
+            caps: Arc::new(caps),
             name,
             counters: Mutex::new(Vec::new()),
             started: Mutex::new(Instant::now()),
@@ -62,7 +66,12 @@ impl Shared {
                 "changes shared counters (`counter-add`), so its answers depend on the order of every call before",
             );
         }
-        (!what.is_empty()).then(|| format!("plugin `{}` {}", self.name, what.join(" and ")))
+        let used = (!what.is_empty()).then(|| format!("plugin `{}` {}", self.name, what.join(" and ")));
+        let granted = self.caps.replay_hazard(&self.name);
+        match (used, granted) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Log one line of the plugin's, within its `log_rate` budget: a line over the rate is
@@ -92,7 +101,7 @@ impl Shared {
     /// Report lines about what the plugin made the host keep or drop: suppressed log lines
     /// (logging the summary no later line will carry) and its counters.
     pub(crate) fn notes(&self) -> Vec<String> {
-        let mut notes = Vec::new();
+        let mut notes = self.caps.notes(&self.name);
         let (total, pending, rate) = {
             let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
             (log.suppressed(), log.take_pending(), log.rate())
@@ -166,31 +175,68 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub(crate) struct PluginState {
     pub(crate) shared: Arc<Shared>,
     pub(crate) limiter: Limiter,
-    /// The seeded stream `random-u64` draws from: the injector's stream for the iteration,
-    /// lent for the call (so a replay draws the same), or a fixed one outside decisions.
+    /// The seeded stream `random-u64` and `wasi:random` draw from: the injector's stream for
+    /// the iteration, lent for the call (so a replay draws the same), a validator's stream for
+    /// the iteration, or a fixed one outside those.
     pub(crate) stream: Option<LazyStream>,
     /// Counter handles resolved by this instance.
     counters: Vec<Arc<AtomicI64>>,
-    /// Whether guest stdout/stderr go to the log (`Grant::Stdio`).
-    pub(crate) stdio: bool,
-    /// End of the guest's stderr, kept to explain a trap (a panic message goes there).
-    pub(crate) stderr_tail: String,
-    /// Unfinished stdout / stderr lines (with `Grant::Stdio`).
-    pending: [String; 2],
+    /// Guest stdout / stderr (shared with wasmtime-wasi's streams for WASI plugins).
+    pub(crate) output: Arc<Mutex<Output>>,
+    /// wasmtime-wasi's context and resources, for plugins linked with WASI.
+    pub(crate) wasi: Option<Box<WasiState>>,
+    /// The virtual clock `wasi:clocks` reads (unless `clocks:wall` is granted).
+    pub(crate) clock: VirtualClock,
 }
 
 impl PluginState {
-    pub(crate) fn new(shared: Arc<Shared>, memory: usize, stdio: bool) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, memory: usize) -> Self {
+        let output = Arc::new(Mutex::new(Output::new(Arc::clone(&shared))));
         Self {
             shared,
             limiter: Limiter { memory, hit: None },
             stream: None,
             counters: Vec::new(),
-            stdio,
-            stderr_tail: String::new(),
-            pending: Default::default(),
+            output,
+            wasi: None,
+            clock: VirtualClock::default(),
         }
     }
+
+    /// Guest output; see [`Output::write`].
+    pub(crate) fn write(&mut self, stderr: bool, bytes: &[u8]) {
+        self.output.lock().unwrap_or_else(|p| p.into_inner()).write(stderr, bytes);
+    }
+
+    /// What the guest last wrote to stderr (e.g. its panic message), on one line.
+    pub(crate) fn take_stderr(&mut self) -> Option<String> {
+        self.output.lock().unwrap_or_else(|p| p.into_inner()).take_stderr()
+    }
+
+    /// The next draw of the plugin's seeded stream.
+    pub(crate) fn draw(&mut self) -> u64 {
+        let name = &self.shared.name;
+        self.stream.get_or_insert_with(|| LazyStream::new(0, stream_key(name), RUN)).next_u64()
+    }
+
+    /// Set the call's randomness and virtual time: `stream` for the draws, the clock at the
+    /// start of `iteration`.
+    pub(crate) fn begin_call(&mut self, stream: Option<LazyStream>, iteration: u64) {
+        self.stream = stream;
+        self.clock.restart(iteration);
+    }
+}
+
+/// Guest stdout and stderr: the end of stderr, kept to explain a trap, and with
+/// `Grant::Stdio`, whole lines to the log.
+pub(crate) struct Output {
+    shared: Arc<Shared>,
+    /// Whether guest stdout/stderr go to the log (`Grant::Stdio`).
+    stdio: bool,
+    /// End of the guest's stderr, kept to explain a trap (a panic message goes there).
+    stderr_tail: String,
+    /// Unfinished stdout / stderr lines (with `Grant::Stdio`).
+    pending: [String; 2],
 }
 
 /// Most guest stderr kept to explain a trap.
@@ -198,7 +244,12 @@ const MAX_TAIL: usize = 1024;
 /// Most bytes of one output write the host looks at (`check-write` promises 64 KiB).
 pub(crate) const MAX_WRITE: usize = 64 * 1024;
 
-impl PluginState {
+impl Output {
+    fn new(shared: Arc<Shared>) -> Self {
+        let stdio = shared.caps.stdio;
+        Self { shared, stdio, stderr_tail: String::new(), pending: Default::default() }
+    }
+
     /// Guest output: kept (stderr tail) and, with `Grant::Stdio`, logged line by line.
     ///
     /// Only the first [`MAX_WRITE`] bytes of one write count (what `check-write` allows): host
@@ -255,8 +306,7 @@ fn cut(message: &str) -> &str {
 
 impl host::Host for PluginState {
     fn random_u64(&mut self) -> wasmtime::Result<u64> {
-        let name = &self.shared.name;
-        Ok(self.stream.get_or_insert_with(|| LazyStream::new(0, stream_key(name), RUN)).next_u64())
+        Ok(self.draw())
     }
 
     fn now_ns(&mut self) -> wasmtime::Result<u64> {
@@ -326,8 +376,9 @@ mod tests {
 
     #[test]
     fn a_huge_write_is_handled_in_bounded_time_and_space() {
-        let shared = Arc::new(Shared::new("p".into(), &Limits::default().log_rate(1)));
-        let mut state = PluginState::new(shared, 1 << 20, true);
+        let caps = Capabilities { stdio: true, ..Default::default() };
+        let shared = Arc::new(Shared::new("p".into(), &Limits::default().log_rate(1), caps));
+        let mut state = PluginState::new(shared, 1 << 20);
         let started = Instant::now();
         let flood = vec![b'x'; 64 << 20];
         for _ in 0..4 {
@@ -335,8 +386,10 @@ mod tests {
             state.write(true, &flood);
         }
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
-        assert!(state.pending.iter().all(|p| p.len() <= MAX_LOG_BYTES), "partial lines stay small");
-        assert!(state.stderr_tail.len() <= 2 * MAX_TAIL);
+        let output = state.output.lock().unwrap();
+        assert!(output.pending.iter().all(|p| p.len() <= MAX_LOG_BYTES), "partial lines stay small");
+        assert!(output.stderr_tail.len() <= 2 * MAX_TAIL);
+        drop(output);
         // One line per write (a line is cut at 4 KiB); one passes the rate, the rest are counted.
         assert_eq!(state.shared.notes(), ["plugin `p`: suppressed 7 log lines over the limit `log_rate` = 1 lines/s"]);
     }

@@ -9,8 +9,9 @@ use super::injector::BuildError;
 use super::reload::{Reload, Watch};
 use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
+use super::wasi::{self, Capabilities};
 use super::{PluginSpec, World};
-use crate::chaos::Event;
+use crate::chaos::{Event, LazyStream, RUN, stream_key};
 use crate::validate::{Counting, IterationOutcome, RunJudgement, Severity, Validator, Violation};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,8 @@ struct Version {
     hash: [u8; 32],
     short: String,
     pre: ValidatorPre<PluginState>,
+    /// Linked with wasmtime-wasi: calls go through [`wasi::off_runtime`].
+    wasi: bool,
     info: wit::ValidatorInfo,
 }
 
@@ -44,6 +47,8 @@ pub(crate) struct Core {
     slot: Mutex<Slot>,
     health: Health,
     generation: AtomicU64,
+    /// The run's seed, from the iterations checked (for `finish`'s stream).
+    seed: AtomicU64,
 }
 
 fn build(
@@ -51,22 +56,27 @@ fn build(
     shared: &Arc<Shared>,
     spec: &PluginSpec,
     pre: &ValidatorPre<PluginState>,
+    with_wasi: bool,
 ) -> Result<(Instance, wit::ValidatorInfo), BuildError> {
     let limits = &spec.limits;
-    let mut store = runtime::new_store(rt, shared, limits, &spec.grants);
+    let mut store =
+        runtime::new_store(rt, shared, limits, with_wasi, limits.validate_deadline).map_err(BuildError::Failed)?;
     let budget = limits.configure_deadline;
     store.set_epoch_deadline(runtime::ticks(budget));
-    let bindings = pre.instantiate(&mut store).map_err(|e| {
-        BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
-            FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
-            other => other,
-        })
-    })?;
-    let info = bindings
-        .call_configure(&mut store, &spec.config)
-        .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-        .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
-    Ok((Instance { store, bindings }, info))
+    let configure = move || {
+        let bindings = pre.instantiate(&mut store).map_err(|e| {
+            BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
+                FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
+                other => other,
+            })
+        })?;
+        let info = bindings
+            .call_configure(&mut store, &spec.config)
+            .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
+            .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
+        Ok((Instance { store, bindings }, info))
+    };
+    if with_wasi { wasi::off_runtime(configure) } else { configure() }
 }
 
 fn load_version(
@@ -76,11 +86,13 @@ fn load_version(
     compiled: &Compiled,
 ) -> Result<(Version, Instance), PluginError> {
     let path = &spec.path;
-    let Pre::Validator(pre) = runtime::prepare(rt, path, compiled, Some(World::Validator), &spec.grants)? else {
+    let (Pre::Validator(pre), with_wasi) = runtime::prepare(rt, path, compiled, Some(World::Validator), &shared.caps)?
+    else {
         unreachable!("prepare checked the world");
     };
-    let (instance, info) = build(rt, shared, spec, &pre).map_err(|e| e.into_plugin_error(path))?;
-    Ok((Version { hash: compiled.hash, short: runtime::short_hash(&compiled.hash), pre, info }, instance))
+    let (instance, info) = build(rt, shared, spec, &pre, with_wasi).map_err(|e| e.into_plugin_error(path))?;
+    let short = runtime::short_hash(&compiled.hash);
+    Ok((Version { hash: compiled.hash, short, pre, wasi: with_wasi, info }, instance))
 }
 
 /// Longest event message passed to a guest (the host's own messages; a guest reads them).
@@ -118,7 +130,8 @@ impl std::fmt::Debug for WasmValidator {
 
 impl WasmValidator {
     pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
-        let shared = Arc::new(Shared::new(spec.name(), &spec.limits));
+        let caps = Capabilities::new(&spec.path, &spec.grants)?;
+        let shared = Arc::new(Shared::new(spec.name(), &spec.limits, caps));
         let (version, instance) = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {
             health: Health::new(spec.limits.max_failures, spec.limits.failure_window),
@@ -126,6 +139,7 @@ impl WasmValidator {
             rt,
             shared,
             generation: AtomicU64::new(0),
+            seed: AtomicU64::new(0),
             spec,
         });
         let watch =
@@ -169,7 +183,7 @@ impl WasmValidator {
 }
 
 /// A call into the validator instance.
-type Call<'a, R> = &'a dyn Fn(&ValidatorWorld, &mut Store<PluginState>) -> wasmtime::Result<R>;
+type Call<'a, R> = &'a (dyn Fn(&ValidatorWorld, &mut Store<PluginState>) -> wasmtime::Result<R> + Sync);
 
 impl Core {
     fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
@@ -188,10 +202,13 @@ impl Core {
         self.broken(format!("plugin `{}` (sha256 {short}) {kind}", self.shared.name))
     }
 
-    /// Run `f` on the instance (rebuilding it if needed) and turn its verdict into ours.
+    /// Run `f` on the instance (rebuilding it if needed) and turn its verdict into ours. The
+    /// guest draws from the stream of (`seed`, its name, `index`) and its virtual clock starts
+    /// at `index`'s time.
     fn with_instance(
         &self,
         export: &'static str,
+        (seed, index): (u64, u64),
         before: Option<Call<'_, ()>>,
         f: Call<'_, wit::Verdict>,
     ) -> Result<(), Violation> {
@@ -201,7 +218,7 @@ impl Core {
         let mut slot = self.slot();
         let version = Arc::clone(&slot.version);
         if slot.instance.is_none() {
-            match build(&self.rt, &self.shared, &self.spec, &version.pre) {
+            match build(&self.rt, &self.shared, &self.spec, &version.pre, version.wasi) {
                 Ok((instance, _)) => slot.instance = Some(instance),
                 Err(e) => return self.failed(&version.short, e.into_failure()),
             }
@@ -211,19 +228,24 @@ impl Core {
         };
         let budget = self.spec.limits.validate_deadline;
         let memory = self.spec.limits.memory;
-        // Validators draw from a fixed stream per call: same answers for the same calls.
-        instance.store.data_mut().stream = None;
-        let mut result = Ok(());
-        if let Some(before) = before {
-            instance.store.set_epoch_deadline(runtime::ticks(budget));
-            result = before(&instance.bindings, &mut instance.store)
-                .map_err(|e| runtime::classify(&mut instance.store, &e, "observe", budget, memory));
-        }
-        let verdict = result.and_then(|()| {
-            instance.store.set_epoch_deadline(runtime::ticks(budget));
-            f(&instance.bindings, &mut instance.store)
-                .map_err(|e| runtime::classify(&mut instance.store, &e, export, budget, memory))
-        });
+        // Same seed and iteration, same draws and times: a validator's answers replay.
+        let stream = LazyStream::new(seed, stream_key(&self.shared.name), index);
+        let clock = if index == RUN { 0 } else { index };
+        instance.store.data_mut().begin_call(Some(stream), clock);
+        let mut call = move || {
+            let mut result = Ok(());
+            if let Some(before) = before {
+                instance.store.set_epoch_deadline(runtime::ticks(budget));
+                result = before(&instance.bindings, &mut instance.store)
+                    .map_err(|e| runtime::classify(&mut instance.store, &e, "observe", budget, memory));
+            }
+            result.and_then(|()| {
+                instance.store.set_epoch_deadline(runtime::ticks(budget));
+                f(&instance.bindings, &mut instance.store)
+                    .map_err(|e| runtime::classify(&mut instance.store, &e, export, budget, memory))
+            })
+        };
+        let verdict = if version.wasi { wasi::off_runtime(call) } else { call() };
         match verdict {
             Ok(wit::Verdict::Pass) => Ok(()),
             Ok(wit::Verdict::Fail(message)) => {
@@ -313,11 +335,17 @@ impl Validator for WasmValidator {
         };
         let before: Option<Call<'_, ()>> =
             if wants_events && !outcome.events.is_empty() { Some(&observe) } else { None };
-        self.core.with_instance("check", before, &|b, s| b.call_check(s, numbers))
+        self.core.seed.store(outcome.seed, Ordering::Relaxed);
+        self.core.with_instance("check", (outcome.seed, outcome.index), before, &|b, s| b.call_check(s, numbers))
     }
 
     fn finish(&self) -> Result<(), Violation> {
-        self.core.with_instance("finish", None, &|b, s| b.call_finish(s))
+        let seed = self.core.seed.load(Ordering::Relaxed);
+        self.core.with_instance("finish", (seed, RUN), None, &|b, s| b.call_finish(s))
+    }
+
+    fn replay_hazard(&self) -> Option<String> {
+        self.core.shared.replay_hazard()
     }
 
     /// A plugin's state (streaks, windows, budgets) lives in its instance and has no merge

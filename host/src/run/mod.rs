@@ -422,6 +422,12 @@ impl<T: Target> Executor<T> {
             .iter()
             .filter_map(|p| p.injector.replay_hazard().map(|h| format!("injector `{}`: {h}", p.label)))
             .collect();
+        replay_hazards.extend(
+            shared
+                .validators
+                .iter()
+                .filter_map(|v| v.validator.replay_hazard().map(|h| format!("validator `{}`: {h}", v.label))),
+        );
         for log in &decision_logs {
             let logged = log.drain();
             run_records.extend(logged.records);
@@ -807,6 +813,7 @@ fn judge<T: Target>(shared: &Shared<T>, f: &mut Finished, which: &[usize]) {
     }
     let outcome = IterationOutcome {
         index: f.index,
+        seed: shared.plan.seed,
         ok: f.error.is_none(),
         duration: f.duration,
         error: f.error.as_deref(),

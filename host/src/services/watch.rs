@@ -233,6 +233,7 @@ mod tests {
         std::thread::sleep(SAMPLE_EVERY);
         let outcome = IterationOutcome {
             index: 0,
+            seed: 0,
             ok: true,
             duration: Duration::ZERO,
             error: None,

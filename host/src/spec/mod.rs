@@ -28,6 +28,8 @@ mod tests;
 pub use build::{BuildOptions, PluginParts, StepObserver, build};
 pub use error::SpecError;
 pub use parse::{Format, from_str, load_file};
+#[cfg(feature = "cli")]
+pub(crate) use resolve::resolve_grant;
 pub use resolve::{PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve};
 pub use schema::ScenarioFile;
 pub use sites::apply;

@@ -371,14 +371,10 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
 
     let mut plugins = Vec::with_capacity(spec.plugins.len());
     for (n, p) in spec.plugins.into_iter().enumerate() {
-        for (k, grant) in p.grants.iter().enumerate() {
-            if !GRANTS.contains(&grant.as_str()) {
-                let hint = closest(grant, GRANTS).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
-                return Err(invalid(
-                    &format!("plugins[{n}].grants[{k}]"),
-                    format!("unknown grant `{grant}`; valid grants: `{}`{hint}", GRANTS.join("`, `")),
-                ));
-            }
+        let mut p = p;
+        for (k, grant) in p.grants.iter_mut().enumerate() {
+            let at = format!("plugins[{n}].grants[{k}]");
+            *grant = resolve_grant(grant, base_dir).map_err(|message| invalid(&at, message))?;
         }
         plugins.push(resolve_plugin(p, base_dir).map_err(|m| invalid(&format!("plugins[{n}].path"), m))?);
     }
@@ -407,7 +403,25 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
 }
 
 /// Capabilities a scenario can grant a plugin.
-pub(crate) const GRANTS: [&str; 1] = ["stdio"];
+/// Check a grant's text (as `run` will read it) and what it names on the host; a directory is
+/// made absolute against `base_dir`, so the grant means the same from any working directory.
+pub(crate) fn resolve_grant(text: &str, base_dir: &Path) -> Result<String, String> {
+    let grant = crate::grant::Grant::parse(text).map_err(|message| {
+        let kind = text.split(':').next().unwrap_or(text);
+        match closest(kind, crate::grant::GRANT_KINDS) {
+            Some(c) if c != kind && message.starts_with("unknown grant") => format!("{message} (did you mean `{c}`?)"),
+            _ => message,
+        }
+    })?;
+    let grant = grant.resolve(base_dir);
+    if let Some(problem) = grant.check_host() {
+        return Err(problem);
+    }
+    Ok(match grant {
+        crate::grant::Grant::Dir { .. } => grant.to_string(),
+        _ => text.to_string(),
+    })
+}
 
 /// A probability must be a share.
 fn probability(field: &str, p: f64) -> Result<(), (String, String)> {

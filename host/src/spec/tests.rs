@@ -231,9 +231,39 @@ fn plugins_resolve_against_the_file_with_their_config_as_json() {
     assert_eq!(p.config_json, r#"{"n":10,"name":"x"}"#);
     assert_eq!(p.limits.memory_bytes, Some(16 << 20));
     assert_eq!(p.grants, vec!["stdio".to_string()]);
-    let clocks = t.replace("\"stdio\"", "\"clocks\"");
+    let clocks = t.replace("\"stdio\"", "\"clock\"");
     let e = resolve(toml(&clocks).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
-    assert_eq!(e, "s.toml: plugins[0].grants[0]: unknown grant `clocks`; valid grants: `stdio`");
+    assert_eq!(
+        e,
+        "s.toml: plugins[0].grants[0]: unknown grant `clock`; valid grants: `stdio`, `random:os`, `clocks:wall`, `fs:ro:DIR[=GUEST]`, `fs:rw:DIR[=GUEST]`, `http:HOST:PORT`, `tcp:HOST:PORT`, `env:NAME[=VALUE]` (did you mean `clocks`?)"
+    );
+    // A directory grant is made absolute against the file's directory and must exist.
+    std::fs::create_dir(dir.path().join("schedules")).unwrap();
+    let fs = t.replace("\"stdio\"", "\"stdio\", \"fs:ro:schedules\", \"http:127.0.0.1:8080\"");
+    let r = resolve(toml(&fs).unwrap(), "s.toml", dir.path()).unwrap();
+    assert_eq!(
+        r.plugins[0].grants,
+        vec![
+            "stdio".to_string(),
+            format!("fs:ro:{}=/schedules", dir.path().join("schedules").display()),
+            "http:127.0.0.1:8080".to_string()
+        ]
+    );
+    let gone = t.replace("\"stdio\"", "\"stdio\", \"fs:ro:gone\"");
+    let e = resolve(toml(&gone).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "s.toml: plugins[0].grants[1]: `fs:ro:{0}=/gone`: `{0}` is not a directory",
+            dir.path().join("gone").display()
+        )
+    );
+    let no_port = t.replace("\"stdio\"", "\"http:localhost\"");
+    let e = resolve(toml(&no_port).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "s.toml: plugins[0].grants[0]: `http:localhost`: `localhost` has no port (write `HOST:PORT`, `*` for any)"
+    );
     let missing = MINIMAL_TOML.to_string() + "\n[[plugins]]\npath = \"nope.wasm\"\n";
     let e = resolve(toml(&missing).unwrap(), "s.toml", dir.path()).unwrap_err().to_string();
     assert!(

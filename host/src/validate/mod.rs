@@ -95,6 +95,8 @@ impl Violation {
 pub struct IterationOutcome<'a> {
     /// 0-based iteration index.
     pub index: u64,
+    /// The run's seed (a validator that draws derives its stream from it and `index`).
+    pub seed: u64,
     /// Whether every step succeeded (before validators judged).
     pub ok: bool,
     /// Wall time of the steps.
@@ -173,6 +175,12 @@ pub trait Validator: Send + Sync + 'static {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// Why this validator's judgement may differ when the run is replayed from its seed (it
+    /// reads the OS's randomness or the host's clocks), for the report's replay hazards.
+    fn replay_hazard(&self) -> Option<String> {
+        None
+    }
 }
 
 macro_rules! forward_validator {
@@ -204,6 +212,9 @@ macro_rules! forward_validator {
             }
             fn notes(&self) -> Vec<String> {
                 (**self).notes()
+            }
+            fn replay_hazard(&self) -> Option<String> {
+                (**self).replay_hazard()
             }
         }
     };
@@ -253,5 +264,8 @@ impl<V: Validator> Validator for WithSeverity<V> {
     }
     fn notes(&self) -> Vec<String> {
         self.inner.notes()
+    }
+    fn replay_hazard(&self) -> Option<String> {
+        self.inner.replay_hazard()
     }
 }

@@ -214,3 +214,58 @@ fn plugin_limits_are_inspected_set_in_the_scenario_and_named_when_hit() {
         "{notes}"
     );
 }
+
+/// Issue 15: grants come from the scenario (relative to the file) or from `--grant`; without
+/// one the plugin says which grant it needs; a bad grant is a configuration error at its line,
+/// from `validate` as from `run`; `plugin inspect` shows how each WASI import is provided.
+#[test]
+fn grants_reach_the_plugin_from_the_scenario_and_the_command_line() {
+    let schedule = plugin_artifacts::path(plugin_artifacts::FAULT_SCHEDULE);
+    let dir = Dir::new("grants");
+    std::fs::create_dir_all(dir.join("schedules")).unwrap();
+    dir.write("schedules/faults.txt", "every 1 delay 1\n");
+    let entry = format!("{GOOD}[[plugins]]\npath = \"{schedule}\"\nlabel = \"schedule\"\n");
+    dir.write("s.toml", &format!("{entry}grants = [\"fs:ro:schedules\"]\n"));
+    let run = dir.run(&["run", "s.toml", "--repeat", "3", "--quiet"]);
+    run.expect_code(0);
+    let j = crate::util::journal(&dir);
+    assert_eq!(j["injectors"][0]["injections"]["delay"], 3, "{}", run.explain());
+    let notes = j["injectors"][0]["notes"].to_string();
+    assert!(notes.contains("plugin `schedule` was granted `fs:ro:"), "{notes}");
+
+    dir.write("n.toml", &entry);
+    let run = dir.run(&["run", "n.toml", "--quiet"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("is its directory granted? e.g. `grants = [\"fs:ro:./schedules=/schedules\"]`"),
+        "{}",
+        run.explain()
+    );
+    let run =
+        dir.run(&["run", "n.toml", "--repeat", "2", "--quiet", "--grant", &format!("{schedule}=fs:ro:schedules")]);
+    run.expect_code(0);
+
+    dir.write("b.toml", &format!("{entry}grants = [\"fs:ro:missing\"]\n"));
+    let validate = dir.run(&["validate", "b.toml"]);
+    validate.expect_code(2);
+    let missing = dir.join("missing");
+    assert_eq!(
+        validate.stderr(),
+        format!(
+            "error: b.toml:10:11: plugins[0].grants[0]: `fs:ro:{0}=/missing`: `{0}` is not a directory\n",
+            missing.display()
+        )
+    );
+    let run = dir.run(&["run", "n.toml", "--grant", &format!("{schedule}=http:nowhere")]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("`http:nowhere`: `nowhere` has no port"), "{}", run.explain());
+
+    let run = dir.run(&["plugin", "inspect", schedule]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("(empty: no directories; grant `fs:ro:DIR or fs:rw:DIR`)"), "{}", run.explain());
+    assert!(
+        run.stdout().contains("(virtual: derived from the iteration (replays); grant `clocks:wall`)"),
+        "{}",
+        run.explain()
+    );
+}
