@@ -1,7 +1,8 @@
 //! Cost of Wasm plugins, beside built-in injectors in the same run: a decision through the full
 //! chaos-point path, instantiation, cold and cached loads, hot reload (file write to the new
 //! version serving), the WASI linker against the baseline one, and an outgoing HTTP call from a
-//! validator against the same call made by the host.
+//! validator against the same call made by the host, and the same plugins in Rust, JavaScript and
+//! Python.
 //!
 //! Run with `cargo bench -p chaoskit-host --bench plugin` (the plugins are built from
 //! `plugins/` by the `plugin-artifacts` crate on the first run).
@@ -14,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chaoskit::plugin::{Grant, PluginHost, PluginSpec};
-use chaoskit::{ChaosContext, Injector, PointKind, inject};
+use chaoskit::validate::IterationOutcome;
+use chaoskit::{ChaosContext, Injector, PointKind, Validator, inject};
 use criterion::{Criterion, criterion_group, criterion_main};
 use plugin_artifacts as artifacts;
 
@@ -285,9 +287,121 @@ fn outgoing_http(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same injector in Rust and in JavaScript (`flaky-dependency`, `flaky-dependency-js`) and
+/// the same validator in Rust and in Python (`error-budget`, `error-budget-py`): decision or
+/// check cost, instantiation, cold load (compile) and cached load (a fresh host reading the
+/// on-disk compile cache, as the next `chaoskit-host run` does), beside the built-in injector.
+/// Guests whose toolchain is not installed are left out with a message.
+fn guests(c: &mut Criterion) {
+    let flaky = r#"{"start_rate": 0.001, "end_rate": 0.001}"#;
+    let budget = r#"{"budget": 1000000}"#;
+    let mut plugins: Vec<(&str, &'static str, &str)> = vec![
+        ("rust flaky-dependency", artifacts::path(artifacts::FLAKY_DEPENDENCY), flaky),
+        ("rust error-budget", artifacts::path(artifacts::ERROR_BUDGET), budget),
+    ];
+    if let Some(js) = artifacts::foreign(artifacts::FLAKY_DEPENDENCY_JS, "flaky-dependency-js") {
+        plugins.push(("js flaky-dependency", js, flaky));
+    }
+    if let Some(py) = artifacts::foreign(artifacts::ERROR_BUDGET_PY, "error-budget-py") {
+        plugins.push(("python error-budget", py, budget));
+    }
+    for (label, path, _) in &plugins {
+        eprintln!("component size: {label}: {} bytes", std::fs::metadata(path).unwrap().len());
+    }
+
+    let host = PluginHost::new().unwrap();
+    let mut g = c.benchmark_group("guests: decision");
+    let builtin = ctx(inject::error(0.001).into_shared());
+    g.bench_function("built-in error injector p=0.001", |b| {
+        b.iter(|| black_box(&builtin).decide(PointKind::Error, None))
+    });
+    for (label, path, config) in plugins.iter().filter(|(l, _, _)| l.contains("flaky")) {
+        let injector = host.load_injector(PluginSpec::new(*path).config(*config)).unwrap();
+        let wasm = ctx(Arc::new(injector));
+        g.bench_function(format!("{label} p=0.001 (counter + draw)"), |b| {
+            b.iter(|| black_box(&wasm).decide(PointKind::Error, None))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("guests: validator check");
+    for (label, path, config) in plugins.iter().filter(|(l, _, _)| l.contains("budget")) {
+        let validator = host.load_validator(PluginSpec::new(*path).config(*config)).unwrap();
+        let mut i = 0u64;
+        g.bench_function(format!("{label} check"), |b| {
+            b.iter(|| {
+                i += 1;
+                let outcome = IterationOutcome {
+                    index: i,
+                    ok: !i.is_multiple_of(7),
+                    duration: Duration::from_millis(1),
+                    error: None,
+                    stalled_step: None,
+                    steps_executed: 1,
+                    events: &[],
+                    max_recursion_depth: 0,
+                    panics: 0,
+                    errors: u32::from(i.is_multiple_of(7)),
+                };
+                black_box(Validator::check(&validator, &outcome)).unwrap();
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("guests: instantiation + configure");
+    g.sample_size(10);
+    for (label, path, config) in plugins.iter().filter(|(l, _, _)| l.contains("flaky")) {
+        let injector = host.load_injector(PluginSpec::new(*path).config(*config)).unwrap();
+        g.bench_function(*label, |b| b.iter(|| injector.bench_instantiate(true).unwrap()));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("guests: load");
+    g.sample_size(10);
+    for (label, path, config) in &plugins {
+        let spec = || PluginSpec::new(*path).config(*config);
+        let big = std::fs::metadata(path).unwrap().len() > 1 << 20;
+        if big {
+            // Seconds per sample: a few samples say enough.
+            g.measurement_time(Duration::from_secs(1)).warm_up_time(Duration::from_millis(1));
+        }
+        g.bench_function(format!("{label}: cold (compile, link, instantiate, configure)"), |b| {
+            b.iter_custom(|n| {
+                let mut total = Duration::ZERO;
+                for _ in 0..n {
+                    let host = PluginHost::new().unwrap();
+                    let start = Instant::now();
+                    black_box(host.load(spec()).unwrap());
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        let cache = tempfile::tempdir().unwrap();
+        PluginHost::with_disk_cache(cache.path()).unwrap().load(spec()).unwrap();
+        g.bench_function(format!("{label}: cached on disk (new host, no compile)"), |b| {
+            b.iter_custom(|n| {
+                let mut total = Duration::ZERO;
+                for _ in 0..n {
+                    let host = PluginHost::with_disk_cache(cache.path()).unwrap();
+                    let start = Instant::now();
+                    black_box(host.load(spec()).unwrap());
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        if big {
+            g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-    targets = decision, instantiation, loading, hot_reload, wasi_linker, outgoing_http
+    targets = decision, instantiation, loading, hot_reload, wasi_linker, outgoing_http, guests
 }
 criterion_main!(benches);

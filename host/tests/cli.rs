@@ -3,6 +3,8 @@
 
 #[path = "cli/formats.rs"]
 mod formats;
+#[path = "cli/guests.rs"]
+mod guests;
 #[path = "cli/html.rs"]
 mod html;
 #[path = "cli/interrupt.rs"]

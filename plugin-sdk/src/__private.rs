@@ -12,7 +12,7 @@ pub use wit_bindgen;
 pub mod injector_bindings {
     wit_bindgen::generate!({
         world: "injector",
-        path: "../wit",
+        path: "wit",
         runtime_path: "crate::__private::wit_bindgen::rt",
         pub_export_macro: true,
         export_macro_name: "__export_injector",
@@ -24,7 +24,7 @@ pub mod injector_bindings {
 pub mod validator_bindings {
     wit_bindgen::generate!({
         world: "validator",
-        path: "../wit",
+        path: "wit",
         runtime_path: "crate::__private::wit_bindgen::rt",
         pub_export_macro: true,
         export_macro_name: "__export_validator",

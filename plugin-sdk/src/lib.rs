@@ -353,6 +353,26 @@ impl fmt::Debug for Counter {
     }
 }
 
+/// Embed the JSON schema of the plugin's configuration, read from a file at compile time (the
+/// path is relative to the file that calls the macro), in the custom section
+/// `chaoskit:config-schema`; `chaoskit-host plugin inspect` shows it. Optional: a plugin
+/// without one loads the same.
+///
+/// ```ignore
+/// chaoskit_plugin_sdk::config_schema!("../config.schema.json");
+/// ```
+#[macro_export]
+macro_rules! config_schema {
+    ($path:literal) => {
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            #[used]
+            #[unsafe(link_section = "chaoskit:config-schema")]
+            static CHAOSKIT_CONFIG_SCHEMA: [u8; ::core::include_bytes!($path).len()] = *::core::include_bytes!($path);
+        };
+    };
+}
+
 /// Export `T` (an [`Injector`]) as this component's `injector` world.
 #[macro_export]
 macro_rules! export_injector {

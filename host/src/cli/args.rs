@@ -328,6 +328,43 @@ pub enum PluginCommand {
         /// The component (.wasm).
         path: PathBuf,
     },
+    /// Create a plugin project that builds with one command and runs with `run --plugin`.
+    #[command(
+        after_help = "Examples:\n  chaoskit-host plugin new slow-db --kind injector\n  chaoskit-host plugin new error-budget --kind validator --lang python --dir plugins\n\nThe project holds the plugin, a README with its build command, a configuration schema\nand a scenario.toml to try it. Rust projects depend on chaoskit-plugin-sdk from crates.io;\nJavaScript (componentize-js) and Python (componentize-py) projects carry their helper\nmodule and the contract. Exit codes: 0 created, 2 bad name or existing directory."
+    )]
+    New {
+        /// Project and package name: lowercase letters, digits and `-` (e.g. `slow-db`).
+        name: String,
+        /// What the plugin is.
+        #[arg(long, value_enum)]
+        kind: PluginKind,
+        /// The language it is written in.
+        #[arg(long, value_enum, default_value_t = PluginLang::Rust)]
+        lang: PluginLang,
+        /// Directory the project directory (`DIR/NAME`) is created in.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+/// The world of a new plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginKind {
+    /// Asked at chaos points whether to add a fault.
+    Injector,
+    /// Told what happened in each iteration; says pass or fail.
+    Validator,
+}
+
+/// The language of a new plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginLang {
+    /// Rust, with chaoskit-plugin-sdk (`cargo build --target wasm32-wasip2`).
+    Rust,
+    /// JavaScript, with componentize-js (node and npm).
+    Js,
+    /// Python, with componentize-py.
+    Python,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

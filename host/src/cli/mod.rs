@@ -18,6 +18,7 @@ mod proxy_cmd;
 mod replay_cmd;
 mod report_cmd;
 mod run;
+mod scaffold;
 mod validate_cmd;
 
 use std::io::IsTerminal;

@@ -32,7 +32,7 @@ pub(super) fn resolve_plugins(
     if requests.is_empty() {
         return Ok((parts, digests));
     }
-    let host = PluginHost::new().map_err(plugin_error)?;
+    let host = plugin_host()?;
     let mut in_file = 0usize;
     for r in requests {
         let entry = (r.source == PluginSource::Scenario).then(|| {
@@ -81,6 +81,40 @@ pub(super) fn resolve_plugins(
         }
     }
     Ok((parts, digests))
+}
+
+/// Where the command line keeps compiled plugins between runs: `$CHAOSKIT_CACHE_DIR` (`off`
+/// or empty: nowhere), else `$XDG_CACHE_HOME/chaoskit`, else `~/.cache/chaoskit`.
+pub(super) fn cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("CHAOSKIT_CACHE_DIR") {
+        Some(v) if v.is_empty() || v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("chaoskit")),
+    }
+}
+
+/// The plugin host of one command: with the on-disk compile cache (a multi-megabyte
+/// JavaScript or Python component compiles for seconds once, then loads in milliseconds),
+/// or without it, with a warning, when the directory cannot be used: a cache never fails a run.
+fn plugin_host() -> Result<PluginHost, CliError> {
+    if let Some(dir) = cache_dir() {
+        match std::fs::create_dir_all(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| PluginHost::with_disk_cache(&dir).map_err(|e| e.to_string()))
+        {
+            Ok(host) => return Ok(host),
+            Err(e) => tracing::warn!(
+                target: "chaoskit::plugin",
+                "compile cache `{}` unusable ({e}); compiling plugins without it (set CHAOSKIT_CACHE_DIR)",
+                dir.display()
+            ),
+        }
+    }
+    PluginHost::new().map_err(plugin_error)
 }
 
 /// A load failure, placed: a scenario plugin's at its entry (`config` when the plugin refused
@@ -190,7 +224,7 @@ fn build_crate(dir: &Path) -> Result<PathBuf, CliError> {
 pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
     match args.command {
         PluginCommand::Inspect { path } => {
-            let host = PluginHost::new().map_err(plugin_error)?;
+            let host = plugin_host()?;
             let info = host.inspect(&path).map_err(plugin_error)?;
             let world = match (info.world, &info.mismatch) {
                 (Some(w), _) => w.to_string(),
@@ -207,10 +241,27 @@ pub(super) fn plugin_command(args: PluginArgs) -> Result<i32, CliError> {
                 let grant = p.grant.as_deref().map(|g| format!("; grant `{g}`")).unwrap_or_default();
                 println!("  {}  ({}{grant})", terminal_safe(&p.import), p.default);
             }
+            match &info.config_schema {
+                None => println!("config schema: none declared (the plugin's docs say what `config` takes)"),
+                Some(Err(why)) => println!("config schema: not shown: {}", terminal_safe(why)),
+                Some(Ok(schema)) => {
+                    println!("config schema (JSON Schema of the `config` table):");
+                    for line in schema.lines() {
+                        println!("  {}", terminal_safe(line));
+                    }
+                }
+            }
             println!("limits (defaults; set them under `limits` of the scenario's [[plugins]] entry):");
             for (name, value) in Limits::default().describe() {
                 println!("  {name:<20}{value}");
             }
+            Ok(0)
+        }
+        PluginCommand::New { name, kind, lang, dir } => {
+            let created = super::scaffold::create(&name, kind, lang, &dir)?;
+            println!("created {}", created.dir.display());
+            println!("build:  cd {} && {}", created.dir.display(), created.build);
+            println!("run:    chaoskit-host run scenario.toml --plugin {}", created.wasm);
             Ok(0)
         }
     }

@@ -43,19 +43,33 @@ pub(crate) struct Version {
     idle: Mutex<Vec<Instance>>,
     /// Signalled when an instance comes back or one is dropped (room to build another).
     returned: Condvar,
+    /// Workers waiting on `returned`, counted under the `idle` lock. A notify is a system call
+    /// even with nobody waiting (std's futex condvar does not count waiters), which would be
+    /// paid on every decision; only a put that finds a waiter makes it.
+    waiting: AtomicUsize,
     live: AtomicUsize,
 }
 
 impl Version {
     fn put(&self, instance: Instance) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(instance);
-        self.returned.notify_one();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.push(instance);
+        let wake = self.waiting.load(Ordering::Relaxed) > 0;
+        drop(idle);
+        if wake {
+            self.returned.notify_one();
+        }
     }
 
     /// An instance was dropped (it trapped): room for a new one.
     fn discard(&self) {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         self.live.fetch_sub(1, Ordering::Relaxed);
-        self.returned.notify_one();
+        let wake = self.waiting.load(Ordering::Relaxed) > 0;
+        drop(idle);
+        if wake {
+            self.returned.notify_one();
+        }
     }
 }
 
@@ -166,7 +180,10 @@ impl Core {
                 self.starved.fetch_add(1, Ordering::Relaxed);
                 return None;
             };
+            // Counted under the lock, so a put (which checks under the lock) cannot miss us.
+            version.waiting.fetch_add(1, Ordering::Relaxed);
             idle = version.returned.wait_timeout(idle, left).unwrap_or_else(|p| p.into_inner()).0;
+            version.waiting.fetch_sub(1, Ordering::Relaxed);
         }
         drop(idle);
         match self.build(version) {
@@ -304,6 +321,7 @@ fn load_version(
         capabilities,
         idle: Mutex::new(vec![first]),
         returned: Condvar::new(),
+        waiting: AtomicUsize::new(0),
         live: AtomicUsize::new(1),
     })
 }

@@ -394,6 +394,10 @@ pub struct PluginInfo {
     pub size: u64,
     /// SHA-256 of the file, in hex.
     pub sha256: String,
+    /// The JSON schema of the plugin's configuration (pretty-printed), if it declares one in
+    /// the custom section `chaoskit:config-schema`; `Err` says why a declared one cannot be
+    /// shown. Optional: plugins without one load the same.
+    pub config_schema: Option<Result<String, String>>,
 }
 
 /// How the host provides one imported interface: by default, and which grant gives more.
@@ -517,7 +521,8 @@ impl PluginHost {
         })
     }
 
-    /// Describe a plugin file without running it: world, imports, exports, size, SHA-256.
+    /// Describe a plugin file without running it: world, imports, exports, size, SHA-256 and
+    /// configuration schema.
     ///
     /// # Errors
     ///
@@ -526,6 +531,8 @@ impl PluginHost {
         let path = path.as_ref();
         let compiled = Compiled::new(&self.rt, path)?;
         let mut info = compiled.info(path);
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.to_owned(), source })?;
+        info.config_schema = runtime::config_schema(&bytes).transpose();
         if let Some(world) = info.world
             && let Err(why) = runtime::check_types(&self.rt, &compiled, world)
         {

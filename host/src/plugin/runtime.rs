@@ -212,6 +212,39 @@ fn grant_hint(import: &str) -> String {
     }
 }
 
+/// Name of the custom section holding the JSON schema of a plugin's configuration (the Rust
+/// SDK's `config_schema!`, the JavaScript and Python build scripts' `config.schema.json`).
+pub(crate) const CONFIG_SCHEMA_SECTION: &str = "chaoskit:config-schema";
+
+/// Largest configuration schema `inspect` shows, in bytes.
+pub(crate) const MAX_CONFIG_SCHEMA: usize = 64 * 1024;
+
+/// The configuration schema a component declares, if any: the first custom section named
+/// [`CONFIG_SCHEMA_SECTION`] at any depth (the component itself or a core module inside it).
+/// An error says why a declared schema cannot be shown (not UTF-8 JSON, over the size limit).
+pub(crate) fn config_schema(bytes: &[u8]) -> Result<Option<String>, String> {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| format!("cannot read the component: {e}"))?;
+        let wasmparser::Payload::CustomSection(section) = payload else { continue };
+        if section.name() != CONFIG_SCHEMA_SECTION {
+            continue;
+        }
+        let data = section.data();
+        if data.len() > MAX_CONFIG_SCHEMA {
+            return Err(format!(
+                "the `{CONFIG_SCHEMA_SECTION}` section has {} bytes, over the {MAX_CONFIG_SCHEMA}-byte limit",
+                data.len()
+            ));
+        }
+        let text = std::str::from_utf8(data)
+            .map_err(|_| format!("the `{CONFIG_SCHEMA_SECTION}` section is not UTF-8 text"))?;
+        let json: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| format!("the `{CONFIG_SCHEMA_SECTION}` section is not JSON: {e}"))?;
+        return Ok(Some(serde_json::to_string_pretty(&json).unwrap_or_else(|_| text.to_owned())));
+    }
+    Ok(None)
+}
+
 /// A compiled plugin file: its component, hash, world, imports and exports.
 pub(crate) struct Compiled {
     pub(crate) component: Component,
@@ -270,6 +303,7 @@ impl Compiled {
             exports: self.exports.clone(),
             size: self.size,
             sha256: self.hash.iter().map(|b| format!("{b:02x}")).collect(),
+            config_schema: None,
         }
     }
 

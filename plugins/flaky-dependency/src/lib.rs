@@ -23,6 +23,8 @@
 //! With several workers the ramp position of a decision depends on how their calls interleave;
 //! with one worker, the same seed gives the same errors.
 
+chaoskit_plugin_sdk::config_schema!("../config.schema.json");
+
 use chaoskit_plugin_sdk::{Action, Capabilities, Counter, Injector, Point, export_injector, random};
 use serde::Deserialize;
 

@@ -21,3 +21,28 @@ pub fn path(path: &'static str) -> &'static str {
     assert!(std::path::Path::new(path).exists(), "plugin artifact `{path}` is missing");
     path
 }
+
+/// A JavaScript or Python guest's path, or `None` with a message on stderr when its
+/// toolchain is not installed here (the test is then skipped). On CI (`CI` set) a missing
+/// toolchain is a failure: `.ci/run` installs it.
+///
+/// # Panics
+///
+/// When the guests could not be built, or on CI without the toolchain.
+pub fn foreign(guest: Option<&'static str>, name: &str) -> Option<&'static str> {
+    if let Some(error) = BUILD_ERROR {
+        panic!("plugins were not built: {error}");
+    }
+    match guest {
+        Some(path) => {
+            assert!(std::path::Path::new(path).exists(), "plugin artifact `{path}` is missing");
+            Some(path)
+        }
+        None => {
+            let why = GUEST_SKIPPED.unwrap_or("its toolchain is not installed");
+            assert!(std::env::var_os("CI").is_none(), "guest `{name}` was not built on CI: {why}");
+            eprintln!("SKIPPED: guest `{name}` was not built ({why})");
+            None
+        }
+    }
+}
