@@ -333,6 +333,7 @@ fn guests(c: &mut Criterion) {
                 i += 1;
                 let outcome = IterationOutcome {
                     index: i,
+                    seed: 7,
                     ok: !i.is_multiple_of(7),
                     duration: Duration::from_millis(1),
                     error: None,
