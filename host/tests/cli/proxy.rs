@@ -240,15 +240,27 @@ fn the_proxy_command_loads_toxic_plugins_that_clients_add_by_type() {
     );
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
     assert!(body.contains(r#""type":"http_fault""#), "{body}");
-    let (status, body) = http(&format!("{listen}"), "GET", "/anything", "");
-    assert_eq!(status, "HTTP/1.1 429 Too Many Requests");
-    assert_eq!(body, "slow down");
+    // A keep-alive request: the fault response is framed by its content-length.
+    let mut conn = TcpStream::connect(listen).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(b"GET /anything HTTP/1.1\r\nHost: web\r\n\r\n").unwrap();
+    let expected = "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: 9\r\nx-chaoskit-fault: http-fault\r\n\r\nslow down";
+    let mut got = vec![0u8; expected.len()];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), expected);
     let (status, body) =
         http(&api, "POST", "/proxies/web/toxics", r#"{"name":"g","type":"http_fault","attributes":{"status":42}}"#);
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
     assert!(body.contains("`status` must be an HTTP status code (100..=599), got 42"), "{body}");
-    upstream.set_nonblocking(true).unwrap();
-    assert!(upstream.accept().is_err(), "the faulted request never reached the upstream");
+    // The proxy dialled the upstream for the connection, but no byte of the request reached it.
+    let (mut dialled, _) = upstream.accept().unwrap();
+    dialled.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(dialled.read(&mut buf), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the faulted request never reached the upstream"
+    );
+    drop(conn);
     let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
@@ -308,14 +320,15 @@ per_iteration = true
     );
     let run = dir.run(&["run", "s.toml", "--quiet"]);
     let j = crate::util::journal(&dir);
+    // Failing iterations are all kept (`failures`), passing ones in `samples`.
+    let failures = j["failures"].as_array().unwrap();
     let samples = j["samples"].as_array().unwrap();
-    assert_eq!(samples.len(), 10, "{}", run.explain());
-    let mut corrupted = 0;
-    for s in samples {
+    assert_eq!(failures.len() + samples.len(), 10, "{}", run.explain());
+    for s in failures.iter().chain(samples) {
         let drew = !s["decisions"].as_array().unwrap().is_empty();
         let ok = s["ok"].as_bool().unwrap();
         assert_eq!(ok, !drew, "iteration {}: drew the toxic {drew}, ok {ok}: {}", s["index"], run.explain());
-        corrupted += usize::from(drew);
     }
-    assert!(corrupted > 0 && corrupted < 10, "{corrupted} of 10 iterations drew the toxic");
+    assert!(!failures.is_empty() && !samples.is_empty(), "{} of 10 iterations drew the toxic", failures.len());
+    run.expect_code(1);
 }
