@@ -169,7 +169,7 @@ pub fn plugin_results(data: &[u8]) {
         PluginSpec::new(plugin_artifacts::path(plugin_artifacts::FIXTURE_FUZZ_ECHO)).config(config).limits(limits);
     let injector = match host().load(spec) {
         Ok(LoadedPlugin::Injector(injector)) => injector,
-        Ok(LoadedPlugin::Validator(_)) => panic!("fuzz-echo is an injector"),
+        Ok(_) => panic!("fuzz-echo is an injector"),
         Err(e) => {
             let message = e.to_string();
             assert!(message.len() < 256 + 1024, "a refusal is echoed cut: {} bytes", message.len());

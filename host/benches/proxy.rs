@@ -1,13 +1,16 @@
 //! End-to-end figures of the chaos proxy against direct loopback, in the same run.
 //!
-//! Run with `cargo bench -p chaoskit-host --bench proxy`. The proxy runs in a child process (this
+//! Run with `cargo bench -p chaoskit-host --bench proxy` (the Wasm toxic is built from `plugins/`). The proxy runs in a child process (this
 //! binary started with `--proxy-child`), configured through our HTTP client, so its memory can be
 //! read from `/proc` without the load generator's. Prints, for no toxics:
 //!
 //! * throughput of a 1 GiB upload, direct and through the proxy, and their ratio;
 //! * 64-byte echo round trips, p50 / p99 / p99.9, direct and through the proxy;
 //! * the proxy's RSS when idle, and per idle connection;
-//! * a 1 GiB transfer through the proxy checked with a running hash.
+//! * a 1 GiB transfer through the proxy checked with a running hash;
+//! * throughput and 64-byte round trips with a toxic on the upstream stream: none, the built-in
+//!   latency toxic at 0 ms, and a pass-through Wasm toxic (`bit_flip` at rate 0), plus the cost
+//!   of one Wasm `filter` call by chunk size.
 //!
 //! Sizes can be lowered for a quick look: `CHAOSKIT_BENCH_BYTES` (default 1 GiB),
 //! `CHAOSKIT_BENCH_ROUND_TRIPS` (default 50 000), `CHAOSKIT_BENCH_CONNECTIONS` (default 2000).
@@ -19,7 +22,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chaoskit::proxy::{Client, Proxy, ProxyRegistry, ProxyServer};
+use chaoskit::proxy::{Client, Proxy, ProxyRegistry, ProxyServer, Stream, Toxic, ToxicKind};
 use hdrhistogram::Histogram;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -99,6 +102,10 @@ fn main() {
         rtt_cpu.as_secs_f64() * 1e6 / (round_trips + 1000) as f64
     );
 
+    // Toxics on the path: none, the built-in latency toxic at 0 ms, and a pass-through Wasm
+    // toxic (`bit_flip` with rate 0: every chunk is copied into the guest and passed unchanged).
+    toxic_comparison(&rt, &client, bytes, round_trips);
+
     // Memory per idle connection.
     let idle = child.rss_kib();
     let mut open = Vec::with_capacity(connections as usize);
@@ -133,6 +140,120 @@ fn main() {
         if ok { "identical" } else { "DIFFERENT" }
     );
     assert!(ok, "bytes changed in transit");
+}
+
+/// The toxic configurations compared: (label, toxic on the upstream stream).
+fn toxic_cases() -> Vec<(&'static str, Option<Toxic>)> {
+    let mut pass = serde_json::Map::new();
+    pass.insert("rate".into(), serde_json::json!(0.0));
+    vec![
+        ("no toxic", None),
+        ("latency 0 ms", Some(Toxic::new("t", Stream::Upstream, ToxicKind::Latency { latency: 0, jitter: 0 }))),
+        (
+            "wasm pass-through",
+            Some(Toxic::new(
+                "t",
+                Stream::Upstream,
+                ToxicKind::Other { type_name: "bit_flip".into(), attributes: pass },
+            )),
+        ),
+    ]
+}
+
+fn toxic_comparison(rt: &tokio::runtime::Runtime, client: &Client, bytes: u64, round_trips: u64) {
+    println!("\n## toxics on the upstream stream: none, built-in latency 0 ms, Wasm pass-through (bit_flip rate 0)\n");
+    let sink = sink_server(false);
+    let echo = echo_server();
+    let mut uploads: Vec<(&str, SocketAddr)> = Vec::new();
+    let mut echoes: Vec<(&str, SocketAddr)> = Vec::new();
+    for (i, (label, toxic)) in toxic_cases().into_iter().enumerate() {
+        for (kind, upstream, list) in [("up", sink, &mut uploads), ("rt", echo, &mut echoes)] {
+            let name = format!("{kind}{i}");
+            let p = rt.block_on(client.create_proxy(&Proxy::new(&name, "127.0.0.1:0", upstream.to_string()))).unwrap();
+            if let Some(t) = &toxic {
+                rt.block_on(client.add_toxic(&name, t)).unwrap();
+            }
+            list.push((label, p.listen.parse().unwrap()));
+        }
+    }
+    // Throughput: the cases interleaved, best of 3 each.
+    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); uploads.len()];
+    for _ in 0..3 {
+        for (i, (_, via)) in uploads.iter().enumerate() {
+            runs[i].push(upload(*via, bytes, false).0);
+        }
+    }
+    let best = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    let base = best(&runs[0]);
+    println!("throughput, {} MiB upload, best of 3:", bytes >> 20);
+    for ((label, _), r) in uploads.iter().zip(&runs) {
+        println!(
+            "  {label:18} {:8.0} MB/s  {:6.1} % of no toxic   runs {}",
+            best(r),
+            best(r) / base * 100.0,
+            fmt_runs(r)
+        );
+    }
+    // Round trips: each case against no toxic, interleaved in blocks.
+    println!("\n64-byte round trips ({round_trips} sequential each, interleaved with no toxic in blocks of 1000), µs:");
+    let base_addr = echoes[0].1;
+    for (label, via) in echoes.iter().skip(1) {
+        let (b, h) = round_trip_histograms(base_addr, *via, round_trips);
+        let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "  {label:18} p50 {:6.1}  p99 {:6.1}  p99.9 {:6.1}   no toxic p50 {:6.1}  p99 {:6.1}   p50 over no toxic {:+6.1}",
+            us(&h, 0.5),
+            us(&h, 0.99),
+            us(&h, 0.999),
+            us(&b, 0.5),
+            us(&b, 0.99),
+            us(&h, 0.5) - us(&b, 0.5)
+        );
+    }
+    filter_cost();
+}
+
+/// Cost of one `filter` call of the pass-through Wasm toxic, in-process (no sockets), by chunk size.
+fn filter_cost() {
+    use chaoskit::Draws;
+    use chaoskit::proxy::{ConnectionInfo, ToxicPlugin};
+    use rand::SeedableRng;
+    let host = chaoskit::plugin::PluginHost::new().unwrap();
+    let toxic =
+        host.load_toxic(chaoskit::plugin::PluginSpec::new(plugin_artifacts::path(plugin_artifacts::BIT_FLIP))).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let info = ConnectionInfo { proxy: "bench", toxic: "t", index: 0, stream: Stream::Upstream };
+    let mut filter = toxic.open(r#"{"rate": 0.0}"#, &info, &mut Draws::from_rng(&mut rng)).unwrap();
+    println!("\nper-chunk cost of the pass-through Wasm filter (in-process, median of 5 runs):");
+    for size in [64usize, 1024, 32 * 1024] {
+        let chunk = vec![7u8; size];
+        let n = if size > 4096 { 20_000 } else { 200_000 };
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let start = Instant::now();
+            for _ in 0..n {
+                let steps = filter.filter(Stream::Upstream, &chunk, &mut Draws::from_rng(&mut rng)).unwrap();
+                assert!(steps.is_empty());
+            }
+            times.push(start.elapsed().as_secs_f64() * 1e9 / n as f64);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  {size:6} B chunk  {:8.0} ns per call  ({:.2} GB/s through the guest copy)",
+            times[2],
+            size as f64 / times[2]
+        );
+    }
+    let open = Instant::now();
+    let opens = 200;
+    for i in 0..opens {
+        let info = ConnectionInfo { index: i, ..info };
+        drop(toxic.open(r#"{"rate": 0.0}"#, &info, &mut Draws::from_rng(&mut rng)).unwrap());
+    }
+    println!(
+        "  opening a connection's filter (instantiate + configure + open, then close): {:.0} µs",
+        open.elapsed().as_secs_f64() * 1e6 / opens as f64
+    );
 }
 
 fn fmt_runs(v: &[f64]) -> String {
@@ -199,7 +320,13 @@ fn proxy_child() {
     }
     .unwrap();
     rt.block_on(async {
-        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::new()).await.unwrap();
+        // A pass-through Wasm toxic type for the toxic comparison.
+        let host = chaoskit::plugin::PluginHost::new().unwrap();
+        let toxic = host
+            .load_toxic(chaoskit::plugin::PluginSpec::new(plugin_artifacts::path(plugin_artifacts::BIT_FLIP)))
+            .unwrap();
+        let registry = ProxyRegistry::builder().toxic_plugin(std::sync::Arc::new(toxic)).build();
+        let server = ProxyServer::start("127.0.0.1:0", registry).await.unwrap();
         println!("{}", server.url());
         tokio::task::spawn_blocking(|| {
             let mut sink = Vec::new();

@@ -221,7 +221,7 @@ mod load {
         let path = artifacts::path(artifacts::FLAKY_DEPENDENCY);
         let info = host().inspect(path).expect("inspect");
         assert_eq!(info.world, Some(World::Injector));
-        assert!(info.imports.iter().any(|i| i == "chaoskit:plugin/host@0.1.0"), "{:?}", info.imports);
+        assert!(info.imports.iter().any(|i| i == "chaoskit:plugin/host@0.2.0"), "{:?}", info.imports);
         assert_eq!(info.exports, ["configure", "register-point", "decide"]);
         assert_eq!(info.size, std::fs::metadata(path).unwrap().len());
         assert_eq!(info.sha256.len(), 64);
@@ -479,6 +479,144 @@ mod plugins {
             assert_eq!(first, run(&b));
             let delays = first.iter().filter(|a| matches!(a, Action::Delay(_))).count();
             assert!((16..=48).contains(&delays), "about half of 64 should be delayed, got {delays}");
+        }
+    }
+
+    mod http_fault {
+        use super::*;
+        use crate::rig::*;
+
+        /// The exact number of 503s seed 7 gives for 150 matching requests at rate 0.2 on one
+        /// connection (the draws are the toxic's stream for connection 0): pinned, so a change
+        /// to the draw path or the request parser shows.
+        const EXPECTED_FAULTS: usize = EXPECTED_HTTP_FAULTS;
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn answers_the_seeded_share_of_matching_requests_and_keeps_the_connection_usable() {
+            let (statuses, upstream_hits) = http_fault_run(7).await;
+            let faults = statuses.iter().filter(|(_, s)| *s == 503).count();
+            eprintln!("http-fault: {faults} of 150 matching requests answered 503 (rate 0.2, seed 7)");
+            assert_eq!(faults, EXPECTED_FAULTS, "the seeded count changed");
+            // Non-matching requests (POST bodies, /health) all reached the server.
+            let others = statuses.iter().filter(|(m, _)| m != "GET /api/items").collect::<Vec<_>>();
+            assert!(others.iter().all(|(_, s)| *s == 200), "{others:?}");
+            // A faulted request never reaches the server; every other one does.
+            assert_eq!(upstream_hits, statuses.len() - faults);
+            // The same seed faults the same requests.
+            let (again, _) = http_fault_run(7).await;
+            assert_eq!(statuses, again);
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn skips_a_faulted_chunked_body_whole() {
+            let rig = Rig::new(7, &[artifacts::HTTP_FAULT]).await;
+            let upstream = http_upstream().await;
+            rig.proxy("web", upstream.addr).await;
+            rig.add(
+                "web",
+                "fault",
+                Stream::Upstream,
+                "http_fault",
+                json!({"path": "/api/*", "status": 500, "body": "no"}),
+            )
+            .await
+            .unwrap();
+            let mut s = tokio::net::TcpStream::connect(rig.listen("web").await).await.unwrap();
+            let chunked = "POST /api/upload HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n";
+            // Split mid-head and mid-body: the filter follows the framing across chunks.
+            for part in [&chunked[..20], &chunked[20..70], &chunked[70..]] {
+                s.write_all(part.as_bytes()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let first = read_response(&mut s).await;
+            assert!(first.starts_with("HTTP/1.1 500 Internal Server Error\r\n"), "{first}");
+            assert!(first.ends_with("\r\n\r\nno"), "{first}");
+            s.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+            let second = read_response(&mut s).await;
+            assert!(second.starts_with("HTTP/1.1 200 OK\r\n"), "{second}");
+            assert_eq!(upstream.hits(), 1, "only /health reached the server");
+            rig.shutdown().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn refuses_invalid_attributes_with_the_plugins_message() {
+            let rig = Rig::new(7, &[artifacts::HTTP_FAULT]).await;
+            rig.proxy("web", "127.0.0.1:9".parse().unwrap()).await;
+            let err = rig.add("web", "f", Stream::Upstream, "http_fault", json!({"rate": 2})).await.unwrap_err();
+            assert_eq!(err.status(), Some(400));
+            assert_eq!(
+                err.to_string(),
+                "server answered 400: invalid attributes for toxic type `http_fault`: `rate` must be between 0 and 1, got 2"
+            );
+            let err = rig.add("web", "f", Stream::Upstream, "http_fault", json!({"rat": 1})).await.unwrap_err();
+            assert!(err.to_string().contains("unknown field `rat`"), "{err}");
+            assert!(rig.client.toxics("web").await.unwrap().is_empty());
+            rig.shutdown().await;
+        }
+    }
+
+    mod bit_flip {
+        use super::*;
+        use crate::rig::*;
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn corrupts_bytes_at_the_configured_rate_one_bit_each() {
+            let rig = Rig::new(3, &[artifacts::BIT_FLIP]).await;
+            rig.proxy("echo", echo_upstream().await).await;
+            rig.add("echo", "flip", Stream::Downstream, "bit_flip", json!({"rate": 0.01, "after": 16})).await.unwrap();
+            let sent = vec![0u8; 1 << 20];
+            let back = echo_through(&rig.listen("echo").await, &sent).await;
+            assert_eq!(back.len(), sent.len(), "corruption changes bytes, never the length");
+            assert!(back[..16].iter().all(|b| *b == 0), "`after` leaves the start intact");
+            let corrupted = back.iter().filter(|b| **b != 0).count();
+            assert!(back.iter().all(|b| b.count_ones() <= 1), "each corrupted byte has one bit flipped");
+            let rate = corrupted as f64 / back.len() as f64;
+            eprintln!("bit-flip: {corrupted} of {} bytes corrupted, rate {rate:.5} (configured 0.01)", back.len());
+            // ~10,486 expected; 6 standard deviations either side.
+            assert!((9_900..=11_100).contains(&corrupted), "{corrupted} corrupted bytes");
+            let stats = rig.registry.plugin_stats("bit_flip").unwrap();
+            assert!(stats.fired > 0 && stats.failures == 0, "{stats:?}");
+            rig.shutdown().await;
+        }
+    }
+
+    mod redis_delay {
+        use super::*;
+        use crate::rig::*;
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn delays_write_commands_only_in_resp_and_inline_form() {
+            let rig = Rig::new(1, &[artifacts::REDIS_DELAY]).await;
+            rig.proxy("redis", echo_upstream().await).await;
+            rig.add("redis", "slow-writes", Stream::Upstream, "redis_delay", json!({"delay_ms": 150})).await.unwrap();
+            let mut s = tokio::net::TcpStream::connect(rig.listen("redis").await).await.unwrap();
+            let delayed = Duration::from_millis(140);
+            for (command, write) in [
+                (&b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"[..], false),
+                (b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n", true),
+                (b"GET k\r\n", false),
+                (b"DEL k\r\n", true),
+                (b"*1\r\n$4\r\nPING\r\n", false),
+                (b"*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n", true),
+            ] {
+                let took = round_trip(&mut s, command).await;
+                let name = String::from_utf8_lossy(command).replace("\r\n", " ");
+                if write {
+                    assert!(took >= delayed, "`{name}` is a write, answered in {took:?}");
+                } else {
+                    assert!(took < delayed, "`{name}` is a read, held {took:?}");
+                }
+            }
+            // A write whose name arrives split over two chunks is still held.
+            let started = std::time::Instant::now();
+            s.write_all(b"*3\r\n$3\r\nSE").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            s.write_all(b"T\r\n$1\r\nk\r\n$1\r\nv\r\n").await.unwrap();
+            let mut back = vec![0u8; 27];
+            tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut back)).await.expect("no echo").unwrap();
+            assert_eq!(back, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+            assert!(started.elapsed() >= delayed, "split SET held only {:?}", started.elapsed());
+            rig.shutdown().await;
         }
     }
 
@@ -1504,4 +1642,389 @@ fn every_fixture_is_exercised() {
         };
     }
     plugin_artifacts::foreach_fixture!(used);
+}
+
+/// A proxy API server with toxic plugins, an HTTP upstream and a real HTTP/1.1 client, shared by
+/// the toxic plugins' tests.
+mod rig {
+    pub(crate) use super::*;
+    pub(crate) use chaoskit::proxy::{Client, Proxy, ProxyRegistry, ProxyServer, Stream, Toxic, ToxicKind};
+    pub(crate) use serde_json::json;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// See `plugins::http_fault::EXPECTED_FAULTS`.
+    pub(crate) const EXPECTED_HTTP_FAULTS: usize = 29;
+
+    pub(crate) struct Rig {
+        pub(crate) registry: ProxyRegistry,
+        pub(crate) server: ProxyServer,
+        pub(crate) client: Client,
+    }
+
+    /// Loads a toxic plugin with relaxed limits; its type name is the file stem.
+    pub(crate) fn toxic(artifact: &'static str) -> chaoskit::plugin::WasmToxic {
+        host().load_toxic(spec(artifact)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    impl Rig {
+        pub(crate) async fn new(seed: u64, plugins: &[&'static str]) -> Rig {
+            Self::with(seed, plugins.iter().map(|a| Arc::new(toxic(a)) as Arc<dyn chaoskit::proxy::ToxicPlugin>)).await
+        }
+
+        pub(crate) async fn with(
+            seed: u64,
+            plugins: impl IntoIterator<Item = Arc<dyn chaoskit::proxy::ToxicPlugin>>,
+        ) -> Rig {
+            let mut builder = ProxyRegistry::builder().seed(seed);
+            for p in plugins {
+                builder = builder.toxic_plugin(p);
+            }
+            let registry = builder.build();
+            let server = ProxyServer::start("127.0.0.1:0", registry.clone()).await.unwrap();
+            let client = Client::new(&server.url()).unwrap();
+            Rig { registry, server, client }
+        }
+
+        pub(crate) async fn proxy(&self, name: &str, upstream: SocketAddr) {
+            self.client.create_proxy(&Proxy::new(name, "127.0.0.1:0", upstream.to_string())).await.unwrap();
+        }
+
+        pub(crate) async fn listen(&self, name: &str) -> String {
+            self.client.proxy(name).await.unwrap().listen
+        }
+
+        /// Adds a plugin toxic through the HTTP API.
+        pub(crate) async fn add(
+            &self,
+            proxy: &str,
+            name: &str,
+            stream: Stream,
+            type_name: &str,
+            attributes: serde_json::Value,
+        ) -> Result<Toxic, chaoskit::proxy::ClientError> {
+            let serde_json::Value::Object(attributes) = attributes else { panic!("attributes are an object") };
+            let kind = ToxicKind::Other { type_name: type_name.into(), attributes };
+            self.client.add_toxic(proxy, &Toxic::new(name, stream, kind)).await
+        }
+
+        pub(crate) async fn shutdown(self) {
+            self.server.shutdown().await.unwrap();
+        }
+    }
+
+    /// An upstream that echoes every byte.
+    pub(crate) async fn echo_upstream() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// Sends `data` through the proxy at `listen` to an echo upstream and reads as much back.
+    pub(crate) async fn echo_through(listen: &str, data: &[u8]) -> Vec<u8> {
+        let s = tokio::net::TcpStream::connect(listen).await.unwrap();
+        let (mut r, mut w) = s.into_split();
+        let out = data.to_vec();
+        let writer = tokio::spawn(async move { w.write_all(&out).await.unwrap() });
+        let mut back = vec![0u8; data.len()];
+        tokio::time::timeout(Duration::from_secs(20), r.read_exact(&mut back)).await.expect("echo timed out").unwrap();
+        writer.await.unwrap();
+        back
+    }
+
+    pub(crate) async fn round_trip(s: &mut tokio::net::TcpStream, msg: &[u8]) -> Duration {
+        let started = std::time::Instant::now();
+        s.write_all(msg).await.unwrap();
+        let mut back = vec![0u8; msg.len()];
+        tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut back)).await.expect("echo timed out").unwrap();
+        assert_eq!(back, msg);
+        started.elapsed()
+    }
+
+    /// An HTTP server: `/api/*` answers 200 with the request body's length, `/health` 200 `ok`;
+    /// counts the requests it received.
+    pub(crate) struct HttpUpstream {
+        pub(crate) addr: SocketAddr,
+        hits: Arc<AtomicUsize>,
+    }
+
+    impl HttpUpstream {
+        pub(crate) fn hits(&self) -> usize {
+            self.hits.load(Ordering::SeqCst)
+        }
+    }
+
+    pub(crate) async fn http_upstream() -> HttpUpstream {
+        use axum::routing::{any, get};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (h1, h2) = (hits.clone(), hits.clone());
+        let app = axum::Router::new()
+            .route(
+                "/api/{*rest}",
+                any(move |body: axum::body::Bytes| {
+                    let h = h1.clone();
+                    async move {
+                        h.fetch_add(1, Ordering::SeqCst);
+                        format!("len={}", body.len())
+                    }
+                }),
+            )
+            .route(
+                "/health",
+                get(move || {
+                    let h = h2.clone();
+                    async move {
+                        h.fetch_add(1, Ordering::SeqCst);
+                        "ok"
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        HttpUpstream { addr, hits }
+    }
+
+    /// Reads one response with a `content-length` body from a raw socket.
+    pub(crate) async fn read_response(s: &mut tokio::net::TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        let read = async {
+            while !buf.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte).await.unwrap();
+                buf.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            s.read_exact(&mut body).await.unwrap();
+            buf.extend_from_slice(&body);
+        };
+        tokio::time::timeout(Duration::from_secs(10), read).await.expect("no response");
+        String::from_utf8(buf).unwrap()
+    }
+
+    /// 300 requests on one keep-alive connection of a real HTTP/1.1 client (hyper) through an
+    /// `http_fault` toxic (`GET /api/*`, rate 0.2): 150 matching GETs, 100 POSTs with a
+    /// 3000-byte body (not matching: bodies must be framed right), 50 `GET /health`. Returns
+    /// each request's kind and status, and how many reached the server.
+    pub(crate) async fn http_fault_run(seed: u64) -> (Vec<(String, u16)>, usize) {
+        use http_body_util::{BodyExt, Full};
+        let rig = Rig::new(seed, &[artifacts::HTTP_FAULT]).await;
+        let upstream = http_upstream().await;
+        rig.proxy("web", upstream.addr).await;
+        let attributes = json!({"rate": 0.2, "method": "GET", "path": "/api/*", "status": 503, "body": "chaos"});
+        rig.add("web", "fault", Stream::Upstream, "http_fault", attributes).await.unwrap();
+        let stream = tokio::net::TcpStream::connect(rig.listen("web").await).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        let connection = tokio::spawn(conn);
+        let mut statuses = Vec::new();
+        for i in 0..300 {
+            let (kind, req) = match i % 6 {
+                0 | 2 | 4 => ("GET /api/items", hyper::Request::get("/api/items").body(Full::default())),
+                1 | 5 => (
+                    "POST /api/items",
+                    hyper::Request::post("/api/items").body(Full::new(bytes::Bytes::from(vec![b'x'; 3000]))),
+                ),
+                _ => ("GET /health", hyper::Request::get("/health").body(Full::default())),
+            };
+            let req = req.map(|mut r| {
+                r.headers_mut().insert("host", "web".parse().unwrap());
+                r
+            });
+            sender.ready().await.expect("the keep-alive connection stays usable");
+            let resp = sender.send_request(req.unwrap()).await.expect("a response on the same connection");
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            match (kind, status) {
+                (_, 503) => assert_eq!(&body[..], b"chaos"),
+                ("POST /api/items", 200) => assert_eq!(&body[..], b"len=3000"),
+                ("GET /api/items", 200) => assert_eq!(&body[..], b"len=0"),
+                ("GET /health", 200) => assert_eq!(&body[..], b"ok"),
+                other => panic!("unexpected {other:?}"),
+            }
+            statuses.push((kind.to_string(), status));
+        }
+        assert!(!connection.is_finished(), "one connection served every request");
+        drop(sender);
+        let hits = upstream.hits();
+        rig.shutdown().await;
+        (statuses, hits)
+    }
+}
+
+/// Toxic plugins in the proxy: failing filters fail open, the 0.1.0 contract still loads, hot
+/// reload reaches new connections only, decisions are journaled.
+mod toxics {
+    use crate::rig::*;
+
+    fn misbehave(limits: Limits) -> std::sync::Arc<dyn chaoskit::proxy::ToxicPlugin> {
+        std::sync::Arc::new(
+            host()
+                .load_toxic(
+                    PluginSpec::new(artifacts::path(artifacts::FIXTURE_TOXIC_MISBEHAVE))
+                        .named("toxic_misbehave")
+                        .limits(limits),
+                )
+                .unwrap(),
+        )
+    }
+
+    async fn fails_open(mode: &str, limits: Limits) {
+        let rig = Rig::with(5, [misbehave(limits)]).await;
+        rig.proxy("echo", echo_upstream().await).await;
+        rig.add("echo", "bad", Stream::Downstream, "toxic_misbehave", json!({"mode": mode, "after": 2})).await.unwrap();
+        let listen = rig.listen("echo").await;
+        let mut s = tokio::net::TcpStream::connect(&listen).await.unwrap();
+        for i in 0..10u8 {
+            // Chunks 1 and 2 pass through the filter; chunk 3 makes it fail; all come back intact.
+            round_trip(&mut s, &[i; 100]).await;
+        }
+        // The proxy goes on serving: a new connection (whose filter fails in turn) echoes too.
+        let mut t = tokio::net::TcpStream::connect(&listen).await.unwrap();
+        for i in 0..4u8 {
+            round_trip(&mut t, &[i; 10]).await;
+        }
+        let stats = rig.registry.plugin_stats("toxic_misbehave").unwrap();
+        assert_eq!(stats.failures, 2, "one failure per connection, then it passes: {stats:?}");
+        assert_eq!(stats.connections, 2);
+        let notes = rig.registry.plugin_notes();
+        assert!(notes.iter().any(|n| n.contains("2 filter calls failed open")), "{notes:?}");
+        rig.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trapping_filter_leaves_the_bytes_intact_and_the_proxy_serving() {
+        fails_open("trap", relaxed()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_endless_filter_is_interrupted_and_fails_open() {
+        fails_open("loop", relaxed().decide_deadline(Duration::from_millis(20))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_oversized_insert_fails_open_naming_the_limit() {
+        fails_open("huge", relaxed().max_insert(1 << 20)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refusal_reaches_the_client_escaped() {
+        let rig = Rig::with(5, [misbehave(relaxed())]).await;
+        rig.proxy("echo", echo_upstream().await).await;
+        let err =
+            rig.add("echo", "bad", Stream::Downstream, "toxic_misbehave", json!({"mode": "refuse"})).await.unwrap_err();
+        assert_eq!(err.status(), Some(400));
+        let message = err.to_string();
+        assert!(message.contains(r"refused: \e[31mred\e[0m mode"), "{message}");
+        assert!(!message.contains('\u{1b}'), "no raw escape reaches a terminal: {message:?}");
+        rig.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plugin_toxic_can_be_updated_and_removed_like_a_built_in_one() {
+        let rig = Rig::new(5, &[artifacts::BIT_FLIP]).await;
+        rig.proxy("echo", echo_upstream().await).await;
+        rig.add("echo", "flip", Stream::Downstream, "bit_flip", json!({"rate": 1.0})).await.unwrap();
+        let listen = rig.listen("echo").await;
+        let shown = rig.client.toxic("echo", "flip").await.unwrap();
+        assert_eq!(shown.kind.type_name(), "bit_flip");
+        assert_ne!(echo_through(&listen, &[0u8; 64]).await, vec![0u8; 64]);
+        let update = chaoskit::proxy::ToxicUpdate::new().attribute("rate", 0);
+        rig.client.update_toxic("echo", "flip", &update).await.unwrap();
+        assert_eq!(echo_through(&listen, &[0u8; 64]).await, vec![0u8; 64]);
+        let refused =
+            rig.client.update_toxic("echo", "flip", &chaoskit::proxy::ToxicUpdate::new().attribute("rate", 3)).await;
+        assert_eq!(refused.unwrap_err().status(), Some(400));
+        rig.client.remove_toxic("echo", "flip").await.unwrap();
+        assert_eq!(echo_through(&listen, &[0u8; 64]).await, vec![0u8; 64]);
+        // A type no plugin implements is still refused.
+        let err = rig.add("echo", "x", Stream::Downstream, "nope", json!({})).await.unwrap_err();
+        assert_eq!(err.to_string(), "server answered 400: invalid toxic type");
+        rig.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fired_decisions_are_journaled_with_the_toxic_and_connection() {
+        let log = chaoskit::chaos::DecisionLog::new();
+        let registry = ProxyRegistry::builder()
+            .seed(9)
+            .decisions(log.clone())
+            .toxic_plugin(std::sync::Arc::new(toxic(artifacts::BIT_FLIP)))
+            .build();
+        let upstream = echo_upstream().await;
+        let p = registry.create(Proxy::new("echo", "127.0.0.1:0", upstream.to_string())).await.unwrap();
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("rate".into(), json!(1.0));
+        let kind = ToxicKind::Other { type_name: "bit_flip".into(), attributes };
+        registry.add_toxic("echo", Toxic::new("flip", Stream::Downstream, kind)).await.unwrap();
+        echo_through(&p.listen, b"abc").await;
+        let logged = log.drain();
+        let record = logged.records.iter().find(|r| r.point == "flip").expect("the filter decision is journaled");
+        assert_eq!(record.injector, "proxy echo");
+        assert_eq!(record.scope.as_deref(), Some("downstream"));
+        assert_eq!(record.occurrence, 0);
+        registry.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hot_reload_reaches_new_connections_while_open_ones_finish_on_the_old_version() {
+        let dir = tempdir();
+        let path = copy_to(dir.path(), artifacts::FIXTURE_TOXIC_MISBEHAVE, "swap.wasm");
+        let toxic =
+            std::sync::Arc::new(host().load_toxic(PluginSpec::new(&path).limits(relaxed()).watch(true)).unwrap());
+        let rig = Rig::with(2, [toxic.clone() as std::sync::Arc<dyn chaoskit::proxy::ToxicPlugin>]).await;
+        rig.proxy("echo", echo_upstream().await).await;
+        // Both versions accept these attributes: the fixture ignores `rate`, bit-flip uses it.
+        rig.add("echo", "t", Stream::Downstream, "swap", json!({"rate": 1.0})).await.unwrap();
+        let listen = rig.listen("echo").await;
+        let mut old = tokio::net::TcpStream::connect(&listen).await.unwrap();
+        round_trip(&mut old, &[0u8; 32]).await;
+        publish(&path, &std::fs::read(artifacts::path(artifacts::BIT_FLIP)).unwrap());
+        wait_until("the reload", || toxic.generation() == 1);
+        round_trip(&mut old, &[0u8; 32]).await;
+        assert_ne!(echo_through(&listen, &[0u8; 32]).await, vec![0u8; 32], "a new connection gets bit-flip");
+        round_trip(&mut old, &[0u8; 32]).await;
+        rig.shutdown().await;
+    }
+
+    #[test]
+    fn a_plugin_built_against_the_0_1_0_contract_still_loads_and_runs() {
+        let path = artifacts::path(artifacts::FIXTURE_COMPAT_V0_1);
+        let info = host().inspect(path).unwrap();
+        assert!(info.imports.iter().any(|i| i == "chaoskit:plugin/host@0.1.0"), "{:?}", info.imports);
+        assert_eq!(info.world, Some(World::Injector));
+        let inj = host().load_injector(spec(artifacts::FIXTURE_COMPAT_V0_1)).unwrap();
+        match decide(&inj, PointKind::Delay, 3) {
+            Action::Delay(d) => assert!(d >= Duration::from_nanos(1) && d <= Duration::from_nanos(1000), "{d:?}"),
+            other => panic!("expected a delay, got {other:?}"),
+        }
+        // The same seed draws the same from 0.1.0's `random-u64`.
+        assert_eq!(decide(&inj, PointKind::Delay, 3), decide(&inj, PointKind::Delay, 3));
+        assert_eq!(inj.failures(), 0);
+    }
+
+    #[test]
+    fn a_toxic_is_told_apart_from_the_other_worlds() {
+        let info = host().inspect(artifacts::path(artifacts::HTTP_FAULT)).unwrap();
+        assert_eq!(info.world, Some(World::Toxic));
+        assert!(info.imports.iter().any(|i| i == "chaoskit:plugin/host@0.2.0"), "{:?}", info.imports);
+        let err = host().load_injector(spec(artifacts::HTTP_FAULT)).unwrap_err();
+        assert!(err.to_string().contains("is a toxic, but an injector is required"), "{err}");
+    }
 }

@@ -635,7 +635,10 @@ mod api {
         let v = r.json();
         let listen = v["listen"].as_str().unwrap();
         assert!(listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"), "{listen}");
-        assert_eq!(v, json!({"name":"echo","listen":listen,"upstream":"127.0.0.1:9","enabled":true,"toxics":[]}));
+        assert_eq!(
+            v,
+            json!({"name":"echo","listen":listen,"upstream":"127.0.0.1:9","enabled":true,"Logger":{},"toxics":[]})
+        );
         let r = call(&app, "GET", "/proxies", "").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.json()["echo"]["listen"], listen);
@@ -731,7 +734,7 @@ mod api {
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(
             r.body,
-            r#"{"attributes":{"jitter":0,"latency":100},"name":"latency_UpStream","type":"latency","stream":"UpStream","toxicity":1}"#
+            r#"{"attributes":{"latency":100,"jitter":0},"name":"latency_UpStream","type":"latency","stream":"UpStream","toxicity":1}"#
         );
         let r = call(
             &app,
@@ -997,5 +1000,126 @@ mod client {
         let (_, end) = read_all(&mut s, SLACK).await;
         assert!(!matches!(end, Err(ref e) if e.kind() == std::io::ErrorKind::TimedOut));
         assert!(TcpStream::connect(listen.as_str()).await.is_err());
+    }
+}
+
+/// Regression tests for issue 12's timing defects, driven through the HTTP API as a client would.
+mod timing {
+    use super::*;
+    use chaoskit::proxy::{Client, ProxyServer, ToxicUpdate};
+
+    /// A release this late still proves the defect fixed (it held for the full 2 s before); the
+    /// measured figure is printed.
+    const RELEASE_BOUND: Duration = Duration::from_millis(250);
+
+    async fn server_with_echo() -> (ProxyServer, Client, String) {
+        let server = ProxyServer::start("127.0.0.1:0", ProxyRegistry::builder().seed(12).build()).await.unwrap();
+        let client = Client::new(&server.url()).unwrap();
+        let upstream = echo_upstream().await;
+        let p = client.create_proxy(&Proxy::new("p", "127.0.0.1:0", upstream.to_string())).await.unwrap();
+        (server, client, p.listen)
+    }
+
+    /// Sends one byte under a 2 s latency toxic on `stream`, applies `change` at 200 ms, and
+    /// returns how long after the change the echo arrived.
+    async fn release_after(stream: Stream, change: impl AsyncFnOnce(&Client)) -> Duration {
+        let (server, client, listen) = server_with_echo().await;
+        let lag = Toxic::new("lag", stream, ToxicKind::Latency { latency: 2000, jitter: 0 });
+        client.add_toxic("p", &lag).await.unwrap();
+        let mut s = TcpStream::connect(listen.as_str()).await.unwrap();
+        s.write_all(b"x").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut got = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(100), s.read_exact(&mut got)).await;
+        assert!(read.is_err(), "the byte arrived before the change, so the toxic held nothing");
+        change(&client).await;
+        let changed = Instant::now();
+        tokio::time::timeout(SLACK, s.read_exact(&mut got)).await.expect("held byte never released").unwrap();
+        let after = changed.elapsed();
+        assert_eq!(&got, b"x");
+        server.shutdown().await.unwrap();
+        eprintln!("{stream} held byte released {after:?} after the change");
+        after
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deleting_a_latency_toxic_releases_held_data_in_both_directions() {
+        for stream in [Stream::Upstream, Stream::Downstream] {
+            let after = release_after(stream, async |c| c.remove_toxic("p", "lag").await.unwrap()).await;
+            assert!(after < RELEASE_BOUND, "{stream}: released {after:?} after the delete");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lowering_a_latency_releases_data_held_longer_than_the_new_setting() {
+        for stream in [Stream::Upstream, Stream::Downstream] {
+            let lower = async |c: &Client| {
+                c.update_toxic("p", "lag", &ToxicUpdate::new().attribute("latency", 50)).await.unwrap();
+            };
+            let after = release_after(stream, lower).await;
+            assert!(after < RELEASE_BOUND, "{stream}: released {after:?} after lowering to 50 ms");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resetting_releases_held_data() {
+        for stream in [Stream::Upstream, Stream::Downstream] {
+            let after = release_after(stream, async |c| c.reset().await.unwrap()).await;
+            assert!(after < RELEASE_BOUND, "{stream}: released {after:?} after the reset");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unrelated_toxic_change_keeps_held_data_waiting() {
+        let (server, client, listen) = server_with_echo().await;
+        let lag = Toxic::new("lag", Stream::Downstream, ToxicKind::Latency { latency: 600, jitter: 0 });
+        client.add_toxic("p", &lag).await.unwrap();
+        let mut s = TcpStream::connect(listen.as_str()).await.unwrap();
+        let sent = Instant::now();
+        s.write_all(b"x").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.add_toxic("p", &Toxic::new("noise", Stream::Upstream, ToxicKind::Noop)).await.unwrap();
+        let mut got = [0u8; 1];
+        tokio::time::timeout(SLACK, s.read_exact(&mut got)).await.unwrap().unwrap();
+        assert!(sent.elapsed() >= Duration::from_millis(600), "released early: {:?}", sent.elapsed());
+        server.shutdown().await.unwrap();
+    }
+
+    /// Measures (and prints) how far a latency toxic's delay is from its setting; asserts only
+    /// that nothing arrives early. Figures are in BENCHMARKS.md.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn latency_accuracy_is_measured() {
+        let (server, client, listen) = server_with_echo().await;
+        let mut s = TcpStream::connect(listen.as_str()).await.unwrap();
+        let msg = [7u8; 64];
+        let mut base: Vec<Duration> = Vec::new();
+        for _ in 0..50 {
+            base.push(round_trip(&mut s, &msg).await);
+        }
+        base.sort();
+        let base_p50 = base[base.len() / 2];
+        let mut lines = vec![format!("no toxic: round trip p50 {base_p50:?}")];
+        for latency in [1i64, 3, 10] {
+            let lag = Toxic::new("lag", Stream::Downstream, ToxicKind::Latency { latency, jitter: 0 });
+            client.add_toxic("p", &lag).await.unwrap();
+            let configured = Duration::from_millis(latency as u64);
+            let mut rtts: Vec<Duration> = Vec::new();
+            for _ in 0..50 {
+                let rtt = round_trip(&mut s, &msg).await;
+                assert!(rtt >= configured, "{latency} ms toxic: a round trip took only {rtt:?}");
+                rtts.push(rtt);
+            }
+            rtts.sort();
+            let over = |d: Duration| d.saturating_sub(configured).as_secs_f64() * 1e3;
+            lines.push(format!(
+                "latency {latency} ms: p50 over setting {:.3} ms, p99 over {:.3} ms (round trip without toxic p50 {:.3} ms)",
+                over(rtts[rtts.len() / 2]),
+                over(rtts[rtts.len() * 99 / 100]),
+                base_p50.as_secs_f64() * 1e3
+            ));
+            client.remove_toxic("p", "lag").await.unwrap();
+        }
+        eprintln!("{}", lines.join("\n"));
+        server.shutdown().await.unwrap();
     }
 }

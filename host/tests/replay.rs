@@ -59,7 +59,7 @@ fn latency_spike() -> Box<dyn chaoskit::Injector> {
         .limits(Limits::default().instances(8).decide_deadline(Duration::from_secs(2)));
     match host.load(spec).unwrap() {
         LoadedPlugin::Injector(i) => Box::new(i),
-        LoadedPlugin::Validator(_) => panic!("latency-spike is an injector"),
+        _ => panic!("latency-spike is an injector"),
     }
 }
 

@@ -2,7 +2,9 @@
 #![allow(unsafe_code, reason = "wit-bindgen generated glue is unsafe by nature")]
 #![allow(missing_docs, reason = "generated bindings")]
 
-use crate::{Action, Counting, Event, Injector, Outcome, Point, Severity, Validator};
+use crate::{
+    Action, ConnectionInfo, Counting, Direction, Event, Injector, Outcome, Point, Severity, Step, Toxic, Validator,
+};
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -30,9 +32,24 @@ pub mod validator_bindings {
         export_macro_name: "__export_validator",
         default_bindings_module: "$crate::__private::validator_bindings",
         with: {
-            "chaoskit:plugin/host@0.1.0": crate::__private::injector_bindings::chaoskit::plugin::host,
+            "chaoskit:plugin/host@0.2.0": crate::__private::injector_bindings::chaoskit::plugin::host,
         },
         generate_unused_types: true,
+    });
+}
+
+/// Bindings of the `toxic` world (host imports shared with the injector bindings).
+pub mod toxic_bindings {
+    wit_bindgen::generate!({
+        world: "toxic",
+        path: "../wit",
+        runtime_path: "crate::__private::wit_bindgen::rt",
+        pub_export_macro: true,
+        export_macro_name: "__export_toxic",
+        default_bindings_module: "$crate::__private::toxic_bindings",
+        with: {
+            "chaoskit:plugin/host@0.2.0": crate::__private::injector_bindings::chaoskit::plugin::host,
+        },
     });
 }
 
@@ -81,6 +98,7 @@ struct InjectorState<T> {
 thread_local! {
     static INJECTOR: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
     static VALIDATOR: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
+    static TOXIC: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
 }
 
 fn with_injector<T: Injector, R>(f: impl FnOnce(&mut InjectorState<T>) -> R) -> Option<R> {
@@ -188,4 +206,79 @@ pub fn validator_check<T: Validator>(outcome: vtypes::Outcome) -> vtypes::Verdic
 
 pub fn validator_finish<T: Validator>() -> vtypes::Verdict {
     verdict(with_validator::<T, _>(|v| v.finish()))
+}
+
+use toxic_bindings::chaoskit::plugin::filter_types as ttypes;
+
+/// A toxic and its open connections. A `BTreeMap`, not a `HashMap`: the latter's random seed
+/// would import `wasi:random`, which the host refuses.
+struct ToxicState<T: Toxic> {
+    plugin: T,
+    connections: std::collections::BTreeMap<u64, T::Connection>,
+}
+
+fn with_toxic<T: Toxic, R>(f: impl FnOnce(&mut ToxicState<T>) -> R) -> Option<R> {
+    TOXIC.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        slot.as_mut().and_then(|b| b.downcast_mut::<ToxicState<T>>()).map(f)
+    })
+}
+
+fn direction(d: ttypes::Direction) -> Direction {
+    match d {
+        ttypes::Direction::Upstream => Direction::Upstream,
+        ttypes::Direction::Downstream => Direction::Downstream,
+    }
+}
+
+pub fn toxic_configure<T: Toxic>(attributes: &str) -> Result<(), String> {
+    let plugin = T::new(crate::parse_config(attributes)?)?;
+    TOXIC.with(|cell| {
+        *cell.borrow_mut() = Some(Box::new(ToxicState::<T> { plugin, connections: std::collections::BTreeMap::new() }))
+    });
+    Ok(())
+}
+
+pub fn toxic_open<T: Toxic>(conn: u64, info: ttypes::ConnectionInfo) {
+    let info = ConnectionInfo {
+        proxy: info.proxy,
+        toxic: info.toxic,
+        index: info.index,
+        direction: direction(info.direction),
+    };
+    with_toxic::<T, _>(|state| {
+        let connection = state.plugin.open(&info);
+        state.connections.insert(conn, connection);
+    });
+}
+
+pub fn toxic_filter<T: Toxic>(conn: u64, dir: ttypes::Direction, chunk: Vec<u8>) -> Vec<ttypes::Step> {
+    let steps = with_toxic::<T, _>(|state| {
+        let ToxicState { plugin, connections } = state;
+        match connections.get_mut(&conn) {
+            Some(connection) => plugin.filter(connection, direction(dir), chunk),
+            None => Vec::new(),
+        }
+    })
+    .unwrap_or_default();
+    steps
+        .into_iter()
+        .map(|s| match s {
+            Step::Pass(n) => ttypes::Step::Pass(n),
+            Step::Skip(n) => ttypes::Step::Skip(n),
+            Step::Insert(b) => ttypes::Step::Insert(b),
+            Step::Reply(b) => ttypes::Step::Reply(b),
+            Step::Delay(d) => ttypes::Step::DelayNs(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            Step::Close => ttypes::Step::Close,
+            Step::Reset => ttypes::Step::Reset,
+        })
+        .collect()
+}
+
+pub fn toxic_close<T: Toxic>(conn: u64) {
+    with_toxic::<T, _>(|state| {
+        if let Some(connection) = state.connections.remove(&conn) {
+            state.plugin.close(connection);
+        }
+    });
 }

@@ -1,9 +1,10 @@
-//! Write ChaosKit injectors and validators as WebAssembly components.
+//! Write ChaosKit injectors, validators and proxy toxics as WebAssembly components.
 //!
 //! A plugin is a `cdylib` crate that implements one trait and calls one macro:
 //!
 //! - [`Injector`] + [`export_injector!`]: asked at chaos points whether to add a fault;
-//! - [`Validator`] + [`export_validator!`]: told what happened in each iteration, says pass or fail.
+//! - [`Validator`] + [`export_validator!`]: told what happened in each iteration, says pass or fail;
+//! - [`Toxic`] + [`export_toxic!`]: a stream filter (custom network fault) in the chaos proxy.
 //!
 //! Configuration is typed: declare a `serde::Deserialize` struct as `Config` and the SDK parses the
 //! scenario's JSON into it, refusing unknown or mistyped fields with a message the host shows the
@@ -228,6 +229,117 @@ pub trait Validator: Sized + 'static {
     }
 }
 
+/// Which way a chunk flows through the chaos proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client to upstream server.
+    Upstream,
+    /// Upstream server to client.
+    Downstream,
+}
+
+/// A proxied connection, as [`Toxic::open`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The proxy's name.
+    pub proxy: String,
+    /// The toxic's name.
+    pub toxic: String,
+    /// Index of the connection on its proxy (0, 1, 2, ... in accept order).
+    pub index: u64,
+    /// The direction whose chunks the toxic receives.
+    pub direction: Direction,
+}
+
+/// One step of what to do with a chunk (see [`Toxic::filter`]). Steps run in order over the
+/// chunk's bytes; bytes no `Pass` or `Skip` reached pass unchanged after the last step, so no
+/// steps at all passes the chunk (and copies nothing back to the host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Forward the next `n` bytes unchanged.
+    Pass(u32),
+    /// Drop the next `n` bytes.
+    Skip(u32),
+    /// Write these bytes in this direction.
+    Insert(Vec<u8>),
+    /// Write these bytes back the other way, to the peer that sent the chunk.
+    Reply(Vec<u8>),
+    /// Hold what follows this long.
+    Delay(Duration),
+    /// Close the connection after what precedes.
+    Close,
+    /// Reset both sides of the connection.
+    Reset,
+}
+
+impl Step {
+    /// Replace a whole chunk of `len` bytes with `bytes`.
+    pub fn replace(len: usize, bytes: Vec<u8>) -> Vec<Step> {
+        vec![Step::Skip(u32::try_from(len).unwrap_or(u32::MAX)), Step::Insert(bytes)]
+    }
+
+    /// Drop a whole chunk of `len` bytes.
+    pub fn drop_all(len: usize) -> Vec<Step> {
+        vec![Step::Skip(u32::try_from(len).unwrap_or(u32::MAX))]
+    }
+}
+
+/// A stream filter for the chaos proxy (a custom toxic): implement it and call
+/// [`export_toxic!`].
+///
+/// The proxy adds it like a built-in toxic: `{"type": "<plugin name>", "stream": "upstream",
+/// "attributes": {...}}`; the attributes are the [`Config`](Toxic::Config), and an error from
+/// [`new`](Toxic::new) refuses the toxic (the API answers 400 with the message). Each proxied
+/// connection gets its own [`Connection`](Toxic::Connection) state. Randomness from [`random`]
+/// is the toxic's seeded stream for the connection.
+///
+/// ```
+/// use chaoskit_plugin_sdk::{ConnectionInfo, Direction, Step, Toxic, export_toxic};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Config { every: u64 }
+///
+/// /// Drops every `every`-th chunk.
+/// struct DropEvery(Config);
+///
+/// impl Toxic for DropEvery {
+///     type Config = Config;
+///     type Connection = u64;
+///     fn new(config: Config) -> Result<Self, String> {
+///         if config.every == 0 { return Err("`every` must be at least 1".into()); }
+///         Ok(Self(config))
+///     }
+///     fn open(&mut self, _info: &ConnectionInfo) -> u64 { 0 }
+///     fn filter(&mut self, seen: &mut u64, _d: Direction, chunk: Vec<u8>) -> Vec<Step> {
+///         *seen += 1;
+///         if *seen % self.0.every == 0 { Step::drop_all(chunk.len()) } else { Vec::new() }
+///     }
+/// }
+///
+/// export_toxic!(DropEvery);
+/// ```
+pub trait Toxic: Sized + 'static {
+    /// Configuration, parsed from the toxic's attributes.
+    type Config: DeserializeOwned;
+    /// State of one connection.
+    type Connection;
+
+    /// Build the toxic from its attributes; an error refuses them.
+    fn new(config: Self::Config) -> Result<Self, String>;
+
+    /// A new connection, before its first chunk.
+    fn open(&mut self, info: &ConnectionInfo) -> Self::Connection;
+
+    /// Hot path: what to do with one chunk (owned: modify it in place and return it in an
+    /// [`Step::Insert`] to avoid another copy). An empty list passes the chunk unchanged.
+    fn filter(&mut self, connection: &mut Self::Connection, direction: Direction, chunk: Vec<u8>) -> Vec<Step>;
+
+    /// The connection ended; its state is dropped after this.
+    fn close(&mut self, connection: Self::Connection) {
+        let _ = connection;
+    }
+}
+
 /// Parse a plugin's JSON configuration; an empty string means `{}`.
 ///
 /// The error names the line, column and field at fault, e.g.
@@ -442,6 +554,41 @@ macro_rules! export_validator {
             }
             $crate::__private::validator_bindings::__export_validator!(
                 __ChaosKitValidator with_types_in $crate::__private::validator_bindings
+            );
+        };
+    };
+}
+
+/// Export `T` (a [`Toxic`]) as this component's `toxic` world.
+#[macro_export]
+macro_rules! export_toxic {
+    ($t:ty) => {
+        const _: () = {
+            #[doc(hidden)]
+            pub struct __ChaosKitToxic;
+            impl $crate::__private::toxic_bindings::Guest for __ChaosKitToxic {
+                fn configure(attributes: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                    $crate::__private::toxic_configure::<$t>(&attributes)
+                }
+                fn open(
+                    conn: u64,
+                    info: $crate::__private::toxic_bindings::chaoskit::plugin::filter_types::ConnectionInfo,
+                ) {
+                    $crate::__private::toxic_open::<$t>(conn, info)
+                }
+                fn filter(
+                    conn: u64,
+                    direction: $crate::__private::toxic_bindings::chaoskit::plugin::filter_types::Direction,
+                    chunk: ::std::vec::Vec<u8>,
+                ) -> ::std::vec::Vec<$crate::__private::toxic_bindings::chaoskit::plugin::filter_types::Step> {
+                    $crate::__private::toxic_filter::<$t>(conn, direction, chunk)
+                }
+                fn close(conn: u64) {
+                    $crate::__private::toxic_close::<$t>(conn)
+                }
+            }
+            $crate::__private::toxic_bindings::__export_toxic!(
+                __ChaosKitToxic with_types_in $crate::__private::toxic_bindings
             );
         };
     };

@@ -307,6 +307,13 @@ pub struct ProxyArgs {
     /// Seed of the toxics' random draws (jitter, toxicity, slice sizes); replayable.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A Wasm `toxic` plugin (.wasm): adds a toxic type named after the file stem (repeatable).
+    #[arg(long = "plugin", value_name = "FILE")]
+    pub plugins: Vec<PathBuf>,
+    /// Hot-reload the `--plugin` files when they change: new connections get the new version,
+    /// open ones finish on the old.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// `plugin` commands.

@@ -54,6 +54,9 @@ pub(super) fn resolve_plugins(
         if let Some(b) = r.limits.max_message {
             limits = limits.max_message(bytes(b));
         }
+        if let Some(b) = r.limits.max_insert {
+            limits = limits.max_insert(bytes(b));
+        }
         if let Some(n) = r.limits.max_counters {
             limits = limits.max_counters(n as usize);
         }
@@ -78,6 +81,7 @@ pub(super) fn resolve_plugins(
         match loaded {
             LoadedPlugin::Injector(i) => parts.injectors.push((r.label.clone(), Box::new(i))),
             LoadedPlugin::Validator(v) => parts.validators.push((r.label.clone(), Box::new(v))),
+            LoadedPlugin::Toxic(t) => parts.toxics.push(std::sync::Arc::new(t)),
         }
     }
     Ok((parts, digests))

@@ -5,10 +5,25 @@ use anyhow::Context;
 use super::args::ProxyArgs;
 use super::exit::{ErrorKind, ExitCodes};
 use super::{CliError, Kind};
+use crate::plugin::{PluginHost, PluginSpec};
 use crate::proxy::{ProxyRegistry, serve};
+use crate::report::escape::terminal_safe;
+use std::sync::Arc;
 
 pub(super) async fn proxy(args: ProxyArgs) -> Result<i32, CliError> {
-    let registry = ProxyRegistry::builder().seed(args.seed).build();
+    let mut builder = ProxyRegistry::builder().seed(args.seed);
+    if !args.plugins.is_empty() {
+        let host = PluginHost::new().kind(ErrorKind::PluginLoad)?;
+        for path in &args.plugins {
+            let toxic = host
+                .load_toxic(PluginSpec::new(path).watch(args.watch))
+                .map_err(|e| anyhow::anyhow!("--plugin {}: {}", path.display(), terminal_safe(&e.to_string())))
+                .kind(ErrorKind::PluginLoad)?;
+            eprintln!("toxic type `{}` from {} (sha256 {})", toxic.name(), path.display(), toxic.sha256());
+            builder = builder.toxic_plugin(Arc::new(toxic));
+        }
+    }
+    let registry = builder.build();
     if let Some(path) = &args.config {
         let json =
             std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display())).kind(ErrorKind::Config)?;

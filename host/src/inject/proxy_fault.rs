@@ -179,7 +179,10 @@ impl Injector for ProxyFault {
     fn validate_config(&self) -> Result<(), String> {
         check_probability(self.p)?;
         check_probability(f64::from(self.toxicity)).map_err(|e| format!("toxicity: {e}"))?;
-        if let Fault::Toxic(_, kind) = &self.fault {
+        // A plugin toxic's type and attributes are checked by the proxy's plugin when it is added.
+        if let Fault::Toxic(_, kind) = &self.fault
+            && !matches!(kind, crate::proxy::ToxicKind::Other { .. })
+        {
             kind.validate().map_err(|e| format!("proxy `{}`: {e}", self.proxy))?;
         }
         Ok(())

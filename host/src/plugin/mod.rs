@@ -4,16 +4,18 @@
 //!   [`PluginHost::load`] turns a file into a [`LoadedPlugin`].
 //! - [`PluginSpec`]: a plugin file plus its JSON configuration, [`Limits`], [`Grant`]s and
 //!   whether to watch the file for hot reload.
+//! - [`WasmToxic`] (with the `proxy` feature): a `toxic` component as a custom toxic type of
+//!   the chaos proxy, one instance per filtered connection.
 //! - [`WasmInjector`] / [`WasmValidator`]: a loaded component as an ordinary
 //!   [`Injector`](crate::Injector) / [`Validator`](crate::Validator): same decision path,
 //!   journal and reports as the built-ins.
 //! - [`PluginHost::inspect`]: world, imports, exports, size and hash of a file.
 //! - [`PluginError`] says why a file was refused; [`FailureKind`] how a running call failed.
 //!
-//! The contract is `wit/plugin.wit` (`chaoskit:plugin@0.1.0`); plugins are written with the
-//! `chaoskit-plugin-sdk` crate, or in any language whose toolchain makes components. A plugin
-//! sees the `host` interface (seeded randomness, host time, logging, shared counters) and WASI
-//! 0.2, where nothing reaches the host unless a [`Grant`] says so:
+//! The contract is `wit/plugin.wit` and `wit/toxic.wit` (`chaoskit:plugin@0.2.0`; plugins
+//! built against 0.1.0 still load); plugins are written with the `chaoskit-plugin-sdk` crate,
+//! or in any language whose toolchain makes components. A plugin sees the `host` interface
+//! (seeded randomness, host time, logging, shared counters) and WASI 0.2, where nothing reaches the host unless a [`Grant`] says so:
 //!
 //! | interface | with no grant | grant for more |
 //! |---|---|---|
@@ -61,12 +63,16 @@ mod reload;
 mod runtime;
 mod state;
 mod stdio;
+#[cfg(feature = "proxy")]
+mod toxic;
 mod validator;
 mod wasi;
 
 pub use crate::grant::{Grant, HostPattern};
 pub use error::{FailureKind, PluginError};
 pub use injector::WasmInjector;
+#[cfg(feature = "proxy")]
+pub use toxic::WasmToxic;
 pub use validator::WasmValidator;
 
 use runtime::{Compiled, Runtime};
@@ -81,6 +87,9 @@ pub enum World {
     Injector,
     /// `chaoskit:plugin/validator`: exports `configure`, `observe`, `check`, `finish`.
     Validator,
+    /// `chaoskit:plugin/toxic`: exports `configure`, `open`, `filter`, `close` (a stream filter
+    /// of the chaos proxy).
+    Toxic,
 }
 
 impl World {
@@ -89,6 +98,7 @@ impl World {
         match self {
             World::Injector => "an injector",
             World::Validator => "a validator",
+            World::Toxic => "a toxic",
         }
     }
 }
@@ -98,6 +108,7 @@ impl std::fmt::Display for World {
         f.write_str(match self {
             World::Injector => "injector",
             World::Validator => "validator",
+            World::Toxic => "toxic",
         })
     }
 }
@@ -114,6 +125,7 @@ pub struct Limits {
     pub(crate) failure_window: Duration,
     pub(crate) max_delay: Duration,
     pub(crate) max_message: usize,
+    pub(crate) max_insert: usize,
     pub(crate) max_counters: usize,
     pub(crate) max_counter_name: usize,
     pub(crate) log_rate: u32,
@@ -131,6 +143,7 @@ impl Default for Limits {
             failure_window: Duration::from_secs(10),
             max_delay: Duration::from_secs(1),
             max_message: 4096,
+            max_insert: 1 << 20,
             max_counters: 1024,
             max_counter_name: 256,
             log_rate: 100,
@@ -196,6 +209,13 @@ impl Limits {
         self
     }
 
+    /// For a toxic: most bytes one `filter` call may write (its `insert` and `reply` steps
+    /// together); default 1 MiB. A call over it fails open for its connection.
+    pub fn max_insert(mut self, bytes: usize) -> Self {
+        self.max_insert = bytes;
+        self
+    }
+
     /// Most host counters the plugin may create; default 1024. Asking for more traps.
     pub fn max_counters(mut self, count: usize) -> Self {
         self.max_counters = count;
@@ -228,6 +248,7 @@ impl Limits {
             ("max_failures", format!("{} in {:?}", self.max_failures, self.failure_window)),
             ("max_delay", format!("{:?}", self.max_delay)),
             ("max_message", format!("{} bytes", self.max_message)),
+            ("max_insert", format!("{} bytes", self.max_insert)),
             ("max_counters", self.max_counters.to_string()),
             ("max_counter_name", format!("{} bytes", self.max_counter_name)),
             ("log_rate", format!("{} lines/s", self.log_rate)),
@@ -262,6 +283,9 @@ impl Limits {
         }
         if !(64..=1 << 20).contains(&self.max_message) {
             return bad("max_message", format!("{} bytes is outside 64..=1048576", self.max_message));
+        }
+        if !(1..=64 << 20).contains(&self.max_insert) {
+            return bad("max_insert", format!("{} bytes is outside 1..=67108864", self.max_insert));
         }
         if !(1..=65_536).contains(&self.max_counters) {
             return bad("max_counters", format!("{} is outside 1..=65536", self.max_counters));
@@ -363,6 +387,9 @@ pub enum LoadedPlugin {
     Injector(WasmInjector),
     /// The file is a validator.
     Validator(WasmValidator),
+    /// The file is a toxic (a stream filter for the chaos proxy).
+    #[cfg(feature = "proxy")]
+    Toxic(WasmToxic),
 }
 
 impl LoadedPlugin {
@@ -371,6 +398,8 @@ impl LoadedPlugin {
         match self {
             LoadedPlugin::Injector(_) => World::Injector,
             LoadedPlugin::Validator(_) => World::Validator,
+            #[cfg(feature = "proxy")]
+            LoadedPlugin::Toxic(_) => World::Toxic,
         }
     }
 }
@@ -384,7 +413,7 @@ pub struct PluginInfo {
     pub world: Option<World>,
     /// Why a component whose export names match a world is not one: their types differ.
     pub mismatch: Option<String>,
-    /// Imported interfaces and functions, e.g. `chaoskit:plugin/host@0.1.0`.
+    /// Imported interfaces and functions, e.g. `chaoskit:plugin/host@0.2.0`.
     pub imports: Vec<String>,
     /// How the host provides each import (same order as `imports`).
     pub provisions: Vec<Provision>,
@@ -485,7 +514,7 @@ impl PluginHost {
     pub fn load_injector(&self, spec: PluginSpec) -> Result<WasmInjector, PluginError> {
         match self.load_as(spec, Some(World::Injector))? {
             LoadedPlugin::Injector(i) => Ok(i),
-            LoadedPlugin::Validator(_) => unreachable!("load_as checked the world"),
+            _ => unreachable!("load_as checked the world"),
         }
     }
 
@@ -497,7 +526,23 @@ impl PluginHost {
     pub fn load_validator(&self, spec: PluginSpec) -> Result<WasmValidator, PluginError> {
         match self.load_as(spec, Some(World::Validator))? {
             LoadedPlugin::Validator(v) => Ok(v),
-            LoadedPlugin::Injector(_) => unreachable!("load_as checked the world"),
+            _ => unreachable!("load_as checked the world"),
+        }
+    }
+
+    /// Load a plugin that must be a toxic: a custom toxic type for the chaos proxy, registered
+    /// with [`ProxyRegistryBuilder::toxic_plugin`](crate::proxy::ProxyRegistryBuilder::toxic_plugin).
+    /// The spec's configuration only proves the component runs: each toxic brings its own in
+    /// its attributes.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), and [`PluginError::WrongWorld`] for another world.
+    #[cfg(feature = "proxy")]
+    pub fn load_toxic(&self, spec: PluginSpec) -> Result<WasmToxic, PluginError> {
+        match self.load_as(spec, Some(World::Toxic))? {
+            LoadedPlugin::Toxic(t) => Ok(t),
+            _ => unreachable!("load_as checked the world"),
         }
     }
 
@@ -510,7 +555,7 @@ impl PluginHost {
             (None, None) => {
                 return Err(PluginError::WrongWorld {
                     path: spec.path.clone(),
-                    expected: "an injector or a validator",
+                    expected: "an injector, a validator or a toxic",
                     found: runtime::describe_exports(&compiled.exports),
                 });
             }
@@ -518,6 +563,16 @@ impl PluginHost {
         Ok(match world {
             World::Injector => LoadedPlugin::Injector(WasmInjector::load(Arc::clone(&self.rt), spec, &compiled)?),
             World::Validator => LoadedPlugin::Validator(WasmValidator::load(Arc::clone(&self.rt), spec, &compiled)?),
+            #[cfg(feature = "proxy")]
+            World::Toxic => LoadedPlugin::Toxic(WasmToxic::load(Arc::clone(&self.rt), spec, &compiled)?),
+            #[cfg(not(feature = "proxy"))]
+            World::Toxic => {
+                return Err(PluginError::WrongWorld {
+                    path: spec.path.clone(),
+                    expected: "an injector or a validator (toxics need the `proxy` feature)",
+                    found: "a toxic".into(),
+                });
+            }
         })
     }
 

@@ -1,5 +1,7 @@
 //! The engine, its epoch ticker, the compile cache, and turning a file into a ready version.
 
+use super::bindings::toxic::{Toxic as ToxicWorld, ToxicPre};
+use super::bindings::v0_1::Injector as V0_1;
 use super::bindings::validator::{Validator as ValidatorWorld, ValidatorPre};
 use super::bindings::{Injector as InjectorWorld, InjectorPre};
 use super::error::{FailureKind, PluginError};
@@ -30,10 +32,20 @@ const CACHED_COMPONENTS: usize = 8;
 /// The interfaces of our own namespace this host defines, and the functions of each. Any other
 /// `chaoskit:` import (another interface or version, or a function this host lacks) is refused
 /// at load, naming the import. Kept in step with `wit/plugin.wit` by a test.
+/// Contract 0.2.0 added the `toxic` world; 0.1.0's interfaces stay linked for older plugins.
 pub(crate) const HOST_INTERFACES: &[(&str, &[&str])] = &[
-    ("chaoskit:plugin/host@0.1.0", &["random-u64", "now-ns", "log", "counter", "counter-add"]),
+    ("chaoskit:plugin/host@0.2.0", HOST_FUNCTIONS),
+    ("chaoskit:plugin/types@0.2.0", &[]),
+    ("chaoskit:plugin/filter-types@0.2.0", &[]),
+    ("chaoskit:plugin/host@0.1.0", HOST_FUNCTIONS),
     ("chaoskit:plugin/types@0.1.0", &[]),
 ];
+
+/// The functions of the `host` interface (the same in every contract version so far).
+const HOST_FUNCTIONS: &[&str] = &["random-u64", "now-ns", "log", "counter", "counter-add"];
+
+/// The contract this host is built from, for messages.
+pub(crate) const CONTRACT: &str = "chaoskit:plugin@0.2.0";
 
 /// Imports every Rust `wasm32-wasip2` component carries because of `std` (panic output, the
 /// environment, exit). A component that imports nothing else (and has no grant beyond `stdio`)
@@ -196,6 +208,8 @@ fn world_of(exports: &[String]) -> Option<World> {
     let has = |n: &str| exports.iter().any(|e| e == n);
     if has("configure") && has("register-point") && has("decide") {
         Some(World::Injector)
+    } else if has("configure") && has("open") && has("filter") && has("close") {
+        Some(World::Toxic)
     } else if has("configure") && has("check") && has("finish") && has("observe") {
         Some(World::Validator)
     } else {
@@ -208,7 +222,7 @@ fn grant_hint(import: &str) -> String {
     if import.starts_with("wasi:") {
         "no grant provides it (this host provides WASI 0.2 `cli`, `clocks`, `filesystem`, `io`, `random`, `sockets` and outgoing `http`, each denied or virtual unless granted); pass what the plugin needs through its JSON configuration".into()
     } else {
-        "no grant provides it: the host provides only `chaoskit:plugin/host@0.1.0` and WASI 0.2".into()
+        "no grant provides it: the host provides only `chaoskit:plugin/host@0.2.0` (or `@0.1.0`) and WASI 0.2".into()
     }
 }
 
@@ -279,10 +293,8 @@ impl Compiled {
             import_functions.push((name.to_owned(), functions));
         }
         let exports: Vec<String> = ty.exports(&rt.engine).map(|(n, _)| n.to_owned()).collect();
-        let wasi =
-            imports.iter().any(|i: &String| i.starts_with("wasi:") && !STD_BASELINE.iter().any(|p| i.starts_with(p)));
-        Ok(Self {
-            wasi,
+        let mut compiled = Self {
+            wasi: false,
             world: world_of(&exports),
             component,
             hash: artifact.hash,
@@ -290,7 +302,17 @@ impl Compiled {
             imports,
             import_functions,
             exports,
-        })
+        };
+        compiled.wasi = compiled.wasi_beyond_baseline().is_some();
+        Ok(compiled)
+    }
+
+    /// The first WASI import beyond the `std` baseline, if any.
+    pub(crate) fn wasi_beyond_baseline(&self) -> Option<&str> {
+        self.imports
+            .iter()
+            .map(String::as_str)
+            .find(|i| i.starts_with("wasi:") && !STD_BASELINE.iter().any(|p| i.starts_with(p)))
     }
 
     pub(crate) fn info(&self, path: &Path) -> PluginInfo {
@@ -351,7 +373,7 @@ pub(crate) fn check_own_namespace(imports: &[(String, Vec<String>)]) -> Result<(
             return Err((
                 import.clone(),
                 format!(
-                    "this host defines {known} (contract `chaoskit:plugin@0.1.0`); rebuild the plugin against the chaoskit-plugin-sdk of this host"
+                    "this host defines {known} (contract `{CONTRACT}`); rebuild the plugin against the chaoskit-plugin-sdk of this host"
                 ),
             ));
         };
@@ -373,6 +395,34 @@ pub(crate) fn check_own_namespace(imports: &[(String, Vec<String>)]) -> Result<(
 pub(crate) enum Pre {
     Injector(InjectorPre<PluginState>),
     Validator(ValidatorPre<PluginState>),
+    Toxic(ToxicPre<PluginState>),
+}
+
+/// A linker with the world's imports, 0.1.0's `host` for older plugins, and either WASI
+/// (`wasi`: the capabilities granted) or only the `std` baseline.
+fn linker_for(
+    rt: &Runtime,
+    world: World,
+    compiled: &Compiled,
+    wasi: Option<&Capabilities>,
+) -> wasmtime::Result<Linker<PluginState>> {
+    let mut linker: Linker<PluginState> = Linker::new(&rt.engine);
+    match world {
+        World::Injector => InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+        World::Validator => ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+        World::Toxic => ToxicWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?,
+    }
+    V0_1::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    match wasi {
+        // Every import is either ours or in `wasi::provision` (checked at load); one that the
+        // linker still lacks (a newer version of an interface) is refused by `instantiate_pre`.
+        Some(caps) => wasi::link(&mut linker, caps)?,
+        None => {
+            super::stdio::link(&mut linker, &compiled.imports)?;
+            linker.define_unknown_imports_as_traps(&compiled.component)?;
+        }
+    }
+    Ok(linker)
 }
 
 /// Check `compiled` against the world expected, and link it: with wasmtime-wasi when it
@@ -400,7 +450,7 @@ pub(crate) fn prepare(
         (None, None) => {
             return Err(PluginError::WrongWorld {
                 path: path.to_owned(),
-                expected: "an injector or a validator",
+                expected: "an injector, a validator or a toxic",
                 found: describe_exports(&compiled.exports),
             });
         }
@@ -408,23 +458,12 @@ pub(crate) fn prepare(
     compiled.check_imports(path)?;
     let with_wasi = compiled.wasi || caps.need_wasi();
     let link = |e: wasmtime::Error| PluginError::Instantiate { path: path.to_owned(), message: format!("{e:#}") };
-    let mut linker: Linker<PluginState> = Linker::new(&rt.engine);
-    match world {
-        World::Injector => InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?,
-        World::Validator => ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?,
-    }
-    if with_wasi {
-        // Every import is either ours or in `wasi::provision` (checked above); one that the
-        // linker still lacks (a newer version of an interface) is refused by `instantiate_pre`.
-        wasi::link(&mut linker, caps).map_err(link)?;
-    } else {
-        super::stdio::link(&mut linker, &compiled.imports).map_err(link)?;
-        linker.define_unknown_imports_as_traps(&compiled.component).map_err(link)?;
-    }
+    let linker = linker_for(rt, world, compiled, with_wasi.then_some(caps)).map_err(link)?;
     let pre = linker.instantiate_pre(&compiled.component).map_err(link)?;
     let pre = match world {
         World::Injector => Pre::Injector(InjectorPre::new(pre).map_err(link)?),
         World::Validator => Pre::Validator(ValidatorPre::new(pre).map_err(link)?),
+        World::Toxic => Pre::Toxic(ToxicPre::new(pre).map_err(link)?),
     };
     Ok((pre, with_wasi))
 }
@@ -433,21 +472,13 @@ pub(crate) fn prepare(
 /// component can export `decide` with another signature); the linker's own words if not.
 pub(crate) fn check_types(rt: &Runtime, compiled: &Compiled, world: World) -> Result<(), String> {
     let err = |e: wasmtime::Error| format!("{e:#}");
-    let mut linker: Linker<PluginState> = Linker::new(&rt.engine);
-    match world {
-        World::Injector => InjectorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(err)?,
-        World::Validator => ValidatorWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(err)?,
-    }
-    if compiled.wasi {
-        wasi::link(&mut linker, &Capabilities::default()).map_err(err)?;
-    } else {
-        super::stdio::link(&mut linker, &compiled.imports).map_err(err)?;
-    }
-    linker.define_unknown_imports_as_traps(&compiled.component).map_err(err)?;
+    let caps = Capabilities::default();
+    let linker = linker_for(rt, world, compiled, compiled.wasi.then_some(&caps)).map_err(err)?;
     let pre = linker.instantiate_pre(&compiled.component).map_err(err)?;
     match world {
         World::Injector => InjectorPre::new(pre).map(drop).map_err(err),
         World::Validator => ValidatorPre::new(pre).map(drop).map_err(err),
+        World::Toxic => ToxicPre::new(pre).map(drop).map_err(err),
     }
 }
 
@@ -531,7 +562,10 @@ mod tests {
     #[test]
     fn the_host_interface_list_matches_the_wit_contract() {
         let wit = include_str!("../../../wit/plugin.wit");
-        assert!(wit.contains("package chaoskit:plugin@0.1.0;"), "the version in HOST_INTERFACES is the WIT's");
+        assert!(wit.contains(&format!("package {CONTRACT};")), "the version in HOST_INTERFACES is the WIT's");
+        let frozen = include_str!("../../../wit/compat/0.1.0/plugin.wit");
+        assert!(frozen.contains("package chaoskit:plugin@0.1.0;"));
+        assert!(frozen.contains("random-u64: func() -> u64;\n"), "the frozen contract keeps its host functions");
         let host = wit.split("interface host {").nth(1).and_then(|s| s.split("\n}").next()).expect("host interface");
         let functions: Vec<&str> =
             host.lines().filter_map(|l| l.trim().split_once(": func")).map(|(name, _)| name).collect();
@@ -550,9 +584,14 @@ mod tests {
             check_own_namespace(&imports(&[("chaoskit:plugin/host@0.1.0", &["log", "steal-secrets"])])).unwrap_err();
         assert_eq!(import, "chaoskit:plugin/host@0.1.0#steal-secrets");
         assert!(hint.contains("has only `random-u64`, `now-ns`, `log`, `counter`, `counter-add`"), "{hint}");
-        let (import, hint) = check_own_namespace(&imports(&[("chaoskit:plugin/host@0.2.0", &["log"])])).unwrap_err();
-        assert_eq!(import, "chaoskit:plugin/host@0.2.0");
-        assert!(hint.contains("this host defines `chaoskit:plugin/host@0.1.0`"), "{hint}");
+        check_own_namespace(&imports(&[
+            ("chaoskit:plugin/host@0.2.0", &["log"]),
+            ("chaoskit:plugin/filter-types@0.2.0", &[]),
+        ]))
+        .expect("the current contract");
+        let (import, hint) = check_own_namespace(&imports(&[("chaoskit:plugin/host@0.3.0", &["log"])])).unwrap_err();
+        assert_eq!(import, "chaoskit:plugin/host@0.3.0");
+        assert!(hint.contains("this host defines `chaoskit:plugin/host@0.2.0`"), "{hint}");
         let (import, _) = check_own_namespace(&imports(&[("chaoskit:plugin/secrets@0.1.0", &[])])).unwrap_err();
         assert_eq!(import, "chaoskit:plugin/secrets@0.1.0");
         let (import, _) = check_own_namespace(&imports(&[("chaoskit:plugin/types@0.1.0", &["sneaky"])])).unwrap_err();

@@ -369,6 +369,44 @@ impl host::Host for PluginState {
 // The `types` interfaces have no functions; their `Host` traits are empty.
 impl super::bindings::chaoskit::plugin::types::Host for PluginState {}
 impl super::bindings::validator::chaoskit::plugin::types::Host for PluginState {}
+impl super::bindings::toxic::chaoskit::plugin::types::Host for PluginState {}
+impl super::bindings::toxic::chaoskit::plugin::filter_types::Host for PluginState {}
+impl super::bindings::v0_1::chaoskit::plugin::types::Host for PluginState {}
+
+/// Contract 0.1.0's `host`: the same functions as 0.2.0's, for plugins built against it.
+impl super::bindings::v0_1::chaoskit::plugin::host::Host for PluginState {
+    fn random_u64(&mut self) -> wasmtime::Result<u64> {
+        host::Host::random_u64(self)
+    }
+
+    fn now_ns(&mut self) -> wasmtime::Result<u64> {
+        host::Host::now_ns(self)
+    }
+
+    fn log(
+        &mut self,
+        level: super::bindings::v0_1::chaoskit::plugin::types::LogLevel,
+        message: String,
+    ) -> wasmtime::Result<()> {
+        use super::bindings::v0_1::chaoskit::plugin::types::LogLevel as Old;
+        let level = match level {
+            Old::Trace => LogLevel::Trace,
+            Old::Debug => LogLevel::Debug,
+            Old::Info => LogLevel::Info,
+            Old::Warn => LogLevel::Warn,
+            Old::Error => LogLevel::Error,
+        };
+        host::Host::log(self, level, message)
+    }
+
+    fn counter(&mut self, name: String) -> wasmtime::Result<u32> {
+        host::Host::counter(self, name)
+    }
+
+    fn counter_add(&mut self, counter: u32, delta: i64) -> wasmtime::Result<i64> {
+        host::Host::counter_add(self, counter, delta)
+    }
+}
 
 #[cfg(test)]
 mod tests {

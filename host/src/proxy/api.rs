@@ -270,9 +270,6 @@ async fn list_toxics(State(reg): State<ProxyRegistry>, Path(name): Path<String>)
 async fn create_toxic(State(reg): State<ProxyRegistry>, Path(name): Path<String>, body: Bytes) -> ApiResult {
     reg.get_view(&name).await?;
     let (toxic, label) = Toxic::from_json(&first_value(&body)?)?;
-    if let super::ToxicKind::Other { type_name, .. } = &toxic.kind {
-        return Err(ProxyError::InvalidToxicType(type_name.clone()).into());
-    }
     let view = reg.add_toxic_view(&name, toxic, label).await?;
     Ok(json_response(StatusCode::OK, &view))
 }

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::filter::{ConnectionFilter, ConnectionInfo, FilterStep, ToxicPlugins};
 use super::toxic::{Stream, Toxic, ToxicKind};
-use crate::chaos::{Action, DecisionLog, DecisionRecord, Draws, PointKind, derive, stream_key};
+use crate::chaos::{Action, DecisionLog, DecisionRecord, Draws, NetworkFault, PointKind, derive, stream_key};
 
 /// The toxics of both directions of a proxy, as published to its live connections.
 #[derive(Debug, Default)]
@@ -28,6 +29,16 @@ impl ChainSet {
             Stream::Downstream => &self.downstream,
         }
     }
+
+    /// Whether `stream` must run through a chain: it has toxics, or a plugin toxic on the other
+    /// direction may send replies this way.
+    pub(crate) fn needs_chain(&self, stream: Stream) -> bool {
+        let other = match stream {
+            Stream::Upstream => &self.downstream,
+            Stream::Downstream => &self.upstream,
+        };
+        !self.get(stream).is_empty() || other.iter().any(|t| matches!(t.kind, ToxicKind::Other { .. }))
+    }
 }
 
 /// Where a connection's random streams come from, through the run's one derivation: the
@@ -40,11 +51,37 @@ pub(crate) struct StreamSeed {
     pub(crate) proxy: Arc<str>,
     pub(crate) connection: u64,
     pub(crate) log: Option<DecisionLog>,
+    /// Custom toxic types (plugins) this connection's toxics may name.
+    pub(crate) plugins: Arc<ToxicPlugins>,
 }
 
 impl StreamSeed {
     pub(crate) fn new(seed: u64, proxy: &str, connection: u64) -> Self {
-        StreamSeed { seed, proxy: Arc::from(proxy), connection, log: None }
+        StreamSeed { seed, proxy: Arc::from(proxy), connection, log: None, plugins: Arc::default() }
+    }
+
+    /// Journals what a plugin toxic did to a chunk, like a toxicity draw that fires.
+    fn record_filter(&self, toxic: &Toxic, fault: NetworkFault) {
+        let Some(log) = &self.log else { return };
+        log.record(DecisionRecord {
+            injector: format!("proxy {}", self.proxy),
+            kind: PointKind::Network,
+            point: toxic.name.clone(),
+            scope: Some(toxic.stream.as_str().to_string()),
+            occurrence: u32::try_from(self.connection).unwrap_or(u32::MAX),
+            action: Action::Network(fault),
+        });
+    }
+
+    /// Notes in the run's log that a plugin toxic failed open (the stats count each failure).
+    fn record_failure(&self, toxic: &Toxic) {
+        let Some(log) = &self.log else { return };
+        log.hazard(format!(
+            "proxy `{}`: plugin toxic `{}` (type `{}`) failed and let connections' bytes pass unchanged from then on (fail open); see the plugin's notes",
+            self.proxy,
+            toxic.name,
+            toxic.kind.type_name()
+        ));
     }
 
     pub(crate) fn rng_for(&self, toxic_name: &str) -> ChaCha8Rng {
@@ -88,6 +125,19 @@ pub(crate) enum Item {
 }
 
 impl Item {
+    /// The instant the item may be written.
+    pub(crate) fn at(&self) -> Instant {
+        match *self {
+            Item::Data(at, _) | Item::Eof(at) | Item::Close(at) | Item::Reset(at) => at,
+        }
+    }
+
+    /// Moves the item's instant `by` earlier.
+    pub(crate) fn shift_earlier(&mut self, by: Duration) {
+        let (Item::Data(at, _) | Item::Eof(at) | Item::Close(at) | Item::Reset(at)) = self;
+        *at = at.checked_sub(by).unwrap_or(*at);
+    }
+
     fn is_terminal(&self) -> bool {
         matches!(self, Item::Close(_) | Item::Reset(_))
     }
@@ -96,13 +146,43 @@ impl Item {
 #[derive(Debug)]
 enum State {
     Pass,
-    Latency { last: Option<Instant> },
-    Bandwidth { free_at: Option<Instant> },
+    Latency {
+        last: Option<Instant>,
+    },
+    Bandwidth {
+        free_at: Option<Instant>,
+    },
     SlowClose,
-    Timeout { deadline: Option<Instant> },
+    Timeout {
+        deadline: Option<Instant>,
+    },
     ResetPeer,
-    Slicer { free_at: Option<Instant> },
-    LimitData { sent: u64 },
+    Slicer {
+        free_at: Option<Instant>,
+    },
+    LimitData {
+        sent: u64,
+    },
+    /// A plugin toxic; `None` once it failed (its bytes then pass unchanged).
+    Filter {
+        filter: Option<Box<dyn ConnectionFilter>>,
+        free_at: Option<Instant>,
+    },
+}
+
+impl std::fmt::Debug for dyn ConnectionFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectionFilter")
+    }
+}
+
+/// What a chunk's trip through the chain produced besides its items.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The longest wait a latency stage added to an item of the chunk.
+    pub(crate) held: Duration,
+    /// Bytes plugin toxics send back the other way, with the instant they may be written.
+    pub(crate) replies: Vec<(Instant, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -127,14 +207,120 @@ impl Stage {
             ToxicKind::ResetPeer { .. } => State::ResetPeer,
             ToxicKind::Slicer { .. } => State::Slicer { free_at: None },
             ToxicKind::LimitData { .. } => State::LimitData { sent: 0 },
-            ToxicKind::Noop | ToxicKind::Other { .. } => State::Pass,
+            ToxicKind::Other { ref type_name, ref attributes } => match seed.plugins.get(type_name) {
+                Some(plugin) => {
+                    let info = ConnectionInfo {
+                        proxy: &seed.proxy,
+                        toxic: &toxic.name,
+                        index: seed.connection,
+                        stream: toxic.stream,
+                    };
+                    let attributes = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
+                    let filter = plugin.open(&attributes, &info, &mut Draws::from_rng(&mut rng));
+                    State::Filter { filter, free_at: None }
+                }
+                None => State::Pass,
+            },
+            ToxicKind::Noop => State::Pass,
         };
         Stage { toxic: toxic.clone(), active, rng, state }
     }
 
-    fn apply(&mut self, item: Item, now: Instant, out: &mut Vec<Item>) {
+    /// Runs a chunk through a plugin toxic's filter and turns its steps into timed items.
+    fn filter(&mut self, at: Instant, data: Vec<u8>, out: &mut Vec<Item>, scratch: &mut Scratch, seed: &StreamSeed) {
+        let State::Filter { filter, free_at } = &mut self.state else { unreachable!("filter state checked") };
+        let mut t = free_at.map_or(at, |f| f.max(at));
+        let Some(f) = filter.as_mut() else {
+            out.push(Item::Data(t, data));
+            return;
+        };
+        let steps = match f.filter(self.toxic.stream, &data, &mut Draws::from_rng(&mut self.rng)) {
+            Ok(steps) => steps,
+            Err(_) => {
+                // Fail open for this connection: this chunk and every later one pass unchanged.
+                *filter = None;
+                seed.record_failure(&self.toxic);
+                out.push(Item::Data(t, data));
+                return;
+            }
+        };
+        if steps.is_empty() {
+            *free_at = Some(t);
+            out.push(Item::Data(t, data));
+            return;
+        }
+        let mut fault = NetworkFault { latency: Duration::ZERO, drop: false };
+        let mut changed = false;
+        let mut offset = 0;
+        let mut ended = false;
+        for step in steps {
+            match step {
+                FilterStep::Pass(n) => {
+                    let end = offset + n.min(data.len() - offset);
+                    if end > offset {
+                        out.push(Item::Data(t, data[offset..end].to_vec()));
+                    }
+                    offset = end;
+                }
+                FilterStep::Skip(n) => {
+                    let skipped = n.min(data.len() - offset);
+                    changed |= skipped > 0;
+                    fault.drop |= skipped > 0;
+                    offset += skipped;
+                }
+                FilterStep::Insert(bytes) => {
+                    changed = true;
+                    if !bytes.is_empty() {
+                        out.push(Item::Data(t, bytes));
+                    }
+                }
+                FilterStep::Reply(bytes) => {
+                    changed = true;
+                    scratch.replies.push((t, bytes));
+                }
+                FilterStep::Delay(d) => {
+                    changed |= !d.is_zero();
+                    fault.latency += d;
+                    t += d;
+                }
+                FilterStep::Close => {
+                    out.push(Item::Close(t));
+                    (changed, fault.drop, ended) = (true, true, true);
+                    break;
+                }
+                FilterStep::Reset => {
+                    out.push(Item::Reset(t));
+                    (changed, fault.drop, ended) = (true, true, true);
+                    break;
+                }
+            }
+        }
+        if !ended && offset < data.len() {
+            out.push(Item::Data(t, if offset == 0 { data } else { data[offset..].to_vec() }));
+        }
+        *free_at = Some(t);
+        if changed {
+            if fault.latency.is_zero() && !fault.drop {
+                // Bytes replaced or replies sent: a 1 ns marker, as for the byte-shaping toxics.
+                fault.latency = Duration::from_nanos(1);
+            }
+            seed.record_filter(&self.toxic, fault);
+        }
+    }
+
+    /// Runs one item through the stage. `scratch.held` grows to the longest wait a latency
+    /// stage added to an item of this chunk, so that wait can be cut when the latency changes.
+    fn apply(&mut self, item: Item, now: Instant, out: &mut Vec<Item>, scratch: &mut Scratch, seed: &StreamSeed) {
+        let item = match item {
+            Item::Data(at, data) if matches!(self.state, State::Filter { .. }) => {
+                return self.filter(at, data, out, scratch, seed);
+            }
+            item => item,
+        };
+        let held = &mut scratch.held;
         match (&mut self.state, item) {
             (State::Pass, item) => out.push(item),
+            (State::Filter { free_at, .. }, Item::Eof(at)) => out.push(Item::Eof(free_at.map_or(at, |f| f.max(at)))),
             (State::Latency { last }, Item::Data(at, data)) => {
                 let ToxicKind::Latency { latency, jitter } = self.toxic.kind else {
                     unreachable!("latency state without latency toxic")
@@ -146,9 +332,14 @@ impl Stage {
                     release = release.max(prev);
                 }
                 *last = Some(release);
+                *held = (*held).max(release.saturating_duration_since(at));
                 out.push(Item::Data(release, data));
             }
-            (State::Latency { last }, Item::Eof(at)) => out.push(Item::Eof(last.map_or(at, |l| l.max(at)))),
+            (State::Latency { last }, Item::Eof(at)) => {
+                let release = last.map_or(at, |l| l.max(at));
+                *held = (*held).max(release.saturating_duration_since(at));
+                out.push(Item::Eof(release));
+            }
             (State::Bandwidth { free_at }, Item::Data(at, data)) => {
                 let ToxicKind::Bandwidth { rate } = self.toxic.kind else {
                     unreachable!("bandwidth state without bandwidth toxic")
@@ -324,15 +515,23 @@ impl Chain {
     }
 
     /// Runs one item through every stage; stops at the first close or reset.
+    #[cfg(test)]
     pub(crate) fn process(&mut self, item: Item, now: Instant) -> Vec<Item> {
+        self.process_held(item, now).0
+    }
+
+    /// Runs one item through every stage; stops at the first close or reset. Also returns how
+    /// long latency stages hold the items (the part of their wait a latency change may cut).
+    pub(crate) fn process_held(&mut self, item: Item, now: Instant) -> (Vec<Item>, Scratch) {
         let mut items = vec![item];
+        let mut scratch = Scratch::default();
         for stage in &mut self.stages {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 if item.is_terminal() {
                     out.push(item);
                 } else {
-                    stage.apply(item, now, &mut out);
+                    stage.apply(item, now, &mut out, &mut scratch, &self.seed);
                 }
             }
             if let Some(i) = out.iter().position(Item::is_terminal) {
@@ -340,7 +539,28 @@ impl Chain {
             }
             items = out;
         }
-        items
+        (items, scratch)
+    }
+
+    /// The active latency stages as (name, latency, jitter): when this changes, data already
+    /// held is retimed (see [`Chain::latency_bound`]).
+    pub(crate) fn latency_signature(&self) -> Vec<(&str, i64, i64)> {
+        self.stages
+            .iter()
+            .filter(|s| s.active)
+            .filter_map(|s| match s.toxic.kind {
+                ToxicKind::Latency { latency, jitter } => Some((s.toxic.name.as_str(), latency, jitter)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The longest a chunk arriving now would be held by the active latency stages (latency plus
+    /// jitter, summed). Data held longer under an older setting is released by this bound:
+    /// deleting the toxic, lowering its latency or resetting the proxy releases it at once, as in
+    /// Toxiproxy, while raising it does not hold back what is already waiting.
+    pub(crate) fn latency_bound(&self) -> Duration {
+        self.latency_signature().iter().map(|&(_, latency, jitter)| ms(latency) + ms(jitter)).sum()
     }
 
     /// Whether each stage's toxicity draw made it apply, by toxic name (for tests).

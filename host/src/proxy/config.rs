@@ -18,7 +18,7 @@ use super::{ProxyError, json};
 /// assert!(p.enabled);
 /// assert_eq!(
 ///     serde_json::to_string(&p).unwrap(),
-///     r#"{"name":"db","listen":"127.0.0.1:0","upstream":"127.0.0.1:5432","enabled":true,"toxics":[]}"#
+///     r#"{"name":"db","listen":"127.0.0.1:0","upstream":"127.0.0.1:5432","enabled":true,"Logger":{},"toxics":[]}"#
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -111,13 +111,25 @@ pub(crate) struct ProxyJson<'a> {
 
 impl Serialize for ProxyJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Proxy", 5)?;
+        let mut st = s.serialize_struct("Proxy", 6)?;
         st.serialize_field("name", self.name)?;
         st.serialize_field("listen", self.listen)?;
         st.serialize_field("upstream", self.upstream)?;
         st.serialize_field("enabled", &self.enabled)?;
+        // Toxiproxy leaks its Go struct's `Logger` field as `{}`; strict clients compare bytes.
+        st.serialize_field("Logger", &EmptyObject)?;
         st.serialize_field("toxics", &self.toxics)?;
         st.end()
+    }
+}
+
+/// Serializes as `{}`.
+struct EmptyObject;
+
+impl Serialize for EmptyObject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        s.serialize_map(Some(0))?.end()
     }
 }
 

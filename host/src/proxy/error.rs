@@ -31,6 +31,15 @@ pub enum ProxyError {
         /// Why the value was refused, with the valid range.
         reason: String,
     },
+    /// A plugin toxic refused its attributes (400); the message is the plugin's, made safe to
+    /// print.
+    #[error("invalid attributes for toxic type `{toxic_type}`: {message}")]
+    PluginRefused {
+        /// The toxic type (the plugin's name).
+        toxic_type: String,
+        /// The plugin's reason.
+        message: String,
+    },
     /// The toxicity is not a probability (400).
     #[error("invalid toxicity `{0}`: must be a number between 0 and 1")]
     InvalidToxicity(f64),
@@ -86,6 +95,7 @@ impl ProxyError {
             | ProxyError::InvalidToxicType(_)
             | ProxyError::InvalidStream(_)
             | ProxyError::InvalidAttribute { .. }
+            | ProxyError::PluginRefused { .. }
             | ProxyError::InvalidToxicity(_) => 400,
             ProxyError::ProxyNotFound | ProxyError::ToxicNotFound => 404,
             ProxyError::ProxyExists | ProxyError::ToxicExists => 409,

@@ -8,6 +8,7 @@
 //! pipeline) and by one chunk otherwise, so bandwidth and the others back-pressure the sender.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::pin::Pin;
@@ -23,6 +24,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::chain::{Chain, ChainSet, Item, StreamSeed, Update};
+use super::filter::ToxicPlugins;
+use super::timer::PreciseTimer;
 use super::toxic::Stream;
 
 /// Size of the per-thread copy buffer of the plain path.
@@ -56,6 +59,10 @@ pub(crate) struct LinkContext {
     pub(crate) decisions: Option<crate::chaos::DecisionLog>,
     pub(crate) toxics: watch::Receiver<Arc<ChainSet>>,
     pub(crate) wakers: Arc<WakerList>,
+    /// Wakes latency-held data on time (tokio's timer alone overshoots by up to 1 ms).
+    pub(crate) timer: Arc<PreciseTimer>,
+    /// Custom toxic types the proxy's toxics may name.
+    pub(crate) plugins: Arc<ToxicPlugins>,
 }
 
 /// Wakes idle plain-path directions when the toxics change, so a toxic added to a live connection
@@ -112,13 +119,15 @@ pub(crate) async fn run_connection(client: TcpStream, ctx: Arc<LinkContext>, ind
     let _ = upstream.set_nodelay(true);
     let mut seed = StreamSeed::new(ctx.seed, &ctx.proxy, index);
     seed.log = ctx.decisions.clone();
+    seed.plugins = ctx.plugins.clone();
 
     let (mut client, mut upstream) = (client, upstream);
     let end = {
         let (client_read, client_write) = client.split();
         let (upstream_read, upstream_write) = upstream.split();
-        let up = pump(client_read, upstream_write.as_ref(), Stream::Upstream, &ctx, seed.clone());
-        let down = pump(upstream_read, client_write.as_ref(), Stream::Downstream, &ctx, seed);
+        let (up_replies, down_replies) = Replies::pair();
+        let up = pump(client_read, upstream_write.as_ref(), Stream::Upstream, &ctx, seed.clone(), up_replies);
+        let down = pump(upstream_read, client_write.as_ref(), Stream::Downstream, &ctx, seed, down_replies);
         tokio::pin!(up, down);
         let (mut up_done, mut down_done) = (false, false);
         loop {
@@ -156,14 +165,39 @@ fn read_error(e: &io::Error) -> End {
     if e.kind() == io::ErrorKind::ConnectionReset { End::Reset } else { End::Close }
 }
 
+/// Bytes a plugin toxic sends back the other way: each direction's processor sends to its peer
+/// and writes what its peer sends, in order with its own output.
+struct Replies {
+    to_peer: mpsc::Sender<(Instant, Vec<u8>)>,
+    from_peer: mpsc::Receiver<(Instant, Vec<u8>)>,
+}
+
+/// Reply chunks queued between the two directions before the sender waits.
+const REPLY_QUEUE: usize = 64;
+
+impl Replies {
+    fn pair() -> (Replies, Replies) {
+        let (up_tx, up_rx) = mpsc::channel(REPLY_QUEUE);
+        let (down_tx, down_rx) = mpsc::channel(REPLY_QUEUE);
+        (Replies { to_peer: up_tx, from_peer: down_rx }, Replies { to_peer: down_tx, from_peer: up_rx })
+    }
+}
+
 /// Copies `src` to `dst` through this direction's toxics.
-async fn pump(mut src: ReadHalf<'_>, dst: &TcpStream, stream: Stream, ctx: &LinkContext, seed: StreamSeed) -> End {
+async fn pump(
+    mut src: ReadHalf<'_>,
+    dst: &TcpStream,
+    stream: Stream,
+    ctx: &LinkContext,
+    seed: StreamSeed,
+    replies: Replies,
+) -> End {
     let mut toxics = ctx.toxics.clone();
-    let empty = toxics.borrow_and_update().get(stream).is_empty();
-    if empty && let Some(end) = plain(&mut src, dst, stream, &mut toxics, &ctx.wakers).await {
+    let plain_path = !toxics.borrow_and_update().needs_chain(stream);
+    if plain_path && let Some(end) = plain(&mut src, dst, stream, &mut toxics, &ctx.wakers).await {
         return end;
     }
-    toxic(src.as_ref(), dst, stream, toxics, seed).await
+    toxic(src.as_ref(), dst, stream, toxics, seed, &ctx.timer, replies).await
 }
 
 enum Step {
@@ -189,7 +223,7 @@ async fn plain(
     #[cfg(target_os = "linux")]
     let mut pipe: Option<splice::Pipe> = None;
     loop {
-        if toxics.has_changed().unwrap_or(false) && !toxics.borrow_and_update().get(stream).is_empty() {
+        if toxics.has_changed().unwrap_or(false) && toxics.borrow_and_update().needs_chain(stream) {
             return None;
         }
         let copy = std::future::poll_fn(|cx| {
@@ -350,6 +384,25 @@ async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// An output item waiting for its instant.
+struct Pending {
+    item: Item,
+    /// How much of the wait a latency stage added (cut when the latency drops).
+    held: Duration,
+    /// Whether writing it finishes its input chunk (which gives the reader a permit back).
+    last_of_chunk: bool,
+}
+
+impl Pending {
+    /// Shortens the latency part of the wait to at most `bound`.
+    fn cut_to(&mut self, bound: Duration) {
+        if let Some(cut) = self.held.checked_sub(bound).filter(|c| !c.is_zero()) {
+            self.held = bound;
+            self.item.shift_earlier(cut);
+        }
+    }
+}
+
 enum Input {
     Data(Instant, Vec<u8>),
     Eof(Instant),
@@ -364,7 +417,10 @@ async fn toxic(
     stream: Stream,
     mut toxics: watch::Receiver<Arc<ChainSet>>,
     seed: StreamSeed,
+    timer: &PreciseTimer,
+    replies: Replies,
 ) -> End {
+    let Replies { to_peer: replies, from_peer: mut replies_in } = replies;
     let (tx, mut rx) = mpsc::channel::<Input>(QUEUE);
     let mut chain = Chain::new(seed);
     let current = toxics.borrow_and_update().get(stream).clone();
@@ -408,8 +464,11 @@ async fn toxic(
     };
     let processor = async move {
         let mut watching = true;
+        // Output items waiting for their instant, in write order.
+        let mut pending: VecDeque<Pending> = VecDeque::new();
         loop {
             let deadline = chain.deadline();
+            let next = pending.front().map(|p| p.item.at());
             tokio::select! {
                 biased;
                 r = toxics.changed(), if watching => {
@@ -418,12 +477,43 @@ async fn toxic(
                         continue;
                     }
                     let current = toxics.borrow_and_update().get(stream).clone();
+                    let before: Vec<(String, i64, i64)> =
+                        chain.latency_signature().into_iter().map(|(n, l, j)| (n.to_owned(), l, j)).collect();
                     if chain.update(&current, Instant::now()) == Update::Close {
                         return End::Close;
+                    }
+                    let after = chain.latency_signature();
+                    let changed = before.len() != after.len()
+                        || before.iter().zip(&after).any(|(b, a)| (b.0.as_str(), b.1, b.2) != *a);
+                    if changed {
+                        let bound = chain.latency_bound();
+                        pending.iter_mut().for_each(|p| p.cut_to(bound));
                     }
                     window.resize(&chain);
                 }
                 () = sleep_until(deadline), if deadline.is_some() => return End::Close,
+                () = timer.sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                    let Some(Pending { item, last_of_chunk, .. }) = pending.pop_front() else { continue };
+                    match item {
+                        Item::Data(_, data) => {
+                            if write_all(dst, &data).await.is_err() {
+                                return End::Close;
+                            }
+                        }
+                        Item::Eof(_) => {
+                            shutdown_write(dst);
+                            return End::Eof;
+                        }
+                        Item::Close(_) => return End::Close,
+                        Item::Reset(_) => return End::Reset,
+                    }
+                    if last_of_chunk {
+                        window.release();
+                    }
+                }
+                Some((at, bytes)) = replies_in.recv() => {
+                    pending.push_back(Pending { item: Item::Data(at, bytes), held: Duration::ZERO, last_of_chunk: false });
+                }
                 input = rx.recv() => {
                     let item = match input {
                         Some(Input::Data(at, data)) => Item::Data(at, data),
@@ -431,30 +521,19 @@ async fn toxic(
                         Some(Input::Failed(end)) => return end,
                         None => return End::Close,
                     };
-                    for out in chain.process(item, Instant::now()) {
-                        match out {
-                            Item::Data(at, data) => {
-                                sleep_until(Some(at)).await;
-                                if write_all(dst, &data).await.is_err() {
-                                    return End::Close;
-                                }
-                            }
-                            Item::Eof(at) => {
-                                sleep_until(Some(at)).await;
-                                shutdown_write(dst);
-                                return End::Eof;
-                            }
-                            Item::Close(at) => {
-                                sleep_until(Some(at)).await;
-                                return End::Close;
-                            }
-                            Item::Reset(at) => {
-                                sleep_until(Some(at)).await;
-                                return End::Reset;
-                            }
-                        }
+                    let (items, scratch) = chain.process_held(item, Instant::now());
+                    let held = scratch.held;
+                    for reply in scratch.replies {
+                        // The other direction writes it in turn with its own bytes; gone if it ended.
+                        let _ = replies.send(reply).await;
                     }
-                    window.release();
+                    if items.is_empty() {
+                        window.release();
+                    }
+                    let count = items.len();
+                    pending.extend(
+                        items.into_iter().enumerate().map(|(i, item)| Pending { item, held, last_of_chunk: i + 1 == count }),
+                    );
                 }
             }
         }

@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use super::chain::ChainSet;
 use super::config::{Proxy, ProxyJson, ProxyUpdate};
 use super::error::{PopulateError, ProxyError};
+use super::filter::{FilterStats, ToxicPlugin, ToxicPlugins};
 use super::link::{LinkContext, WakerList, run_connection};
-use super::toxic::{Stream, Toxic, ToxicJson, ToxicUpdate};
+use super::timer::PreciseTimer;
+use super::toxic::{Stream, Toxic, ToxicJson, ToxicKind, ToxicUpdate};
 use crate::chaos::DecisionLog;
 
 /// Where an empty `listen` binds. Toxiproxy binds all interfaces; we stay on loopback.
@@ -56,6 +58,8 @@ struct Inner {
     seed: u64,
     decisions: Option<DecisionLog>,
     state: Mutex<State>,
+    timer: Arc<PreciseTimer>,
+    plugins: Arc<ToxicPlugins>,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +73,7 @@ struct State {
 pub struct ProxyRegistryBuilder {
     seed: u64,
     decisions: Option<DecisionLog>,
+    plugins: ToxicPlugins,
 }
 
 impl ProxyRegistryBuilder {
@@ -86,10 +91,24 @@ impl ProxyRegistryBuilder {
         self
     }
 
+    /// Adds a custom toxic type (e.g. a Wasm `toxic` plugin, `chaoskit::plugin::WasmToxic`):
+    /// toxics whose `type` is its [`type_name`](ToxicPlugin::type_name) run it. A later plugin
+    /// with the same type name replaces an earlier one.
+    pub fn toxic_plugin(mut self, plugin: Arc<dyn ToxicPlugin>) -> Self {
+        self.plugins.add(plugin);
+        self
+    }
+
     /// Creates the (empty) registry; nothing can fail yet, as no socket is bound.
     pub fn build(self) -> ProxyRegistry {
         ProxyRegistry {
-            inner: Arc::new(Inner { seed: self.seed, decisions: self.decisions, state: Mutex::new(State::default()) }),
+            inner: Arc::new(Inner {
+                seed: self.seed,
+                decisions: self.decisions,
+                state: Mutex::new(State::default()),
+                timer: Arc::default(),
+                plugins: Arc::new(self.plugins),
+            }),
         }
     }
 }
@@ -210,7 +229,7 @@ impl Entry {
         self.wakers.wake_all();
     }
 
-    fn start(&mut self, seed: u64, decisions: &Option<DecisionLog>) -> Result<(), ProxyError> {
+    fn start(&mut self, inner: &Inner) -> Result<(), ProxyError> {
         if self.running.is_some() {
             self.enabled = true;
             return Ok(());
@@ -223,10 +242,12 @@ impl Entry {
         let ctx = Arc::new(LinkContext {
             proxy: self.name.clone(),
             upstream: self.upstream.clone(),
-            seed,
-            decisions: decisions.clone(),
+            seed: inner.seed,
+            decisions: inner.decisions.clone(),
             toxics: self.chains.subscribe(),
             wakers: self.wakers.clone(),
+            timer: inner.timer.clone(),
+            plugins: inner.plugins.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, ctx, self.connections.clone(), cancel.clone()));
         self.running = Some(Running { cancel, task: Some(task) });
@@ -369,7 +390,7 @@ impl ProxyRegistry {
     fn new_entry(&self, proxy: &Proxy) -> Result<Entry, ProxyError> {
         let mut entry = Entry::new(proxy);
         if proxy.enabled {
-            entry.start(self.inner.seed, &self.inner.decisions)?;
+            entry.start(&self.inner)?;
         }
         Ok(entry)
     }
@@ -391,10 +412,10 @@ impl ProxyRegistry {
             entry.listen = listen;
             entry.upstream = upstream;
             if enabled {
-                entry.start(self.inner.seed, &self.inner.decisions)?;
+                entry.start(&self.inner)?;
             }
         } else if enabled && entry.running.is_none() {
-            entry.start(self.inner.seed, &self.inner.decisions)?;
+            entry.start(&self.inner)?;
         } else if !enabled {
             entry.stop().await;
         }
@@ -460,7 +481,7 @@ impl ProxyRegistry {
     pub async fn reset(&self) -> Result<(), ProxyError> {
         let mut state = self.state().await?;
         for entry in state.proxies.values_mut() {
-            entry.start(self.inner.seed, &self.inner.decisions)?;
+            entry.start(&self.inner)?;
             entry.toxics.clear();
             entry.publish();
         }
@@ -504,7 +525,7 @@ impl ProxyRegistry {
     ) -> Result<ToxicView, ProxyError> {
         let mut state = self.state().await?;
         let entry = state.proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
-        toxic.validate()?;
+        self.validate(&toxic)?;
         if entry.toxics.iter().any(|t| t.toxic.name == toxic.name) {
             return Err(ProxyError::ToxicExists);
         }
@@ -529,11 +550,39 @@ impl ProxyRegistry {
         let entry = state.proxies.get_mut(proxy).ok_or(ProxyError::ProxyNotFound)?;
         let stored = entry.toxics.iter_mut().find(|t| t.toxic.name == name).ok_or(ProxyError::ToxicNotFound)?;
         let toxic = update.apply(&stored.toxic)?;
-        toxic.validate()?;
+        self.validate(&toxic)?;
         stored.toxic = toxic;
         let view = stored.clone();
         entry.publish();
         Ok(view)
+    }
+
+    /// Checks a toxic: built-in types by their ranges, plugin types by the plugin's `configure`.
+    fn validate(&self, toxic: &Toxic) -> Result<(), ProxyError> {
+        if let ToxicKind::Other { type_name, attributes } = &toxic.kind
+            && let Some(plugin) = self.inner.plugins.get(type_name)
+        {
+            if !(0.0..=1.0).contains(&toxic.toxicity) {
+                return Err(ProxyError::InvalidToxicity(f64::from(toxic.toxicity)));
+            }
+            let json = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".into());
+            return plugin.check(&json).map_err(|message| ProxyError::PluginRefused {
+                toxic_type: type_name.clone(),
+                message: crate::report::escape::terminal_safe(&message).into_owned(),
+            });
+        }
+        toxic.validate()
+    }
+
+    /// Counters of the plugin behind a toxic type (connections, chunks, failures), over every
+    /// proxy of this registry; `None` if no plugin implements `type_name`.
+    pub fn plugin_stats(&self, type_name: &str) -> Option<FilterStats> {
+        self.inner.plugins.get(type_name).map(|p| p.stats())
+    }
+
+    /// Report lines of every toxic plugin (failures, limits hit, reloads).
+    pub fn plugin_notes(&self) -> Vec<String> {
+        self.inner.plugins.iter().flat_map(|p| p.notes()).collect()
     }
 
     /// Removes a toxic. Removing an active `timeout` closes the affected connections, as in Toxiproxy.

@@ -95,7 +95,9 @@ pub enum ToxicKind {
     },
     /// Passes everything through; Toxiproxy's hidden `noop` type.
     Noop,
-    /// A type this crate does not know, as read from another server (e.g. a newer Toxiproxy).
+    /// Any other type: a plugin toxic's (a registered
+    /// [`ToxicPlugin`](super::ToxicPlugin), whose attributes may be any JSON), or a type read
+    /// from another server (e.g. a newer Toxiproxy). A registry refuses types it has no plugin for.
     Other {
         /// The `type` string.
         type_name: String,
@@ -139,7 +141,16 @@ impl ToxicKind {
 
     /// The attributes as a JSON object, with Toxiproxy's attribute names.
     pub fn attributes(&self) -> Map<String, Value> {
-        let pairs: Vec<(&str, i64)> = match *self {
+        match self.ordered_attributes() {
+            Ok(pairs) => pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect(),
+            Err(attributes) => attributes.clone(),
+        }
+    }
+
+    /// A built-in type's attributes in the order of Toxiproxy's Go struct fields (which is how
+    /// it prints them), or the map of any other type.
+    fn ordered_attributes(&self) -> Result<Vec<(&'static str, i64)>, &Map<String, Value>> {
+        Ok(match *self {
             ToxicKind::Latency { latency, jitter } => {
                 vec![("latency", latency), ("jitter", jitter)]
             }
@@ -153,9 +164,8 @@ impl ToxicKind {
             }
             ToxicKind::LimitData { bytes } => vec![("bytes", bytes)],
             ToxicKind::Noop => vec![],
-            ToxicKind::Other { ref attributes, .. } => return attributes.clone(),
-        };
-        pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::from(v))).collect()
+            ToxicKind::Other { ref attributes, .. } => return Err(attributes),
+        })
     }
 
     /// Builds a kind from a type name and attributes the way Toxiproxy decodes them: keys are
@@ -238,7 +248,7 @@ impl ToxicKind {
 /// assert_eq!(t.kind.type_name(), "latency");
 /// assert_eq!(
 ///     serde_json::to_string(&t).unwrap(),
-///     r#"{"attributes":{"jitter":10,"latency":100},"name":"slow","type":"latency","stream":"downstream","toxicity":0.5}"#
+///     r#"{"attributes":{"latency":100,"jitter":10},"name":"slow","type":"latency","stream":"downstream","toxicity":0.5}"#
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -304,7 +314,7 @@ pub(crate) struct ToxicJson<'a> {
 impl Serialize for ToxicJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("Toxic", 5)?;
-        st.serialize_field("attributes", &self.toxic.kind.attributes())?;
+        st.serialize_field("attributes", &OrderedAttributes(&self.toxic.kind))?;
         st.serialize_field("name", &self.toxic.name)?;
         st.serialize_field("type", self.toxic.kind.type_name())?;
         st.serialize_field("stream", self.stream_label)?;
@@ -316,6 +326,25 @@ impl Serialize for ToxicJson<'_> {
             st.serialize_field("toxicity", &t)?;
         }
         st.end()
+    }
+}
+
+/// A kind's attributes in Toxiproxy's order (`latency` before `jitter`).
+struct OrderedAttributes<'a>(&'a ToxicKind);
+
+impl Serialize for OrderedAttributes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0.ordered_attributes() {
+            Ok(pairs) => {
+                let mut map = s.serialize_map(Some(pairs.len()))?;
+                for (k, v) in pairs {
+                    map.serialize_entry(k, &v)?;
+                }
+                map.end()
+            }
+            Err(attributes) => attributes.serialize(s),
+        }
     }
 }
 

@@ -3,8 +3,9 @@
 
 use crate::chaos::DecisionLog;
 use crate::inject::ProxyEndpoint;
-use crate::proxy::{Client, Proxy, ProxyRegistry};
+use crate::proxy::{Client, Proxy, ProxyRegistry, ToxicPlugin};
 use crate::scenario::BoxError;
+use std::sync::Arc;
 
 /// A scenario's `[[proxies]]`.
 #[derive(Debug)]
@@ -17,7 +18,21 @@ impl ProxySet {
     /// No proxies yet; in-process ones draw their toxic randomness from `seed` and journal
     /// the toxicity draws that fire in `decisions`.
     pub fn new(seed: u64, decisions: DecisionLog) -> Self {
-        ProxySet { registry: ProxyRegistry::builder().seed(seed).decisions(decisions).build(), entries: Vec::new() }
+        Self::with_toxic_plugins(seed, decisions, Vec::new())
+    }
+
+    /// As [`new`](Self::new), with custom toxic types (Wasm `toxic` plugins) the in-process
+    /// proxies' toxics may name.
+    pub fn with_toxic_plugins(seed: u64, decisions: DecisionLog, plugins: Vec<Arc<dyn ToxicPlugin>>) -> Self {
+        let builder = plugins
+            .into_iter()
+            .fold(ProxyRegistry::builder().seed(seed).decisions(decisions), |b, p| b.toxic_plugin(p));
+        ProxySet { registry: builder.build(), entries: Vec::new() }
+    }
+
+    /// Report lines of the toxic plugins (failures that failed open, limits hit).
+    pub fn plugin_notes(&self) -> Vec<String> {
+        self.registry.plugin_notes()
     }
 
     /// Adds a proxy, in this process (`server` is `None`) or on a remote server.

@@ -26,6 +26,9 @@ pub struct PluginParts {
     pub injectors: Vec<(String, Box<dyn Injector>)>,
     /// `(label, validator)` pairs, added after the built-in validators.
     pub validators: Vec<(String, Box<dyn Validator>)>,
+    /// Custom toxic types (Wasm `toxic` plugins) for the scenario's in-process proxies; a
+    /// `proxy_toxic` injector names one by its label.
+    pub toxics: Vec<std::sync::Arc<dyn crate::proxy::ToxicPlugin>>,
 }
 
 /// What building needs from outside the file.
@@ -103,7 +106,7 @@ pub fn build(r: &ResolvedScenario, options: BuildOptions) -> Result<Scenario<Ser
     // too, so rerunning with the reported seed replays their draws as well.
     let seed = r.seed.unwrap_or_else(crate::run::fresh_seed);
     let decisions = crate::chaos::DecisionLog::new();
-    let mut proxies = ProxySet::new(seed, decisions.clone());
+    let mut proxies = ProxySet::with_toxic_plugins(seed, decisions.clone(), options.plugins.toxics.clone());
     for (n, p) in r.proxies.iter().enumerate() {
         let server = match &p.server {
             Some(url) => {

@@ -38,6 +38,8 @@ pub struct PluginLimits {
     pub max_delay: Option<HumanDuration>,
     /// Longest message kept from the plugin, bytes.
     pub max_message: Option<u64>,
+    /// Most bytes one toxic `filter` call may write.
+    pub max_insert: Option<u64>,
     /// Most host counters.
     pub max_counters: Option<u32>,
     /// Longest counter name, bytes.
@@ -341,11 +343,22 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
         if let Some((toxic, attributes)) = toxic {
             const TOXICS: [&str; 7] =
                 ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"];
+            // A `[[plugins]]` entry may be a toxic plugin; its attributes are checked by the
+            // plugin when the toxic is added.
+            let plugin_toxic = spec.plugins.iter().any(|p| {
+                p.label.as_deref().map_or_else(|| plugin_label(std::path::Path::new(&p.path)) == *toxic, |l| l == toxic)
+            });
+            if plugin_toxic {
+                continue;
+            }
             if !TOXICS.contains(&toxic.as_str()) {
                 let hint = closest(toxic, TOXICS).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
                 return Err(invalid(
                     &format!("injectors[{n}].toxic"),
-                    format!("unknown toxic `{toxic}`; valid values: `{}`{hint}", TOXICS.join("`, `")),
+                    format!(
+                        "unknown toxic `{toxic}`; valid values: `{}`, or the label of a toxic plugin in `[[plugins]]`{hint}",
+                        TOXICS.join("`, `")
+                    ),
                 ));
             }
             let attrs: serde_json::Map<String, serde_json::Value> = attributes.clone().into_iter().collect();
@@ -578,6 +591,7 @@ fn resolve_plugin(p: PluginSpec, base_dir: &Path) -> Result<PluginRequest, Strin
             decide_deadline: limits.decide_deadline,
             max_delay: limits.max_delay,
             max_message: limits.max_message.map(|m| m.0),
+            max_insert: limits.max_insert.map(|m| m.0),
             max_counters: limits.max_counters,
             max_counter_name: limits.max_counter_name.map(|m| m.0),
             log_rate: limits.log_rate,

@@ -661,6 +661,9 @@ pub struct PluginLimitsSpec {
     /// Longest message kept from the plugin (default `"4KiB"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_message: Option<ByteSize>,
+    /// For a toxic: most bytes one `filter` call may write (default `"1MiB"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_insert: Option<ByteSize>,
     /// Most host counters the plugin may create (default 1024).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_counters: Option<u32>,
@@ -672,7 +675,7 @@ pub struct PluginLimitsSpec {
     pub log_rate: Option<u32>,
 }
 
-/// One `[[plugins]]` entry: a WebAssembly component (injector or validator).
+/// One `[[plugins]]` entry: a WebAssembly component (injector, validator or toxic).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSpec {
