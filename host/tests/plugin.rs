@@ -2028,3 +2028,32 @@ mod toxics {
         assert!(err.to_string().contains("is a toxic, but an injector is required"), "{err}");
     }
 }
+
+/// Issue 13: a returned instance wakes a waiting worker only when one waits (no futex wake per
+/// decision). With one instance and four workers, every decision still runs on it: none is
+/// lost to a missed wake-up (that would starve a worker past its patience and skip decisions).
+#[test]
+fn workers_waiting_for_the_only_instance_are_woken_and_every_decision_runs() {
+    let flaky = host()
+        .load_injector(
+            PluginSpec::new(artifacts::path(artifacts::FLAKY_DEPENDENCY))
+                .config(r#"{"start_rate": 0.5, "end_rate": 0.5}"#)
+                .limits(Limits::default().instances(1).decide_deadline(Duration::from_secs(2))),
+        )
+        .unwrap();
+    let flaky = std::sync::Arc::new(flaky);
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let flaky = std::sync::Arc::clone(&flaky);
+            std::thread::spawn(move || {
+                let ctx = chaoskit::ChaosContext::detached(7, w, [("flaky", flaky as std::sync::Arc<dyn Injector>)]);
+                (0..300).filter(|_| !ctx.decide(PointKind::Error, None).is_none()).count()
+            })
+        })
+        .collect();
+    let injected: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(flaky.counter("flaky.decisions"), Some(1200), "every decision ran on the one instance");
+    assert!(injected > 400 && injected < 800, "about half injected: {injected}");
+    let hazard = flaky.replay_hazard().unwrap_or_default();
+    assert!(!hazard.contains("found no instance"), "{hazard}");
+}

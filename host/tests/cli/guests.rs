@@ -255,3 +255,46 @@ fn plugin_new_refuses_a_bad_name_and_an_existing_directory() {
     run.expect_code(2);
     assert!(run.stderr().contains("already exists and is not empty"), "{}", run.explain());
 }
+
+#[test]
+fn the_command_line_keeps_compiled_plugins_in_its_cache_directory_unless_told_off() {
+    let dir = Dir::new("compile-cache");
+    let spike = artifacts::path(artifacts::LATENCY_SPIKE);
+    let files = |d: &Path| {
+        let mut n = 0;
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if entry.path().is_dir() {
+                    stack.push(entry.path());
+                } else {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    let cache = dir.join("cache");
+    let run = dir.command(&["plugin", "inspect", spike]).env("CHAOSKIT_CACHE_DIR", &cache).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(files(&cache) > 0, "the compiled component is kept in {}", cache.display());
+    // `off`: nothing written under XDG_CACHE_HOME either.
+    let xdg = dir.join("xdg");
+    let run = dir
+        .command(&["plugin", "inspect", spike])
+        .env("CHAOSKIT_CACHE_DIR", "off")
+        .env("XDG_CACHE_HOME", &xdg)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(files(&xdg), 0);
+    // Unset: under XDG_CACHE_HOME/chaoskit.
+    let run = dir
+        .command(&["plugin", "inspect", spike])
+        .env_remove("CHAOSKIT_CACHE_DIR")
+        .env("XDG_CACHE_HOME", &xdg)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(files(&xdg.join("chaoskit")) > 0);
+}
