@@ -10,7 +10,8 @@
 //! * a 1 GiB transfer through the proxy checked with a running hash;
 //! * throughput and 64-byte round trips with a toxic on the upstream stream: none, the built-in
 //!   latency toxic at 0 ms, and a pass-through Wasm toxic (`bit_flip` at rate 0), plus the cost
-//!   of one Wasm `filter` call by chunk size.
+//!   of one Wasm `filter` call by chunk size;
+//! * how far the built-in latency toxic's round trip is from its setting (1, 3, 10, 50 ms).
 //!
 //! Sizes can be lowered for a quick look: `CHAOSKIT_BENCH_BYTES` (default 1 GiB),
 //! `CHAOSKIT_BENCH_ROUND_TRIPS` (default 50 000), `CHAOSKIT_BENCH_CONNECTIONS` (default 2000).
@@ -211,6 +212,32 @@ fn toxic_comparison(rt: &tokio::runtime::Runtime, client: &Client, bytes: u64, r
         );
     }
     filter_cost();
+    latency_accuracy(rt, client, echo);
+}
+
+/// How far the built-in latency toxic's round trip is from its setting (downstream toxic, 64
+/// bytes, 2000 sequential round trips per setting).
+fn latency_accuracy(rt: &tokio::runtime::Runtime, client: &Client, echo: SocketAddr) {
+    println!("\nlatency toxic accuracy (downstream, 64-byte round trips, 2000 each), round trip minus setting, ms:");
+    for latency in [1i64, 3, 10, 50] {
+        let name = format!("lat{latency}");
+        let p = rt.block_on(client.create_proxy(&Proxy::new(&name, "127.0.0.1:0", echo.to_string()))).unwrap();
+        let lag = Toxic::new("lag", Stream::Downstream, ToxicKind::Latency { latency, jitter: 0 });
+        rt.block_on(client.add_toxic(&name, &lag)).unwrap();
+        let mut s = TcpStream::connect(p.listen.as_str()).unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
+        let (msg, mut back) = ([0x5au8; 64], [0u8; 64]);
+        let rounds = if latency >= 50 { 200 } else { 2000 };
+        for _ in 0..rounds {
+            let start = Instant::now();
+            s.write_all(&msg).unwrap();
+            s.read_exact(&mut back).unwrap();
+            h.record(start.elapsed().as_nanos() as u64).unwrap();
+        }
+        let over = |q: f64| (h.value_at_quantile(q) as f64 - latency as f64 * 1e6) / 1e6;
+        println!("  {latency:3} ms   p50 {:+.3}   p99 {:+.3}   ({rounds} round trips)", over(0.5), over(0.99));
+    }
 }
 
 /// Cost of one `filter` call of the pass-through Wasm toxic, in-process (no sockets), by chunk size.
