@@ -44,10 +44,11 @@ fn the_demo_scenario_parses_and_resolves() {
     let ResolvedTarget::Process { program, cwd, .. } = &r.target else { panic!("process target") };
     assert_eq!(program, Path::new("cargo"));
     assert_eq!(cwd, &dir);
-    // Both Wasm plugins are crates the run builds first.
+    // The Wasm plugins are crates the run builds first; only the state check reaches out,
+    // to the one address it is granted.
     assert_eq!(
-        r.plugins.iter().map(|p| (p.label.as_str(), p.build)).collect::<Vec<_>>(),
-        [("latency-spike", true), ("p99-under-1s", true)]
+        r.plugins.iter().map(|p| (p.label.as_str(), p.build, p.grants.len())).collect::<Vec<_>>(),
+        [("latency-spike", true, 0), ("p99-under-1s", true, 0), ("service-counters", true, 1)]
     );
 }
 
