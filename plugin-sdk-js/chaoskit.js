@@ -20,7 +20,7 @@
 // wire; this module hands plugins plain Numbers where they are exact (iterations, counters)
 // and keeps BigInt only for `random.u64()`.
 
-import * as __ckHost from "chaoskit:plugin/host@0.1.0";
+import * as __ckHost from "chaoskit:plugin/host@0.2.0";
 
 /** Point kinds, as `point.kind` spells them and `capabilities()` lists them. */
 export const KINDS = ["delay", "panic", "error", "cancel", "network", "failpoint"];

@@ -104,14 +104,13 @@ fn javascript_and_python_components_import_only_the_host_interface() {
         run.expect_code(0);
         let out = run.stdout();
         let imports: Vec<&str> = out
-            .split("imports:\n")
-            .nth(1)
-            .unwrap()
             .lines()
+            .skip_while(|l| !l.starts_with("imports"))
+            .skip(1)
             .take_while(|l| l.starts_with("  "))
             .map(|l| l.split_whitespace().next().unwrap())
             .collect();
-        assert_eq!(imports, ["chaoskit:plugin/types@0.1.0", "chaoskit:plugin/host@0.1.0"], "{name}: {out}");
+        assert_eq!(imports, ["chaoskit:plugin/types@0.2.0", "chaoskit:plugin/host@0.2.0"], "{name}: {out}");
         assert!(out.contains("config schema (JSON Schema of the `config` table):"), "{out}");
     }
 }

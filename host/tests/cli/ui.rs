@@ -11,6 +11,7 @@ fn chaoskit(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env_remove("RUST_LOG")
         .env("CI", "true")
+        .env("CHAOSKIT_CACHE_DIR", concat!(env!("CARGO_TARGET_TMPDIR"), "/chaoskit-plugin-cache"))
         .output()
         .expect("run chaoskit-host")
 }

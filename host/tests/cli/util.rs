@@ -47,6 +47,8 @@ impl Dir {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chaoskit-host"));
         cmd.args(args).current_dir(self.path()).env_remove("RUST_LOG").env("CI", "true").stdin(Stdio::null());
+        // Compiled plugins are kept between runs, but under target/, not in the user's home.
+        cmd.env("CHAOSKIT_CACHE_DIR", concat!(env!("CARGO_TARGET_TMPDIR"), "/chaoskit-plugin-cache"));
         cmd
     }
 
