@@ -42,42 +42,14 @@ fn add_plugin_flags(
         r.plugins.push(PluginRequest::from_path(p, &env.cwd, watch));
     }
     for c in &flags.plugin_configs {
-        let wanted = env.cwd.join(&c.path);
-        let matching: Vec<&mut PluginRequest> = r.plugins.iter_mut().filter(|p| same_file(&p.path, &wanted)).collect();
-        if matching.is_empty() {
-            let loaded: Vec<String> = r.plugins.iter().map(|p| format!("`{}`", p.path.display())).collect();
-            let loaded = if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") };
-            return Err(CliError::new(
-                ErrorKind::Usage,
-                anyhow!(
-                    "--plugin-config names `{}`, which is not a loaded plugin; add `--plugin {}` or use one of: {loaded}",
-                    c.path.display(),
-                    c.path.display()
-                ),
-            ));
-        }
-        for p in matching {
+        for p in loaded_plugins(&mut r.plugins, &env.cwd, "--plugin-config", &c.path)? {
             p.config_json.clone_from(&c.json);
         }
     }
     for g in &flags.grants {
-        let wanted = env.cwd.join(&g.path);
         let grant = spec::resolve_grant(&g.grant, &env.cwd)
             .map_err(|e| CliError::new(ErrorKind::Usage, anyhow!("--grant {}={}: {e}", g.path.display(), g.grant)))?;
-        let matching: Vec<&mut PluginRequest> = r.plugins.iter_mut().filter(|p| same_file(&p.path, &wanted)).collect();
-        if matching.is_empty() {
-            let loaded: Vec<String> = r.plugins.iter().map(|p| format!("`{}`", p.path.display())).collect();
-            let loaded = if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") };
-            return Err(CliError::new(
-                ErrorKind::Usage,
-                anyhow!(
-                    "--grant names `{}`, which is not a loaded plugin; add `--plugin {}` or use one of: {loaded}",
-                    g.path.display(),
-                    g.path.display()
-                ),
-            ));
-        }
-        for p in matching {
+        for p in loaded_plugins(&mut r.plugins, &env.cwd, "--grant", &g.path)? {
             if !p.grants.contains(&grant) {
                 p.grants.push(grant.clone());
             }
@@ -378,4 +350,28 @@ async fn execute(
     report.provenance = provenance(&args.scenario, env, digests);
     report.host_resources = host_resources;
     Ok(report)
+}
+
+/// The plugins a `FLAG PATH=…` option names (relative to `cwd`), or a usage error that lists
+/// the loaded ones.
+fn loaded_plugins<'a>(
+    plugins: &'a mut [PluginRequest],
+    cwd: &Path,
+    flag: &str,
+    path: &Path,
+) -> Result<Vec<&'a mut PluginRequest>, CliError> {
+    let wanted = cwd.join(path);
+    if !plugins.iter().any(|p| same_file(&p.path, &wanted)) {
+        let loaded: Vec<String> = plugins.iter().map(|p| format!("`{}`", p.path.display())).collect();
+        let loaded = if loaded.is_empty() { "none".to_string() } else { loaded.join(", ") };
+        return Err(CliError::new(
+            ErrorKind::Usage,
+            anyhow!(
+                "{flag} names `{}`, which is not a loaded plugin; add `--plugin {}` or use one of: {loaded}",
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
+    Ok(plugins.iter_mut().filter(|p| same_file(&p.path, &wanted)).collect())
 }
