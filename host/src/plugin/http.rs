@@ -1,5 +1,7 @@
 //! Outgoing HTTP for plugins (`wasi:http/outgoing-handler`): plain HTTP/1.1 to the hosts an
-//! `http:HOST:PORT` grant allows, each request under the plugin's per-call deadline, counted.
+//! `http:HOST:PORT` grant allows, counted. The guest waits for a response and reads its body
+//! through `wasi:io`, whose waits end at the call's deadline (`wait`); the timeouts here bound a
+//! request the guest leaves running between calls, and the shorter ones a guest asks for.
 //!
 //! A request to any other host is refused with `HTTP-request-denied` before a connection is
 //! made, and the first refusal is logged with the grant that would allow it. HTTPS is refused
@@ -20,14 +22,15 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 pub(crate) struct HttpHooks {
     plugin: Arc<str>,
     caps: Arc<Capabilities>,
-    /// Longest a request may take from connect to the response headers (the plugin's
-    /// per-call deadline); the body must follow within the same time.
+    /// Longest the connect, and then the response headers, may take when the guest asks for
+    /// no shorter timeout: twice the per-call deadline, so that a wait inside a call is cut by
+    /// the call's own deadline first.
     deadline: Duration,
 }
 
 impl HttpHooks {
     pub(crate) fn new(plugin: Arc<str>, caps: Arc<Capabilities>, deadline: Duration) -> Self {
-        Self { plugin, caps, deadline }
+        Self { plugin, caps, deadline: deadline.saturating_mul(2) }
     }
 }
 

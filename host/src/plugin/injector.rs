@@ -228,7 +228,7 @@ impl Core {
         if state == UNKNOWN {
             // Cold path, once per point per instance: strings cross the boundary here only.
             let budget = limits.configure_deadline;
-            instance.store.set_epoch_deadline(runtime::ticks(budget));
+            runtime::arm(&mut instance.store, budget);
             let described = wit::Point {
                 kind: kind(point.kind),
                 name: point.name.to_owned(),
@@ -248,7 +248,7 @@ impl Core {
             return Ok(Action::None);
         }
         let budget = limits.decide_deadline;
-        instance.store.set_epoch_deadline(runtime::ticks(budget));
+        runtime::arm(&mut instance.store, budget);
         let action = instance
             .bindings
             .call_decide(&mut instance.store, point.id, point.iteration)
@@ -283,7 +283,7 @@ fn build(
     let mut store =
         runtime::new_store(rt, shared, limits, with_wasi, limits.decide_deadline).map_err(BuildError::Failed)?;
     let budget = limits.configure_deadline;
-    store.set_epoch_deadline(runtime::ticks(budget));
+    runtime::arm(&mut store, budget);
     let configure = move || {
         let bindings = pre.instantiate(&mut store).map_err(|e| {
             BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
@@ -419,7 +419,7 @@ impl WasmInjector {
         let limits = &core.spec.limits;
         let mut store = runtime::new_store(&core.rt, &core.shared, limits, version.wasi, limits.decide_deadline)
             .map_err(|kind| BuildError::Failed(kind).into_plugin_error(&core.path))?;
-        store.set_epoch_deadline(runtime::ticks(core.spec.limits.configure_deadline));
+        runtime::arm(&mut store, core.spec.limits.configure_deadline);
         version
             .pre
             .instantiate(&mut store)

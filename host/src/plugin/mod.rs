@@ -66,6 +66,7 @@ mod stdio;
 #[cfg(feature = "proxy")]
 mod toxic;
 mod validator;
+mod wait;
 mod wasi;
 
 pub use crate::grant::{Grant, HostPattern};

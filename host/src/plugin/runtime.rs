@@ -518,6 +518,15 @@ pub(crate) fn ticks(budget: Duration) -> u64 {
     (budget.as_nanos() / TICK.as_nanos()).max(1) as u64 + 1
 }
 
+/// Arm a call's deadline of `budget`: the epoch interrupt stops guest code, and WASI's waits on
+/// host I/O (which the interrupt cannot reach) end at the same instant.
+pub(crate) fn arm(store: &mut Store<PluginState>, budget: Duration) {
+    store.set_epoch_deadline(ticks(budget));
+    if let Some(wasi) = store.data_mut().wasi.as_mut() {
+        wasi.arm(budget);
+    }
+}
+
 /// Explain a failed call: memory refused by the limiter, deadline, stack, or another trap.
 pub(crate) fn classify(
     store: &mut Store<PluginState>,
@@ -528,6 +537,9 @@ pub(crate) fn classify(
 ) -> FailureKind {
     if let Some(hit) = store.data_mut().limiter.hit.take() {
         return FailureKind::MemoryLimit { export, requested: hit.requested, limit: memory };
+    }
+    if error.downcast_ref::<super::wait::WaitPastDeadline>().is_some() {
+        return FailureKind::Deadline { export, budget };
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => FailureKind::Deadline { export, budget },

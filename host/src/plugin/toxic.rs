@@ -89,7 +89,7 @@ impl Core {
         let mut store = runtime::new_store(&self.rt, &self.shared, limits, false, limits.decide_deadline)
             .map_err(BuildFailure::Failed)?;
         let budget = limits.configure_deadline;
-        store.set_epoch_deadline(runtime::ticks(budget));
+        runtime::arm(&mut store, budget);
         let bindings = version.pre.instantiate(&mut store).map_err(|e| {
             BuildFailure::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
                 FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
@@ -298,7 +298,7 @@ impl ToxicPlugin for WasmToxic {
             direction: direction(connection.stream),
         };
         let limits = &core.spec.limits;
-        instance.store.set_epoch_deadline(runtime::ticks(limits.configure_deadline));
+        runtime::arm(&mut instance.store, limits.configure_deadline);
         instance.store.data_mut().stream = Some(draws.lend());
         let opened = instance.bindings.call_open(&mut instance.store, connection.index, &info);
         if let Some(stream) = instance.store.data_mut().stream.take() {
@@ -379,7 +379,7 @@ impl ConnectionFilter for WasmFilter {
         let limits = &core.spec.limits;
         let Some(instance) = self.instance.as_mut() else { return Err(FilterFailed) };
         core.chunks.fetch_add(1, Ordering::Relaxed);
-        instance.store.set_epoch_deadline(runtime::ticks(limits.decide_deadline));
+        runtime::arm(&mut instance.store, limits.decide_deadline);
         instance.store.data_mut().stream = Some(draws.lend());
         let result = instance.bindings.call_filter(&mut instance.store, self.conn, direction(stream), chunk);
         if let Some(lent) = instance.store.data_mut().stream.take() {
@@ -440,7 +440,7 @@ impl Drop for WasmFilter {
     fn drop(&mut self) {
         let Some(instance) = self.instance.as_mut() else { return };
         let limits = &self.slot.0.spec.limits;
-        instance.store.set_epoch_deadline(runtime::ticks(limits.decide_deadline));
+        runtime::arm(&mut instance.store, limits.decide_deadline);
         if let Err(e) = instance.bindings.call_close(&mut instance.store, self.conn) {
             let kind = runtime::classify(&mut instance.store, &e, "close", limits.decide_deadline, limits.memory);
             self.slot.0.fail(&self.version.short, &kind);

@@ -62,7 +62,7 @@ fn build(
     let mut store =
         runtime::new_store(rt, shared, limits, with_wasi, limits.validate_deadline).map_err(BuildError::Failed)?;
     let budget = limits.configure_deadline;
-    store.set_epoch_deadline(runtime::ticks(budget));
+    runtime::arm(&mut store, budget);
     let configure = move || {
         let bindings = pre.instantiate(&mut store).map_err(|e| {
             BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
@@ -235,12 +235,12 @@ impl Core {
         let mut call = move || {
             let mut result = Ok(());
             if let Some(before) = before {
-                instance.store.set_epoch_deadline(runtime::ticks(budget));
+                runtime::arm(&mut instance.store, budget);
                 result = before(&instance.bindings, &mut instance.store)
                     .map_err(|e| runtime::classify(&mut instance.store, &e, "observe", budget, memory));
             }
             result.and_then(|()| {
-                instance.store.set_epoch_deadline(runtime::ticks(budget));
+                runtime::arm(&mut instance.store, budget);
                 f(&instance.bindings, &mut instance.store)
                     .map_err(|e| runtime::classify(&mut instance.store, &e, export, budget, memory))
             })

@@ -8,6 +8,7 @@
 //!   granted.
 //! - [`provision`]: how each interface is provided by default and which grant gives more, for
 //!   `plugin inspect` and for refusals at load.
+//! - [`wait`]: waits on host I/O end at the call's deadline, like guest code.
 //! - [`off_runtime`]: wasmtime-wasi's blocking functions enter a Tokio runtime of their own; a
 //!   call into a WASI plugin made from inside a runtime's worker is moved off it first.
 //!
@@ -18,6 +19,7 @@
 use super::error::PluginError;
 use super::http::HttpHooks;
 use super::state::{Output, PluginState};
+use super::wait::{self, Deadline};
 use crate::grant::{Grant, HostPattern};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +33,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The WASI version wasmtime-wasi defines; the deterministic functions replace its own at
 /// this version (a component importing an older 0.2 version is linked to it).
-const WASI: &str = "0.2.12";
+pub(crate) const WASI: &str = "0.2.12";
 
 /// Most random bytes one `get-random-bytes` call may ask for.
 pub(crate) const MAX_RANDOM_BYTES: u64 = 1 << 20;
@@ -60,8 +62,10 @@ pub(crate) struct Capabilities {
     /// Outgoing HTTP requests sent, and refused (no matching grant or not plain HTTP).
     pub(crate) http_sent: AtomicU64,
     pub(crate) http_refused: AtomicU64,
-    /// Outgoing HTTP requests that ran past the deadline.
+    /// Outgoing HTTP requests that ended at a connect or first-byte timeout.
     pub(crate) http_timed_out: AtomicU64,
+    /// Waits on I/O (sockets, HTTP bodies) cut at the call's deadline.
+    pub(crate) waits_cut: AtomicU64,
     /// Socket uses refused (no matching `tcp:` grant, UDP, listening).
     pub(crate) sockets_refused: AtomicU64,
     /// The first refusal, with the grant that would allow it.
@@ -111,6 +115,10 @@ impl Capabilities {
         }
     }
 
+    pub(crate) fn count_cut_wait(&self) {
+        self.waits_cut.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Report lines: each grant and what was done with it; refusals.
     pub(crate) fn notes(&self, plugin: &str) -> Vec<String> {
         let mut notes = Vec::new();
@@ -121,8 +129,11 @@ impl Capabilities {
         let sent = self.http_sent.load(Ordering::Relaxed);
         let timed_out = self.http_timed_out.load(Ordering::Relaxed);
         if sent > 0 {
-            notes
-                .push(format!("plugin `{plugin}`: {sent} outgoing HTTP requests sent ({timed_out} past the deadline)"));
+            notes.push(format!("plugin `{plugin}`: {sent} outgoing HTTP requests sent ({timed_out} timed out)"));
+        }
+        let cut = self.waits_cut.load(Ordering::Relaxed);
+        if cut > 0 {
+            notes.push(format!("plugin `{plugin}`: {cut} waits on I/O cut at the call's deadline"));
         }
         let http_refused = self.http_refused.load(Ordering::Relaxed);
         let sockets_refused = self.sockets_refused.load(Ordering::Relaxed);
@@ -191,9 +202,12 @@ pub(crate) fn provision(import: &str) -> Option<(&'static str, Option<&'static s
 /// The WASI part of a store's state: wasmtime-wasi's context and resources.
 pub(crate) struct WasiState {
     ctx: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
     http: WasiHttpCtx,
     hooks: HttpHooks,
+    pub(super) caps: Arc<Capabilities>,
+    /// When the call in progress must end (waits on I/O are cut there).
+    pub(super) deadline: Deadline,
 }
 
 impl WasiState {
@@ -252,12 +266,19 @@ impl WasiState {
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             hooks: HttpHooks::new(Arc::clone(plugin), Arc::clone(caps), deadline),
+            caps: Arc::clone(caps),
+            deadline: Deadline::default(),
         })
+    }
+
+    /// Start a call of `budget`.
+    pub(crate) fn arm(&mut self, budget: Duration) {
+        self.deadline.arm(budget);
     }
 }
 
 impl PluginState {
-    fn wasi(&mut self) -> &mut WasiState {
+    pub(super) fn wasi(&mut self) -> &mut WasiState {
         // A store of the WASI linker always has its state (set in `new_store`); one made
         // without is given a context that grants nothing rather than a panic.
         self.wasi.get_or_insert_with(|| {
@@ -268,7 +289,9 @@ impl PluginState {
                 ctx: WasiCtxBuilder::new().build(),
                 table: ResourceTable::new(),
                 http: WasiHttpCtx::new(),
-                hooks: HttpHooks::new(plugin, caps, Duration::from_millis(1)),
+                hooks: HttpHooks::new(plugin, Arc::clone(&caps), Duration::from_millis(1)),
+                caps,
+                deadline: Deadline::default(),
             }))
         })
     }
@@ -340,6 +363,7 @@ pub(crate) fn link(linker: &mut Linker<PluginState>, caps: &Capabilities) -> was
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
     linker.allow_shadowing(true);
+    wait::link(linker)?;
     if !caps.os_random {
         let mut random = linker.instance(&format!("wasi:random/random@{WASI}"))?;
         random.func_wrap("get-random-bytes", |mut s, (len,): (u64,)| Ok((s.data_mut().random_bytes(len)?,)))?;
