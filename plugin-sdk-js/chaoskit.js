@@ -9,7 +9,7 @@
 //     capabilities() { return ["delay"]; }
 //     decide(point, iteration) { return iteration % this.every === 0 ? Action.delayMs(5) : Action.none(); }
 //   }
-//   export const { configure, registerPoint, decide } = exportInjector(EveryNth);
+//   export const { configure, registerPoint, decide, message } = exportInjector(EveryNth);
 //
 // Build it into a component with `node build.mjs injector src/plugin.js plugin.wasm` (see
 // README.md). Randomness (`random`), time (`time`), logging (`log`) and shared `Counter`s come
@@ -34,13 +34,45 @@ export const Action = {
   /** Sleep `ns` nanoseconds (a Number or a BigInt). */
   delayNs: (ns) => ({ tag: "delay-ns", val: BigInt(ns) }),
   /** Fail the call with `message`. */
-  error: (message) => ({ tag: "error", val: String(message) }),
+  error: (message) => ({ tag: "error", val: __ckMessages.id(String(message)) }),
   /** Panic with `message`. */
-  panic: (message) => ({ tag: "panic", val: String(message) }),
+  panic: (message) => ({ tag: "panic", val: __ckMessages.id(String(message)) }),
   /** Cancel the operation. */
   cancel: () => __CK_CANCEL,
 };
 const __CK_NONE = Object.freeze({ tag: "none" });
+
+// Messages of error and panic actions travel by id (the contract's `message-id`): the first
+// 1024 distinct texts get stable ids, which the host fetches once through `message` and keeps;
+// any other text gets a one-off id (from 2^31) and is kept only until the host fetches it.
+const __ckMessages = {
+  ids: new Map(),
+  texts: [],
+  oneOff: null,
+  next: 0,
+  id(text) {
+    const known = this.ids.get(text);
+    if (known !== undefined) return known;
+    if (this.texts.length < 1024) {
+      const id = this.texts.length;
+      this.texts.push(text);
+      this.ids.set(text, id);
+      return id;
+    }
+    const id = 2 ** 31 + (this.next++ % 2 ** 31);
+    this.oneOff = [id, text];
+    return id;
+  },
+  text(id) {
+    if (id < 2 ** 31) return this.texts[id] ?? "";
+    if (this.oneOff !== null && this.oneOff[0] === id) {
+      const text = this.oneOff[1];
+      this.oneOff = null;
+      return text;
+    }
+    return "";
+  },
+};
 const __CK_CANCEL = Object.freeze({ tag: "cancel" });
 
 /** Randomness from the host's seeded stream: replays with the scenario seed. */
@@ -184,6 +216,9 @@ export function exportInjector(Plugin) {
       const point = points[id];
       if (plugin === null || point === undefined) return __CK_NONE;
       return plugin.decide(point, Number(iteration)) ?? __CK_NONE;
+    },
+    message(id) {
+      return __ckMessages.text(id);
     },
   };
 }

@@ -54,6 +54,43 @@ __all__ = [
 KINDS = ["delay", "panic", "error", "cancel", "network", "failpoint"]
 
 
+class _Messages:
+    """Messages of error and panic actions travel by id (the contract's ``message-id``): the
+    first 1024 distinct texts get stable ids, which the host fetches once through ``message``
+    and keeps; any other text gets a one-off id (from 2**31), kept only until it is fetched."""
+
+    def __init__(self):
+        self.ids = {}
+        self.texts = []
+        self.one_off = None
+        self.next = 0
+
+    def id(self, text):
+        known = self.ids.get(text)
+        if known is not None:
+            return known
+        if len(self.texts) < 1024:
+            self.ids[text] = len(self.texts)
+            self.texts.append(text)
+            return self.ids[text]
+        one_off = 2**31 + self.next % 2**31
+        self.next += 1
+        self.one_off = (one_off, text)
+        return one_off
+
+    def text(self, id):
+        if id < 2**31:
+            return self.texts[id] if id < len(self.texts) else ""
+        if self.one_off is not None and self.one_off[0] == id:
+            text = self.one_off[1]
+            self.one_off = None
+            return text
+        return ""
+
+
+_MESSAGES = _Messages()
+
+
 class Action:
     """What an injector wants to happen at a chaos point."""
 
@@ -75,12 +112,12 @@ class Action:
     @staticmethod
     def error(message):
         """Fail the call with ``message``."""
-        return types.Action_Error(str(message))
+        return types.Action_Error(_MESSAGES.id(str(message)))
 
     @staticmethod
     def panic(message):
         """Panic with ``message``."""
-        return types.Action_Panic(str(message))
+        return types.Action_Panic(_MESSAGES.id(str(message)))
 
     @staticmethod
     def cancel():
@@ -321,6 +358,9 @@ def export_injector(plugin_class):
                 return types.Action_None_()
             action = WitWorld.plugin.decide(point, iteration)
             return types.Action_None_() if action is None else action
+
+        def message(self, id):
+            return _MESSAGES.text(id)
 
     return WitWorld
 

@@ -222,7 +222,11 @@ mod load {
         let info = host().inspect(path).expect("inspect");
         assert_eq!(info.world, Some(World::Injector));
         assert!(info.imports.iter().any(|i| i == "chaoskit:plugin/host@0.2.0"), "{:?}", info.imports);
-        assert_eq!(info.exports, ["configure", "register-point", "decide"]);
+        assert_eq!(info.exports, ["configure", "register-point", "decide", "message"]);
+        // An SDK plugin imports only what `std` needs, so it runs on the lean linker (no
+        // wasmtime-wasi, no move off the runtime); a `HashMap` in the SDK would import
+        // `wasi:random` for its seed.
+        assert!(!info.imports.iter().any(|i| i.starts_with("wasi:random")), "{:?}", info.imports);
         assert_eq!(info.size, std::fs::metadata(path).unwrap().len());
         assert_eq!(info.sha256.len(), 64);
         let info = host().inspect(artifacts::path(artifacts::LATENCY_SLO)).expect("inspect");
@@ -346,7 +350,7 @@ mod sandbox {
         let inj = misbehave(r#"{"mode": "huge", "every": 2}"#, relaxed());
         assert_contained(
             &inj,
-            "returned a 16777216-byte message from `decide`, over the limit `max_message` = 4096 bytes",
+            "returned a 16777216-byte message from `message`, over the limit `max_message` = 4096 bytes",
         );
     }
 
@@ -1061,7 +1065,7 @@ mod hostile {
         assert_eq!(decide(&error, PointKind::Error, 0), Action::None);
         assert!(
             error.notes()[0]
-                .contains("returned a 4985-byte message from `decide`, over the limit `max_message` = 256 bytes")
+                .contains("returned a 4985-byte message from `message`, over the limit `max_message` = 256 bytes")
         );
         let refused = load("R\u{3}r").unwrap_err().to_string();
         assert!(
@@ -1544,6 +1548,20 @@ mod wasi {
             assert!(notes.contains("ran past its 150ms deadline in `decide`"), "{what}: {notes}");
             assert!(notes.contains("2 waits on I/O cut at the call's deadline"), "{what}: {notes}");
         }
+    }
+
+    /// Messages travel by id: the SDK gives the first 1024 distinct texts stable ids (fetched
+    /// once, then kept by the host) and later ones one-off ids (fetched every time); every
+    /// decision still carries its own text.
+    #[test]
+    fn error_messages_arrive_whole_through_stable_and_one_off_ids() {
+        let inj = probe("iteration", &[]);
+        for i in 0..1100 {
+            assert_eq!(ask(&inj, i), format!("iteration {i}"));
+        }
+        assert_eq!(ask(&inj, 5), "iteration 5", "a stable id's text, kept by the host");
+        assert_eq!(ask(&inj, 1099), "iteration 1099", "the same text past the stable ids: a new one-off id");
+        assert_eq!(inj.failures(), 0);
     }
 
     #[test]
@@ -2055,6 +2073,11 @@ mod toxics {
         }
         // The same seed draws the same from 0.1.0's `random-u64`.
         assert_eq!(decide(&inj, PointKind::Delay, 3), decide(&inj, PointKind::Delay, 3));
+        // 0.1.0's `decide` returns the message itself (at another point than the delay's).
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut draws = Draws::from_rng(&mut rng);
+        let error = inj.decide(&point(1, PointKind::Error, "db.call", 7), &mut draws);
+        assert_eq!(error, Action::Error("compat error at iteration 7".into()));
         assert_eq!(inj.failures(), 0);
     }
 

@@ -99,6 +99,7 @@ thread_local! {
     static INJECTOR: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
     static VALIDATOR: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
     static TOXIC: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
+    static MESSAGES: RefCell<Messages> = const { RefCell::new(Messages { ids: std::collections::BTreeMap::new(), texts: Vec::new(), one_off: None, next_one_off: 0 }) };
 }
 
 fn with_injector<T: Injector, R>(f: impl FnOnce(&mut InjectorState<T>) -> R) -> Option<R> {
@@ -141,9 +142,63 @@ pub fn injector_decide<T: Injector>(id: u32, iteration: u64) -> itypes::Action {
     match action {
         Action::None => itypes::Action::None,
         Action::Delay(d) => itypes::Action::DelayNs(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        Action::Error(m) => itypes::Action::Error(m),
-        Action::Panic(m) => itypes::Action::Panic(m),
+        Action::Error(m) => itypes::Action::Error(MESSAGES.with(|ms| ms.borrow_mut().id(m))),
+        Action::Panic(m) => itypes::Action::Panic(MESSAGES.with(|ms| ms.borrow_mut().id(m))),
         Action::Cancel => itypes::Action::Cancel,
+    }
+}
+
+pub fn injector_message(id: u32) -> String {
+    MESSAGES.with(|ms| ms.borrow_mut().text(id))
+}
+
+/// The messages of error and panic actions, by id (the contract's `message-id`): the first
+/// [`MAX_STABLE`] distinct texts get stable ids, which the host fetches once and keeps; any
+/// other text gets a one-off id and is kept only until the host fetches it.
+///
+/// A `BTreeMap`, not a `HashMap`: std's hasher seeds itself from `wasi:random`, an import that
+/// would move every plugin off the host's lean linker.
+#[derive(Default)]
+struct Messages {
+    ids: std::collections::BTreeMap<String, u32>,
+    texts: Vec<String>,
+    one_off: Option<(u32, String)>,
+    next_one_off: u32,
+}
+
+/// Distinct texts that get stable ids (bounds the guest memory they keep).
+const MAX_STABLE: usize = 1024;
+/// One-off ids start here.
+const ONE_OFF: u32 = 1 << 31;
+
+impl Messages {
+    fn id(&mut self, text: String) -> u32 {
+        if let Some(&id) = self.ids.get(&text) {
+            return id;
+        }
+        if self.texts.len() < MAX_STABLE {
+            let id = self.texts.len() as u32;
+            self.texts.push(text.clone());
+            self.ids.insert(text, id);
+            return id;
+        }
+        let id = ONE_OFF | (self.next_one_off & !ONE_OFF);
+        self.next_one_off = self.next_one_off.wrapping_add(1);
+        self.one_off = Some((id, text));
+        id
+    }
+
+    fn text(&mut self, id: u32) -> String {
+        if id < ONE_OFF {
+            return self.texts.get(id as usize).cloned().unwrap_or_default();
+        }
+        match self.one_off.take() {
+            Some((kept, text)) if kept == id => text,
+            other => {
+                self.one_off = other;
+                String::new()
+            }
+        }
     }
 }
 

@@ -513,6 +513,9 @@ macro_rules! export_injector {
                 ) -> $crate::__private::injector_bindings::chaoskit::plugin::types::Action {
                     $crate::__private::injector_decide::<$t>(id, iteration)
                 }
+                fn message(id: u32) -> ::std::string::String {
+                    $crate::__private::injector_message(id)
+                }
             }
             $crate::__private::injector_bindings::__export_injector!(
                 __ChaosKitInjector with_types_in $crate::__private::injector_bindings

@@ -43,7 +43,7 @@ pub(crate) struct LazyStream {
     seed: u64,
     key: u64,
     index: u64,
-    rng: Option<ChaCha8Rng>,
+    rng: Option<Box<ChaCha8Rng>>,
 }
 
 #[cfg_attr(not(feature = "plugins"), expect(dead_code, reason = "only Wasm plugins borrow a stream"))]
@@ -56,17 +56,19 @@ impl LazyStream {
     /// The next `u64` of the stream.
     pub(crate) fn next_u64(&mut self) -> u64 {
         let (seed, key, index) = (self.seed, self.key, self.index);
-        self.rng.get_or_insert_with(|| derive(seed, key, index)).next_u64()
+        self.rng.get_or_insert_with(|| Box::new(derive(seed, key, index))).next_u64()
     }
 }
 
-/// A lazily created stream, so a chaos point that never draws never pays for one.
-pub(crate) type StreamSlot = Mutex<Option<ChaCha8Rng>>;
+/// A lazily created stream, so a chaos point that never draws never pays for one. Boxed, so
+/// lending it to a plugin call and taking it back moves a pointer, not the generator's ~300
+/// bytes.
+pub(crate) type StreamSlot = Mutex<Option<Box<ChaCha8Rng>>>;
 
 enum Source<'a> {
     Slot {
         slot: &'a StreamSlot,
-        guard: Option<MutexGuard<'a, Option<ChaCha8Rng>>>,
+        guard: Option<MutexGuard<'a, Option<Box<ChaCha8Rng>>>>,
         seed: u64,
         injector: u64,
         iteration: u64,
@@ -108,7 +110,7 @@ impl<'a> Draws<'a> {
             Source::Borrowed(rng) => rng,
             Source::Slot { slot, guard, seed, injector, iteration } => {
                 let guard = guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
-                guard.get_or_insert_with(|| derive(*seed, *injector, *iteration))
+                guard.get_or_insert_with(|| Box::new(derive(*seed, *injector, *iteration)))
             }
         }
     }
@@ -118,7 +120,7 @@ impl<'a> Draws<'a> {
     /// `random-u64`); [`restore`](Self::restore) gives it back, so later draws continue it.
     pub(crate) fn lend(&mut self) -> LazyStream {
         match &mut self.source {
-            Source::Borrowed(rng) => LazyStream { seed: 0, key: 0, index: 0, rng: Some((*rng).clone()) },
+            Source::Borrowed(rng) => LazyStream { seed: 0, key: 0, index: 0, rng: Some(Box::new((**rng).clone())) },
             Source::Slot { slot, guard, seed, injector, iteration } => {
                 let guard = guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
                 LazyStream { seed: *seed, key: *injector, index: *iteration, rng: guard.take() }
@@ -131,7 +133,7 @@ impl<'a> Draws<'a> {
     pub(crate) fn restore(&mut self, lent: LazyStream) {
         let Some(rng) = lent.rng else { return };
         match &mut self.source {
-            Source::Borrowed(r) => **r = rng,
+            Source::Borrowed(r) => **r = *rng,
             Source::Slot { slot, guard, .. } => {
                 let guard = guard.get_or_insert_with(|| slot.lock().unwrap_or_else(|e| e.into_inner()));
                 **guard = Some(rng);

@@ -1,8 +1,9 @@
 //! A loaded injector component as an ordinary [`Injector`](crate::Injector).
 
-use super::bindings::Injector as InjectorWorld;
-use super::bindings::InjectorPre;
-use super::bindings::chaoskit::plugin::types as wit;
+mod exports;
+
+pub(crate) use exports::ExportsPre;
+
 use super::bounds::bounded_message;
 use super::error::{FailureKind, PluginError};
 use super::health::Health;
@@ -11,9 +12,10 @@ use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
 use super::wasi::{self, Capabilities};
 use super::{PluginSpec, World};
-use crate::chaos::{Action, Capabilities as Actions, Draws, Point, PointKind};
+use crate::chaos::{Action, Capabilities as Actions, Draws, Point};
 use crate::inject::{InjectError, Injector, StartContext};
 use arc_swap::ArcSwap;
+use exports::{Decided, Exports, Text};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -25,10 +27,10 @@ const UNKNOWN: u8 = 0;
 const WANTED: u8 = 1;
 const IGNORED: u8 = 2;
 
-/// One instance of one version: its store, bindings and which points it registered.
+/// One instance of one version: its store, exports and which points it registered.
 struct Instance {
     store: Store<PluginState>,
-    bindings: InjectorWorld,
+    exports: Exports,
     points: Vec<u8>,
 }
 
@@ -36,7 +38,7 @@ struct Instance {
 pub(crate) struct Version {
     hash: [u8; 32],
     short: String,
-    pre: InjectorPre<PluginState>,
+    pre: ExportsPre,
     /// Linked with wasmtime-wasi: calls go through [`wasi::off_runtime`].
     wasi: bool,
     capabilities: Actions,
@@ -70,36 +72,6 @@ impl Version {
         if wake {
             self.returned.notify_one();
         }
-    }
-}
-
-/// What a plugin said it can do, from `configure`.
-fn capabilities(info: &wit::InjectorInfo) -> Actions {
-    let c = info.capabilities;
-    let mut caps = Actions::NONE;
-    for (flag, cap) in [
-        (wit::Capabilities::DELAY, Actions::DELAY),
-        (wit::Capabilities::PANIC, Actions::PANIC),
-        (wit::Capabilities::ERROR, Actions::ERROR),
-        (wit::Capabilities::CANCEL, Actions::CANCEL),
-        (wit::Capabilities::NETWORK, Actions::NETWORK),
-        (wit::Capabilities::FAILPOINT, Actions::FAILPOINT),
-    ] {
-        if c.contains(flag) {
-            caps = caps | cap;
-        }
-    }
-    caps
-}
-
-fn kind(kind: PointKind) -> wit::PointKind {
-    match kind {
-        PointKind::Delay => wit::PointKind::Delay,
-        PointKind::Panic => wit::PointKind::Panic,
-        PointKind::Error => wit::PointKind::Error,
-        PointKind::Cancel => wit::PointKind::Cancel,
-        PointKind::Network => wit::PointKind::Network,
-        PointKind::Failpoint => wit::PointKind::Failpoint,
     }
 }
 
@@ -160,7 +132,8 @@ impl Core {
         // Every call returns its instance within its deadline; waiting longer than a few
         // deadlines means an instance was lost (a host bug): fail open, and say so.
         let patience = self.spec.limits.decide_deadline.saturating_mul(4) + Duration::from_millis(100);
-        let started = std::time::Instant::now();
+        // Read the clock only once a wait begins (not on the hot path).
+        let mut started = None;
         let mut idle = version.idle.lock().unwrap_or_else(|p| p.into_inner());
         let mut waited = false;
         loop {
@@ -176,6 +149,7 @@ impl Core {
                 waited = true;
                 self.busy.fetch_add(1, Ordering::Relaxed);
             }
+            let started = *started.get_or_insert_with(std::time::Instant::now);
             let Some(left) = patience.checked_sub(started.elapsed()) else {
                 self.starved.fetch_add(1, Ordering::Relaxed);
                 return None;
@@ -229,14 +203,9 @@ impl Core {
             // Cold path, once per point per instance: strings cross the boundary here only.
             let budget = limits.configure_deadline;
             runtime::arm(&mut instance.store, budget);
-            let described = wit::Point {
-                kind: kind(point.kind),
-                name: point.name.to_owned(),
-                scope: point.scope.map(str::to_owned),
-            };
             let wants = instance
-                .bindings
-                .call_register_point(&mut instance.store, point.id, &described)
+                .exports
+                .register_point(&mut instance.store, point.id, point.kind, point.name, point.scope)
                 .map_err(|e| runtime::classify(&mut instance.store, &e, "register-point", budget, memory))?;
             if instance.points.len() <= index {
                 instance.points.resize(index + 1, UNKNOWN);
@@ -249,25 +218,42 @@ impl Core {
         }
         let budget = limits.decide_deadline;
         runtime::arm(&mut instance.store, budget);
-        let action = instance
-            .bindings
-            .call_decide(&mut instance.store, point.id, point.iteration)
+        let decided = instance
+            .exports
+            .decide(&mut instance.store, point.id, point.iteration)
             .map_err(|e| runtime::classify(&mut instance.store, &e, "decide", budget, memory))?;
-        let message = |m: String| {
-            // Dropping `m` here frees the guest's oversized string at once.
+        Ok(match decided {
+            Decided::None => Action::None,
+            Decided::DelayNs(ns) => Action::Delay(self.cap_delay(ns)),
+            Decided::Error(text) => Action::Error(self.message(instance, text)?),
+            Decided::Panic(text) => Action::Panic(self.message(instance, text)?),
+            Decided::Cancel => Action::Cancel,
+        })
+    }
+
+    /// The text of an error or panic action, within `max_message`: given (0.1.0), kept from
+    /// an earlier call, or asked of the instance with `message` under the cold-path deadline.
+    fn message(&self, instance: &mut Instance, text: Text) -> Result<String, FailureKind> {
+        let limits = &self.spec.limits;
+        let within = |export, m: String| {
+            // Dropping `m` here frees an oversized string at once.
             if m.len() > limits.max_message {
-                Err(FailureKind::ResultTooLarge { export: "decide", bytes: m.len(), limit: limits.max_message })
+                Err(FailureKind::ResultTooLarge { export, bytes: m.len(), limit: limits.max_message })
             } else {
                 Ok(m)
             }
         };
-        Ok(match action {
-            wit::Action::None => Action::None,
-            wit::Action::DelayNs(ns) => Action::Delay(self.cap_delay(ns)),
-            wit::Action::Error(m) => Action::Error(message(m)?),
-            wit::Action::Panic(m) => Action::Panic(message(m)?),
-            wit::Action::Cancel => Action::Cancel,
-        })
+        match text {
+            Text::Given(m) => within("decide", m),
+            Text::Id(id) => instance.exports.message(&mut instance.store, id, |store, world, id| {
+                let budget = limits.configure_deadline;
+                runtime::arm(store, budget);
+                let m = world
+                    .call_message(&mut *store, id)
+                    .map_err(|e| runtime::classify(store, &e, "message", budget, limits.memory))?;
+                within("message", m)
+            }),
+        }
     }
 }
 
@@ -276,7 +262,7 @@ fn build(
     rt: &Runtime,
     shared: &Arc<Shared>,
     spec: &PluginSpec,
-    pre: &InjectorPre<PluginState>,
+    pre: &ExportsPre,
     with_wasi: bool,
 ) -> Result<(Instance, Actions), BuildError> {
     let limits = &spec.limits;
@@ -285,17 +271,17 @@ fn build(
     let budget = limits.configure_deadline;
     runtime::arm(&mut store, budget);
     let configure = move || {
-        let bindings = pre.instantiate(&mut store).map_err(|e| {
+        let exports = pre.instantiate(&mut store).map_err(|e| {
             BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
                 FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
                 other => other,
             })
         })?;
-        let info = bindings
-            .call_configure(&mut store, &spec.config)
+        let capabilities = exports
+            .configure(&mut store, &spec.config)
             .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
             .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
-        Ok((Instance { store, bindings, points: Vec::new() }, capabilities(&info)))
+        Ok((Instance { store, exports, points: Vec::new() }, capabilities))
     };
     if with_wasi { wasi::off_runtime(configure) } else { configure() }
 }

@@ -1,10 +1,11 @@
 //! The engine, its epoch ticker, the compile cache, and turning a file into a ready version.
 
+use super::bindings::Injector as InjectorWorld;
 use super::bindings::toxic::{Toxic as ToxicWorld, ToxicPre};
 use super::bindings::v0_1::Injector as V0_1;
 use super::bindings::validator::{Validator as ValidatorWorld, ValidatorPre};
-use super::bindings::{Injector as InjectorWorld, InjectorPre};
 use super::error::{FailureKind, PluginError};
+use super::injector::ExportsPre;
 use super::state::{PluginState, Shared};
 use super::wasi::{self, Capabilities, WasiState};
 use super::{Limits, PluginInfo, Provision, World};
@@ -393,7 +394,7 @@ pub(crate) fn check_own_namespace(imports: &[(String, Vec<String>)]) -> Result<(
 
 /// The typed, ready-to-instantiate form of one version of a plugin.
 pub(crate) enum Pre {
-    Injector(InjectorPre<PluginState>),
+    Injector(ExportsPre),
     Validator(ValidatorPre<PluginState>),
     Toxic(ToxicPre<PluginState>),
 }
@@ -461,7 +462,7 @@ pub(crate) fn prepare(
     let linker = linker_for(rt, world, compiled, with_wasi.then_some(caps)).map_err(link)?;
     let pre = linker.instantiate_pre(&compiled.component).map_err(link)?;
     let pre = match world {
-        World::Injector => Pre::Injector(InjectorPre::new(pre).map_err(link)?),
+        World::Injector => Pre::Injector(ExportsPre::new(pre).map_err(link)?),
         World::Validator => Pre::Validator(ValidatorPre::new(pre).map_err(link)?),
         World::Toxic => Pre::Toxic(ToxicPre::new(pre).map_err(link)?),
     };
@@ -476,7 +477,7 @@ pub(crate) fn check_types(rt: &Runtime, compiled: &Compiled, world: World) -> Re
     let linker = linker_for(rt, world, compiled, compiled.wasi.then_some(&caps)).map_err(err)?;
     let pre = linker.instantiate_pre(&compiled.component).map_err(err)?;
     match world {
-        World::Injector => InjectorPre::new(pre).map(drop).map_err(err),
+        World::Injector => ExportsPre::new(pre).map(drop).map_err(err),
         World::Validator => ValidatorPre::new(pre).map(drop).map_err(err),
         World::Toxic => ToxicPre::new(pre).map(drop).map_err(err),
     }

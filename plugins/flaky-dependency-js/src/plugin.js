@@ -48,4 +48,4 @@ class FlakyDependency {
   }
 }
 
-export const { configure, registerPoint, decide } = exportInjector(FlakyDependency);
+export const { configure, registerPoint, decide, message } = exportInjector(FlakyDependency);

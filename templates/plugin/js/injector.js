@@ -38,4 +38,4 @@ class {{Type}} {
   }
 }
 
-export const { configure, registerPoint, decide } = exportInjector({{Type}});
+export const { configure, registerPoint, decide, message } = exportInjector({{Type}});
