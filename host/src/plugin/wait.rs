@@ -74,13 +74,8 @@ fn stream<T>(
     wait: impl AsyncFnOnce(&mut ResourceTable) -> StreamResult<T>,
 ) -> wasmtime::Result<Result<T, wit::StreamError>> {
     let (deadline, table) = parts(state);
-    let result = match bounded(deadline, function, wait(table)) {
-        Ok(result) => result,
-        Err(cut) => {
-            state.wasi().caps.count_cut_wait();
-            return Err(cut);
-        }
-    };
+    let waited = bounded(deadline, function, wait(table));
+    let result = cut(state, waited)?;
     let table = &mut state.wasi().table;
     match result {
         Ok(value) => Ok(Ok(value)),
