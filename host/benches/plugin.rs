@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chaoskit::plugin::{Grant, PluginHost, PluginSpec};
+use chaoskit::plugin::{Compiler, Grant, PluginHost, PluginSpec};
 use chaoskit::validate::IterationOutcome;
 use chaoskit::{ChaosContext, Injector, PointKind, Validator, inject};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -63,6 +63,27 @@ fn decision(c: &mut Criterion) {
     g.bench_function("wasm injector returning an error (journal entry each call)", |b| {
         b.iter_batched_ref(|| ctx(Arc::clone(&version)), |c| c.decide(PointKind::Error, None), BatchSize::SmallInput)
     });
+    // The same plugins compiled by Cranelift instead of the default (Winch on x86-64).
+    let cranelift = PluginHost::builder().compiler(Compiler::Cranelift).build().unwrap();
+    let flaky = cranelift
+        .load_injector(
+            PluginSpec::new(artifacts::path(artifacts::FLAKY_DEPENDENCY))
+                .config(r#"{"start_rate": 0.001, "end_rate": 0.001}"#),
+        )
+        .unwrap();
+    let wasm = ctx(Arc::new(flaky));
+    g.bench_function("wasm flaky-dependency p=0.001 (counter + draw), Cranelift", |b| {
+        b.iter(|| black_box(&wasm).decide(PointKind::Error, None))
+    });
+    let spike = cranelift
+        .load_injector(
+            PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 1000000, "burst": 0}"#),
+        )
+        .unwrap();
+    let wasm_none = ctx(Arc::new(spike));
+    g.bench_function("wasm latency-spike outside its window (returns none), Cranelift", |b| {
+        b.iter(|| black_box(&wasm_none).decide(PointKind::Delay, None))
+    });
     g.finish();
 }
 
@@ -89,18 +110,20 @@ fn loading(c: &mut Criterion) {
     g.sample_size(10);
     let path = artifacts::path(artifacts::LATENCY_SPIKE);
     let spec = || PluginSpec::new(path).config(r#"{"period": 10, "burst": 1}"#);
-    g.bench_function("cold load (compile, link, instantiate, configure)", |b| {
-        b.iter_custom(|n| {
-            let mut total = Duration::ZERO;
-            for _ in 0..n {
-                let host = PluginHost::new().unwrap();
-                let start = Instant::now();
-                black_box(host.load(spec()).unwrap());
-                total += start.elapsed();
-            }
-            total
-        })
-    });
+    for compiler in [Compiler::Winch, Compiler::Cranelift] {
+        g.bench_function(format!("cold load (compile, link, instantiate, configure), {}", compiler.name()), |b| {
+            b.iter_custom(|n| {
+                let mut total = Duration::ZERO;
+                for _ in 0..n {
+                    let host = PluginHost::builder().compiler(compiler).build().unwrap();
+                    let start = Instant::now();
+                    black_box(host.load(spec()).unwrap());
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
     let host = PluginHost::new().unwrap();
     host.load(spec()).unwrap();
     g.sample_size(50);
@@ -312,44 +335,50 @@ fn guests(c: &mut Criterion) {
         eprintln!("component size: {label}: {} bytes", std::fs::metadata(path).unwrap().len());
     }
 
-    let host = PluginHost::new().unwrap();
+    let hosts = [Compiler::Winch, Compiler::Cranelift]
+        .map(|compiler| (compiler.name(), PluginHost::builder().compiler(compiler).build().unwrap()));
+    let host = &hosts[0].1;
     let mut g = c.benchmark_group("guests: decision");
     let builtin = ctx(inject::error(0.001).into_shared());
     g.bench_function("built-in error injector p=0.001", |b| {
         b.iter(|| black_box(&builtin).decide(PointKind::Error, None))
     });
-    for (label, path, config) in plugins.iter().filter(|(l, _, _)| l.contains("flaky")) {
-        let injector = host.load_injector(PluginSpec::new(*path).config(*config)).unwrap();
-        let wasm = ctx(Arc::new(injector));
-        g.bench_function(format!("{label} p=0.001 (counter + draw)"), |b| {
-            b.iter(|| black_box(&wasm).decide(PointKind::Error, None))
-        });
+    for (compiler, host) in &hosts {
+        for (label, path, config) in plugins.iter().filter(|(l, _, _)| l.contains("flaky")) {
+            let injector = host.load_injector(PluginSpec::new(*path).config(*config)).unwrap();
+            let wasm = ctx(Arc::new(injector));
+            g.bench_function(format!("{label} p=0.001 (counter + draw), {compiler}"), |b| {
+                b.iter(|| black_box(&wasm).decide(PointKind::Error, None))
+            });
+        }
     }
     g.finish();
 
     let mut g = c.benchmark_group("guests: validator check");
-    for (label, path, config) in plugins.iter().filter(|(l, _, _)| l.contains("budget")) {
-        let validator = host.load_validator(PluginSpec::new(*path).config(*config)).unwrap();
-        let mut i = 0u64;
-        g.bench_function(format!("{label} check"), |b| {
-            b.iter(|| {
-                i += 1;
-                let outcome = IterationOutcome {
-                    index: i,
-                    seed: 7,
-                    ok: !i.is_multiple_of(7),
-                    duration: Duration::from_millis(1),
-                    error: None,
-                    stalled_step: None,
-                    steps_executed: 1,
-                    events: &[],
-                    max_recursion_depth: 0,
-                    panics: 0,
-                    errors: u32::from(i.is_multiple_of(7)),
-                };
-                black_box(Validator::check(&validator, &outcome)).unwrap();
-            })
-        });
+    for (compiler, host) in &hosts {
+        for (label, path, config) in plugins.iter().filter(|(l, _, _)| l.contains("budget")) {
+            let validator = host.load_validator(PluginSpec::new(*path).config(*config)).unwrap();
+            let mut i = 0u64;
+            g.bench_function(format!("{label} check, {compiler}"), |b| {
+                b.iter(|| {
+                    i += 1;
+                    let outcome = IterationOutcome {
+                        index: i,
+                        seed: 7,
+                        ok: !i.is_multiple_of(7),
+                        duration: Duration::from_millis(1),
+                        error: None,
+                        stalled_step: None,
+                        steps_executed: 1,
+                        events: &[],
+                        max_recursion_depth: 0,
+                        panics: 0,
+                        errors: u32::from(i.is_multiple_of(7)),
+                    };
+                    black_box(Validator::check(&validator, &outcome)).unwrap();
+                })
+            });
+        }
     }
     g.finish();
 
@@ -370,18 +399,23 @@ fn guests(c: &mut Criterion) {
             // Seconds per sample: a few samples say enough.
             g.measurement_time(Duration::from_secs(1)).warm_up_time(Duration::from_millis(1));
         }
-        g.bench_function(format!("{label}: cold (compile, link, instantiate, configure)"), |b| {
-            b.iter_custom(|n| {
-                let mut total = Duration::ZERO;
-                for _ in 0..n {
-                    let host = PluginHost::new().unwrap();
-                    let start = Instant::now();
-                    black_box(host.load(spec()).unwrap());
-                    total += start.elapsed();
-                }
-                total
-            })
-        });
+        for compiler in [Compiler::Winch, Compiler::Cranelift] {
+            g.bench_function(
+                format!("{label}: cold (compile, link, instantiate, configure), {}", compiler.name()),
+                |b| {
+                    b.iter_custom(|n| {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..n {
+                            let host = PluginHost::builder().compiler(compiler).build().unwrap();
+                            let start = Instant::now();
+                            black_box(host.load(spec()).unwrap());
+                            total += start.elapsed();
+                        }
+                        total
+                    })
+                },
+            );
+        }
         let cache = tempfile::tempdir().unwrap();
         PluginHost::with_disk_cache(cache.path()).unwrap().load(spec()).unwrap();
         g.bench_function(format!("{label}: cached on disk (new host, no compile)"), |b| {

@@ -3,7 +3,7 @@
 //! `plugin-artifacts` crate.
 
 use chaoskit::plugin::{
-    Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec, WasmInjector, WasmValidator, World,
+    Compiler, Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec, WasmInjector, WasmValidator, World,
 };
 use chaoskit::{Action, Draws, Event, Injector, IterationOutcome, Point, PointKind, Validator, Violation};
 use plugin_artifacts as artifacts;
@@ -343,6 +343,39 @@ mod sandbox {
     fn a_stack_overflow_is_contained() {
         let inj = misbehave(r#"{"mode": "stack", "every": 2}"#, relaxed());
         assert_contained(&inj, "overflowed its stack in `decide`");
+    }
+
+    /// Winch (the default on x86-64) and Cranelift: the same limits hold and the same seed
+    /// gives the same decisions, whichever compiler made the code.
+    #[test]
+    fn both_compilers_keep_the_limits_and_decide_the_same() {
+        let mut sequences = Vec::new();
+        for compiler in [Compiler::Winch, Compiler::Cranelift] {
+            let host = PluginHost::builder().compiler(compiler).on_demand().build().unwrap();
+            if cfg!(target_arch = "x86_64") {
+                assert_eq!(host.compiler(), compiler);
+            }
+            let load = |artifact, config: &str, limits| {
+                host.load_injector(spec(artifact).config(config).limits(limits))
+                    .unwrap_or_else(|e| panic!("{compiler:?}: {e}"))
+            };
+            let cases = [
+                (
+                    r#"{"mode": "loop", "every": 2}"#,
+                    relaxed().decide_deadline(Duration::from_millis(3)),
+                    "ran past its 3ms deadline in `decide`",
+                ),
+                (r#"{"mode": "stack", "every": 2}"#, relaxed(), "overflowed its stack in `decide`"),
+                (r#"{"mode": "grow", "every": 2}"#, relaxed().memory(8 << 20), "exceeded its memory limit in `decide`"),
+            ];
+            for (config, limits, note) in cases {
+                assert_contained(&load(artifacts::FIXTURE_MISBEHAVE, config, limits), note);
+            }
+            let flaky = load(artifacts::FLAKY_DEPENDENCY, r#"{"start_rate": 0.5, "end_rate": 0.5}"#, relaxed());
+            sequences.push((0..200).map(|i| decide(&flaky, PointKind::Error, i)).collect::<Vec<_>>());
+        }
+        assert!(sequences[0].iter().any(Action::is_none) && !sequences[0].iter().all(Action::is_none));
+        assert_eq!(sequences[0], sequences[1], "Winch and Cranelift decide the same");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 
 use super::args::{PluginArgs, PluginCommand};
 use super::exit::{CliError, ErrorKind};
-use crate::plugin::{Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec};
+use crate::plugin::{Compiler, Grant, Limits, LoadedPlugin, PluginError, PluginHost, PluginSpec};
 use crate::report::escape::terminal_safe;
 use crate::spec::{PluginParts, PluginRequest, PluginSource, SourceMap, SpecError};
 
@@ -101,14 +101,26 @@ pub(super) fn cache_dir() -> Option<PathBuf> {
     }
 }
 
+/// The compiler `$CHAOSKIT_COMPILER` names (`winch` or `cranelift`); unset or empty: the
+/// default. Another value is a configuration error, not a silent default.
+fn compiler() -> Result<Compiler, CliError> {
+    match std::env::var("CHAOSKIT_COMPILER") {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .map_err(|e: String| CliError::new(ErrorKind::Config, anyhow!("CHAOSKIT_COMPILER: {}", terminal_safe(&e)))),
+        _ => Ok(Compiler::default()),
+    }
+}
+
 /// The plugin host of one command: with the on-disk compile cache (a multi-megabyte
 /// JavaScript or Python component compiles for seconds once, then loads in milliseconds),
 /// or without it, with a warning, when the directory cannot be used: a cache never fails a run.
 fn plugin_host() -> Result<PluginHost, CliError> {
+    let builder = PluginHost::builder().compiler(compiler()?);
     if let Some(dir) = cache_dir() {
         match std::fs::create_dir_all(&dir)
             .map_err(|e| e.to_string())
-            .and_then(|()| PluginHost::with_disk_cache(&dir).map_err(|e| e.to_string()))
+            .and_then(|()| builder.clone().disk_cache(&dir).build().map_err(|e| e.to_string()))
         {
             Ok(host) => return Ok(host),
             Err(e) => tracing::warn!(
@@ -118,7 +130,7 @@ fn plugin_host() -> Result<PluginHost, CliError> {
             ),
         }
     }
-    PluginHost::new().map_err(plugin_error)
+    builder.build().map_err(plugin_error)
 }
 
 /// A load failure, placed: a scenario plugin's at its entry (`config` when the plugin refused

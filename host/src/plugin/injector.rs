@@ -42,7 +42,8 @@ pub(crate) struct Version {
     /// Linked with wasmtime-wasi: calls go through [`wasi::off_runtime`].
     wasi: bool,
     capabilities: Actions,
-    idle: Mutex<Vec<Instance>>,
+    #[expect(clippy::vec_box, reason = "taking an instance out and back moves a pointer, not ~200 bytes")]
+    idle: Mutex<Vec<Box<Instance>>>,
     /// Signalled when an instance comes back or one is dropped (room to build another).
     returned: Condvar,
     /// Workers waiting on `returned`, counted under the `idle` lock. A notify is a system call
@@ -53,7 +54,7 @@ pub(crate) struct Version {
 }
 
 impl Version {
-    fn put(&self, instance: Instance) {
+    fn put(&self, instance: Box<Instance>) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.push(instance);
         let wake = self.waiting.load(Ordering::Relaxed) > 0;
@@ -128,7 +129,7 @@ impl Core {
     /// the next one another worker gives back. A decision never skips for lack of an instance
     /// (that would make it depend on timing); the wait is bounded by the other calls'
     /// deadlines. `None` only when a new instance cannot be built (a failure, reported).
-    fn take(&self, version: &Version) -> Option<Instance> {
+    fn take(&self, version: &Version) -> Option<Box<Instance>> {
         // Every call returns its instance within its deadline; waiting longer than a few
         // deadlines means an instance was lost (a host bug): fail open, and say so.
         let patience = self.spec.limits.decide_deadline.saturating_mul(4) + Duration::from_millis(100);
@@ -161,7 +162,7 @@ impl Core {
         }
         drop(idle);
         match self.build(version) {
-            Ok((instance, _)) => Some(instance),
+            Ok((instance, _)) => Some(Box::new(instance)),
             Err(e) => {
                 version.discard();
                 self.fail(version, e.into_failure());
@@ -305,7 +306,7 @@ fn load_version(
         pre,
         wasi: with_wasi,
         capabilities,
-        idle: Mutex::new(vec![first]),
+        idle: Mutex::new(vec![Box::new(first)]),
         returned: Condvar::new(),
         waiting: AtomicUsize::new(0),
         live: AtomicUsize::new(1),

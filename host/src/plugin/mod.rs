@@ -453,19 +453,109 @@ pub struct PluginHost {
 
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginHost").field("pooling", &self.rt.pooling).finish_non_exhaustive()
+        f.debug_struct("PluginHost")
+            .field("pooling", &self.rt.pooling)
+            .field("compiler", &self.rt.compiler)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which compiler turns a plugin into machine code. Both run the same code with the same
+/// limits and give the same decisions; they trade compile time against call speed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compiler {
+    /// Winch, wasmtime's baseline compiler: one pass, about 4× faster to compile than
+    /// Cranelift. Calls into a small (Rust) plugin cost the same; code that computes a lot
+    /// (a JavaScript or Python interpreter) runs 1.2–1.6× slower. The default on x86-64,
+    /// where wasmtime supports it at tier 1.
+    Winch,
+    /// Cranelift, the optimizing compiler: slower to compile, faster code. The default
+    /// elsewhere, and the choice for a compute-heavy plugin on a hot path.
+    Cranelift,
+}
+
+impl Default for Compiler {
+    fn default() -> Self {
+        if cfg!(target_arch = "x86_64") { Compiler::Winch } else { Compiler::Cranelift }
+    }
+}
+
+impl Compiler {
+    /// Its name in configuration and messages: `winch` or `cranelift`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compiler::Winch => "winch",
+            Compiler::Cranelift => "cranelift",
+        }
+    }
+}
+
+impl std::str::FromStr for Compiler {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "winch" => Ok(Compiler::Winch),
+            "cranelift" => Ok(Compiler::Cranelift),
+            other => Err(format!("unknown compiler `{other}` (expected `winch` or `cranelift`)")),
+        }
+    }
+}
+
+/// Settings of a [`PluginHost`]: from [`PluginHost::builder`].
+#[derive(Debug, Clone)]
+pub struct PluginHostBuilder {
+    pooling: bool,
+    compiler: Compiler,
+    disk_cache: Option<PathBuf>,
+}
+
+impl PluginHostBuilder {
+    /// Allocate instances on demand instead of from the pooling allocator.
+    pub fn on_demand(mut self) -> Self {
+        self.pooling = false;
+        self
+    }
+
+    /// Which compiler to use (default: [`Compiler::default`]).
+    pub fn compiler(mut self, compiler: Compiler) -> Self {
+        self.compiler = compiler;
+        self
+    }
+
+    /// Also keep compiled plugins on disk in `dir`, so another process (the next
+    /// `chaoskit-host run`) skips compilation.
+    pub fn disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.disk_cache = Some(dir.into());
+        self
+    }
+
+    /// The host. When the pooling allocator cannot be reserved it allocates on demand, and when
+    /// Winch does not support this machine it uses Cranelift (both logged; see
+    /// [`PluginHost::is_pooling`] and [`PluginHost::compiler`]).
+    ///
+    /// # Errors
+    ///
+    /// The engine, its ticker thread or the cache directory cannot be set up.
+    pub fn build(self) -> Result<PluginHost, PluginError> {
+        Ok(PluginHost { rt: Runtime::new(self.pooling, self.compiler, self.disk_cache.as_deref())? })
     }
 }
 
 impl PluginHost {
+    /// Settings beyond the defaults: compiler, on-disk cache, allocation.
+    pub fn builder() -> PluginHostBuilder {
+        PluginHostBuilder { pooling: true, compiler: Compiler::default(), disk_cache: None }
+    }
+
     /// A host with the pooling instance allocator (on-demand allocation if the pool cannot be
-    /// reserved).
+    /// reserved) and the default [`Compiler`].
     ///
     /// # Errors
     ///
     /// The engine or its ticker thread cannot be created.
     pub fn new() -> Result<Self, PluginError> {
-        Ok(Self { rt: Runtime::new(true, None)? })
+        Self::builder().build()
     }
 
     /// A host that also keeps compiled plugins on disk in `dir`, so another process (the next
@@ -476,7 +566,7 @@ impl PluginHost {
     ///
     /// The engine, its ticker thread or the cache directory cannot be set up.
     pub fn with_disk_cache(dir: impl AsRef<Path>) -> Result<Self, PluginError> {
-        Ok(Self { rt: Runtime::new(true, Some(dir.as_ref()))? })
+        Self::builder().disk_cache(dir.as_ref()).build()
     }
 
     /// A host that allocates instances on demand (no pooling allocator).
@@ -485,7 +575,13 @@ impl PluginHost {
     ///
     /// The engine or its ticker thread cannot be created.
     pub fn on_demand() -> Result<Self, PluginError> {
-        Ok(Self { rt: Runtime::new(false, None)? })
+        Self::builder().on_demand().build()
+    }
+
+    /// The compiler in use: the one asked for, or Cranelift if Winch does not support this
+    /// machine.
+    pub fn compiler(&self) -> Compiler {
+        self.rt.compiler
     }
 
     /// Whether instances come from the pooling allocator.

@@ -8,7 +8,7 @@ use super::error::{FailureKind, PluginError};
 use super::injector::ExportsPre;
 use super::state::{PluginState, Shared};
 use super::wasi::{self, Capabilities, WasiState};
-use super::{Limits, PluginInfo, Provision, World};
+use super::{Compiler, Limits, PluginInfo, Provision, World};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -73,6 +73,7 @@ const STD_BASELINE: &[&str] = &[
 pub(crate) struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) pooling: bool,
+    pub(crate) compiler: Compiler,
     cache: Mutex<VecDeque<([u8; 32], Component)>>,
     _ticker: Ticker,
 }
@@ -91,13 +92,21 @@ impl Drop for Ticker {
     }
 }
 
-fn config(pooling: bool, cache: Option<&wasmtime::Cache>) -> wasmtime::Config {
+fn allocation(pooling: bool) -> &'static str {
+    if pooling { "the pooling allocator" } else { "on-demand allocation" }
+}
+
+fn config(pooling: bool, compiler: Compiler, cache: Option<&wasmtime::Cache>) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.cache(cache.cloned());
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.parallel_compilation(true);
     config.max_wasm_stack(512 * 1024);
+    config.strategy(match compiler {
+        Compiler::Winch => wasmtime::Strategy::Winch,
+        Compiler::Cranelift => wasmtime::Strategy::Cranelift,
+    });
     if pooling {
         let mut pool = wasmtime::PoolingAllocationConfig::default();
         pool.total_component_instances(256)
@@ -111,7 +120,7 @@ fn config(pooling: bool, cache: Option<&wasmtime::Cache>) -> wasmtime::Config {
 }
 
 impl Runtime {
-    pub(crate) fn new(pooling: bool, disk_cache: Option<&Path>) -> Result<Arc<Self>, PluginError> {
+    pub(crate) fn new(pooling: bool, compiler: Compiler, disk_cache: Option<&Path>) -> Result<Arc<Self>, PluginError> {
         let cache = disk_cache
             .map(|dir| {
                 let mut config = wasmtime::CacheConfig::new();
@@ -121,17 +130,41 @@ impl Runtime {
             .transpose()
             .map_err(|e| PluginError::Engine { message: format!("cannot use the compile cache directory: {e:#}") })?;
         let cache = cache.as_ref();
-        let (engine, pooling) = match pooling.then(|| Engine::new(&config(true, cache))) {
-            Some(Ok(engine)) => (engine, true),
-            other => {
-                if let Some(Err(e)) = other {
-                    tracing::info!(target: "chaoskit::plugin", "pooling allocator unavailable ({e}); allocating instances on demand");
-                }
-                let engine = Engine::new(&config(false, cache))
-                    .map_err(|e| PluginError::Engine { message: format!("{e:#}") })?;
-                (engine, false)
+        // What was asked first; then without the pool (its address space may be refused), then
+        // Cranelift (Winch may not support this machine). Each fallback is logged.
+        let mut attempts = vec![(pooling, compiler)];
+        if pooling {
+            attempts.push((false, compiler));
+        }
+        if compiler != Compiler::Cranelift {
+            attempts.push((pooling, Compiler::Cranelift));
+            if pooling {
+                attempts.push((false, Compiler::Cranelift));
             }
+        }
+        let mut failures = Vec::new();
+        let mut engine = None;
+        for (pooling, compiler) in attempts {
+            match Engine::new(&config(pooling, compiler, cache)) {
+                Ok(e) => {
+                    engine = Some((e, pooling, compiler));
+                    break;
+                }
+                Err(e) => failures.push(format!("{} with {}: {e:#}", compiler.name(), allocation(pooling))),
+            }
+        }
+        let Some((engine, pooling, compiler)) = engine else {
+            return Err(PluginError::Engine { message: failures.join("; ") });
         };
+        if !failures.is_empty() {
+            tracing::info!(
+                target: "chaoskit::plugin",
+                "using {} with {} ({})",
+                compiler.name(),
+                allocation(pooling),
+                failures.join("; ")
+            );
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (engine, stop) = (engine.clone(), Arc::clone(&stop));
@@ -148,6 +181,7 @@ impl Runtime {
         Ok(Arc::new(Self {
             engine,
             pooling,
+            compiler,
             cache: Mutex::new(VecDeque::new()),
             _ticker: Ticker { stop, thread: Some(thread) },
         }))

@@ -297,3 +297,30 @@ fn the_command_line_keeps_compiled_plugins_in_its_cache_directory_unless_told_of
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(files(&xdg.join("chaoskit")) > 0);
 }
+
+#[test]
+fn the_compiler_is_chosen_by_chaoskit_compiler_and_a_bad_name_is_a_usage_error() {
+    let dir = Dir::new("compiler-choice");
+    let spike = artifacts::path(artifacts::LATENCY_SPIKE);
+    for compiler in ["winch", "cranelift", ""] {
+        let run = dir
+            .command(&["plugin", "inspect", spike])
+            .env("CHAOSKIT_CACHE_DIR", "off")
+            .env("CHAOSKIT_COMPILER", compiler)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{compiler}: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    let run = dir
+        .command(&["plugin", "inspect", spike])
+        .env("CHAOSKIT_CACHE_DIR", "off")
+        .env("CHAOSKIT_COMPILER", "llvm")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("CHAOSKIT_COMPILER: unknown compiler `llvm` (expected `winch` or `cranelift`)"),
+        "{stderr}"
+    );
+}
