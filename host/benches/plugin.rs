@@ -84,6 +84,11 @@ fn decision(c: &mut Criterion) {
     g.bench_function("wasm latency-spike outside its window (returns none), Cranelift", |b| {
         b.iter(|| black_box(&wasm_none).decide(PointKind::Delay, None))
     });
+    let version = cranelift.load_injector(PluginSpec::new(artifacts::path(artifacts::FIXTURE_VERSION_A))).unwrap();
+    let version: Arc<dyn Injector> = Arc::new(version);
+    g.bench_function("wasm injector returning an error (journal entry each call), Cranelift", |b| {
+        b.iter_batched_ref(|| ctx(Arc::clone(&version)), |c| c.decide(PointKind::Error, None), BatchSize::SmallInput)
+    });
     g.finish();
 }
 

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Run chaos-engineering experiments described in scenario files (TOML, YAML or JSON): \
 start or reach a target, drive it with HTTP, TCP or command steps while injectors add faults, \
 check invariants with validators, and write a verdict with text, JSON, JUnit and HTML reports.",
-    after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host validate scenario.yaml --resolved\n  chaoskit-host report chaoskit-report/journal.json --format html > report.html\n\nExit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin error, 130 interrupted."
+    after_help = "Examples:\n  chaoskit-host run examples/scenarios/demo.toml\n  chaoskit-host validate scenario.yaml --resolved\n  chaoskit-host report chaoskit-report/journal.json --format html > report.html\n\nEnvironment:\n  CHAOSKIT_CACHE_DIR  where compiled plugins are kept between runs (`off`: nowhere)\n  CHAOSKIT_COMPILER   `winch` (default on x86-64: loads sooner) or `cranelift` (faster code)\n\nExit codes: 0 PASS or UNSTABLE, 1 FAIL, 2 usage/configuration/plugin error, 130 interrupted."
 )]
 pub struct Cli {
     /// Log format on stderr.
