@@ -4,8 +4,8 @@ mod exports;
 
 pub(crate) use exports::ExportsPre;
 
-use super::bounds::bounded_message;
 use super::error::{FailureKind, PluginError};
+use super::fresh::{self, BuildError};
 use super::health::Health;
 use super::reload::{Reload, Watch};
 use super::runtime::{self, Compiled, Pre, Runtime};
@@ -72,32 +72,6 @@ impl Version {
         drop(idle);
         if wake {
             self.returned.notify_one();
-        }
-    }
-}
-
-/// Why a fresh instance could not be made ready.
-pub(crate) enum BuildError {
-    Config(String),
-    Failed(FailureKind),
-}
-
-impl BuildError {
-    pub(crate) fn into_plugin_error(self, path: &Path) -> PluginError {
-        match self {
-            BuildError::Config(message) => PluginError::Config { path: path.to_owned(), message },
-            BuildError::Failed(FailureKind::Instantiate { message }) => {
-                PluginError::Instantiate { path: path.to_owned(), message }
-            }
-            BuildError::Failed(kind) => PluginError::Failed { path: path.to_owned(), kind },
-        }
-    }
-    pub(crate) fn into_failure(self) -> FailureKind {
-        match self {
-            BuildError::Config(message) => {
-                FailureKind::Instantiate { message: format!("refused its configuration: {message}") }
-            }
-            BuildError::Failed(kind) => kind,
         }
     }
 }
@@ -267,24 +241,16 @@ fn build(
     with_wasi: bool,
 ) -> Result<(Instance, Actions), BuildError> {
     let limits = &spec.limits;
-    let mut store =
-        runtime::new_store(rt, shared, limits, with_wasi, limits.decide_deadline).map_err(BuildError::Failed)?;
-    let budget = limits.configure_deadline;
-    runtime::arm(&mut store, budget);
-    let configure = move || {
-        let exports = pre.instantiate(&mut store).map_err(|e| {
-            BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
-                FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
-                other => other,
-            })
-        })?;
-        let capabilities = exports
-            .configure(&mut store, &spec.config)
-            .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-            .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
-        Ok((Instance { store, exports, points: Vec::new() }, capabilities))
-    };
-    if with_wasi { wasi::off_runtime(configure) } else { configure() }
+    let (store, exports, capabilities) = fresh::configured(
+        rt,
+        shared,
+        limits,
+        with_wasi,
+        limits.decide_deadline,
+        |store| pre.instantiate(store),
+        |exports, store| exports.configure(store, &spec.config),
+    )?;
+    Ok((Instance { store, exports, points: Vec::new() }, capabilities))
 }
 
 /// Load one version: compile (or reuse), check, link, and configure a first instance.

@@ -56,6 +56,7 @@
 mod bindings;
 mod bounds;
 mod error;
+mod fresh;
 mod health;
 mod http;
 mod injector;

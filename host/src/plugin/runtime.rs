@@ -159,7 +159,7 @@ impl Runtime {
         if !failures.is_empty() {
             tracing::info!(
                 target: "chaoskit::plugin",
-                "using {} with {} ({})",
+                "plugins compile with {} and use {}; not available here: {}",
                 compiler.name(),
                 allocation(pooling),
                 failures.join("; ")

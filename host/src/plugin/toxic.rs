@@ -6,8 +6,8 @@
 
 use super::bindings::toxic::chaoskit::plugin::filter_types as wit;
 use super::bindings::toxic::{Toxic as ToxicWorld, ToxicPre};
-use super::bounds::bounded_message;
 use super::error::{FailureKind, PluginError};
+use super::fresh::{self, BuildError};
 use super::health::Health;
 use super::reload::{Reload, Watch};
 use super::runtime::{self, Compiled, Pre, Runtime};
@@ -83,34 +83,24 @@ struct Instance {
 
 impl Core {
     /// Instantiate the version and `configure` it with `attributes`.
-    fn build(&self, version: &Version, attributes: &str) -> Result<Instance, BuildFailure> {
+    fn build(&self, version: &Version, attributes: &str) -> Result<Instance, BuildError> {
         let limits = &self.spec.limits;
         // Toxics link only the `std` baseline (see `load_version`): no WASI context.
-        let mut store = runtime::new_store(&self.rt, &self.shared, limits, false, limits.decide_deadline)
-            .map_err(BuildFailure::Failed)?;
-        let budget = limits.configure_deadline;
-        runtime::arm(&mut store, budget);
-        let bindings = version.pre.instantiate(&mut store).map_err(|e| {
-            BuildFailure::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
-                FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
-                other => other,
-            })
-        })?;
-        bindings
-            .call_configure(&mut store, attributes)
-            .map_err(|e| BuildFailure::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-            .map_err(|m| BuildFailure::Refused(bounded_message(m, limits.max_message, Some(&self.shared.name))))?;
+        let (store, bindings, ()) = fresh::configured(
+            &self.rt,
+            &self.shared,
+            limits,
+            false,
+            limits.decide_deadline,
+            |store| version.pre.instantiate(store),
+            |bindings, store| bindings.call_configure(store, attributes),
+        )?;
         Ok(Instance { store, bindings })
     }
 
     fn fail(&self, version: &str, kind: &FailureKind) {
         self.health.fail(&self.shared.name, version, kind, "the connection's bytes pass unchanged from now on");
     }
-}
-
-enum BuildFailure {
-    Refused(String),
-    Failed(FailureKind),
 }
 
 /// Link a version of a toxic. Filters run inside the proxy's async tasks, where wasmtime-wasi's
@@ -162,7 +152,7 @@ impl WasmToxic {
         // A first instance with the configuration of the spec (`{}` by default) proves the
         // component can be instantiated; a refused `{}` is fine (a toxic brings its own).
         let version = core.current.load();
-        if let Err(BuildFailure::Failed(kind)) = core.build(&version, &core.spec.config) {
+        if let Err(BuildError::Failed(kind)) = core.build(&version, &core.spec.config) {
             return Err(match kind {
                 FailureKind::Instantiate { message } => PluginError::Instantiate { path: core.path.clone(), message },
                 kind => PluginError::Failed { path: core.path.clone(), kind },
@@ -211,7 +201,7 @@ impl Reload for Core {
                 return Ok(None);
             }
             let version = load_version(&self.rt, &self.spec, &compiled)?;
-            if let Err(BuildFailure::Failed(kind)) = self.build(&version, &self.spec.config) {
+            if let Err(BuildError::Failed(kind)) = self.build(&version, &self.spec.config) {
                 return Err(PluginError::Failed { path: self.path.clone(), kind });
             }
             Ok(Some(version))
@@ -252,8 +242,8 @@ impl ToxicPlugin for WasmToxic {
         let version = core.current.load();
         match core.build(&version, attributes) {
             Ok(_) => Ok(()),
-            Err(BuildFailure::Refused(message)) => Err(message),
-            Err(BuildFailure::Failed(kind)) => Err(format!("the plugin failed while checking them: {kind}")),
+            Err(BuildError::Config(message)) => Err(message),
+            Err(BuildError::Failed(kind)) => Err(format!("the plugin failed while checking them: {kind}")),
         }
     }
 
@@ -279,14 +269,14 @@ impl ToxicPlugin for WasmToxic {
         let version = core.current.load_full();
         let mut instance = match core.build(&version, attributes) {
             Ok(instance) => instance,
-            Err(BuildFailure::Refused(m)) => {
+            Err(BuildError::Config(m)) => {
                 core.fail(
                     &version.short,
                     &FailureKind::Instantiate { message: format!("refused its attributes: {m}") },
                 );
                 return None;
             }
-            Err(BuildFailure::Failed(kind)) => {
+            Err(BuildError::Failed(kind)) => {
                 core.fail(&version.short, &kind);
                 return None;
             }

@@ -4,8 +4,8 @@ use super::bindings::validator::chaoskit::plugin::types as wit;
 use super::bindings::validator::{Validator as ValidatorWorld, ValidatorPre};
 use super::bounds::bounded_message;
 use super::error::{FailureKind, PluginError};
+use super::fresh::{self, BuildError};
 use super::health::Health;
-use super::injector::BuildError;
 use super::reload::{Reload, Watch};
 use super::runtime::{self, Compiled, Pre, Runtime};
 use super::state::{PluginState, Shared};
@@ -59,24 +59,16 @@ fn build(
     with_wasi: bool,
 ) -> Result<(Instance, wit::ValidatorInfo), BuildError> {
     let limits = &spec.limits;
-    let mut store =
-        runtime::new_store(rt, shared, limits, with_wasi, limits.validate_deadline).map_err(BuildError::Failed)?;
-    let budget = limits.configure_deadline;
-    runtime::arm(&mut store, budget);
-    let configure = move || {
-        let bindings = pre.instantiate(&mut store).map_err(|e| {
-            BuildError::Failed(match runtime::classify(&mut store, &e, "instantiate", budget, limits.memory) {
-                FailureKind::Trap { message, .. } => FailureKind::Instantiate { message },
-                other => other,
-            })
-        })?;
-        let info = bindings
-            .call_configure(&mut store, &spec.config)
-            .map_err(|e| BuildError::Failed(runtime::classify(&mut store, &e, "configure", budget, limits.memory)))?
-            .map_err(|m| BuildError::Config(bounded_message(m, limits.max_message, Some(&shared.name))))?;
-        Ok((Instance { store, bindings }, info))
-    };
-    if with_wasi { wasi::off_runtime(configure) } else { configure() }
+    let (store, bindings, info) = fresh::configured(
+        rt,
+        shared,
+        limits,
+        with_wasi,
+        limits.validate_deadline,
+        |store| pre.instantiate(store),
+        |bindings, store| bindings.call_configure(store, &spec.config),
+    )?;
+    Ok((Instance { store, bindings }, info))
 }
 
 fn load_version(
