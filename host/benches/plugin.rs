@@ -39,56 +39,38 @@ fn decision(c: &mut Criterion) {
     g.bench_function("built-in error injector p=1 (journal entry each call)", |b| {
         b.iter_batched_ref(|| ctx(Arc::clone(&always)), |c| c.decide(PointKind::Error, None), BatchSize::SmallInput)
     });
-    let flaky = host
-        .load_injector(
-            PluginSpec::new(artifacts::path(artifacts::FLAKY_DEPENDENCY))
-                .config(r#"{"start_rate": 0.001, "end_rate": 0.001}"#),
-        )
-        .unwrap();
-    let wasm = ctx(Arc::new(flaky));
-    g.bench_function("wasm flaky-dependency p=0.001 (counter + draw)", |b| {
-        b.iter(|| black_box(&wasm).decide(PointKind::Error, None))
-    });
-    let spike = host
-        .load_injector(
-            PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 1000000, "burst": 0}"#),
-        )
-        .unwrap();
-    let wasm_none = ctx(Arc::new(spike));
-    g.bench_function("wasm latency-spike outside its window (returns none)", |b| {
-        b.iter(|| black_box(&wasm_none).decide(PointKind::Delay, None))
-    });
-    let version = host.load_injector(PluginSpec::new(artifacts::path(artifacts::FIXTURE_VERSION_A))).unwrap();
-    let version: Arc<dyn Injector> = Arc::new(version);
-    g.bench_function("wasm injector returning an error (journal entry each call)", |b| {
-        b.iter_batched_ref(|| ctx(Arc::clone(&version)), |c| c.decide(PointKind::Error, None), BatchSize::SmallInput)
-    });
-    // The same plugins compiled by Cranelift instead of the default (Winch on x86-64).
+    // The default compiler (Winch on x86-64), then Cranelift: same plugins, same path.
     let cranelift = PluginHost::builder().compiler(Compiler::Cranelift).build().unwrap();
-    let flaky = cranelift
-        .load_injector(
-            PluginSpec::new(artifacts::path(artifacts::FLAKY_DEPENDENCY))
-                .config(r#"{"start_rate": 0.001, "end_rate": 0.001}"#),
-        )
-        .unwrap();
-    let wasm = ctx(Arc::new(flaky));
-    g.bench_function("wasm flaky-dependency p=0.001 (counter + draw), Cranelift", |b| {
-        b.iter(|| black_box(&wasm).decide(PointKind::Error, None))
-    });
-    let spike = cranelift
-        .load_injector(
-            PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 1000000, "burst": 0}"#),
-        )
-        .unwrap();
-    let wasm_none = ctx(Arc::new(spike));
-    g.bench_function("wasm latency-spike outside its window (returns none), Cranelift", |b| {
-        b.iter(|| black_box(&wasm_none).decide(PointKind::Delay, None))
-    });
-    let version = cranelift.load_injector(PluginSpec::new(artifacts::path(artifacts::FIXTURE_VERSION_A))).unwrap();
-    let version: Arc<dyn Injector> = Arc::new(version);
-    g.bench_function("wasm injector returning an error (journal entry each call), Cranelift", |b| {
-        b.iter_batched_ref(|| ctx(Arc::clone(&version)), |c| c.decide(PointKind::Error, None), BatchSize::SmallInput)
-    });
+    for (suffix, host) in [("", &host), (", Cranelift", &cranelift)] {
+        let flaky = host
+            .load_injector(
+                PluginSpec::new(artifacts::path(artifacts::FLAKY_DEPENDENCY))
+                    .config(r#"{"start_rate": 0.001, "end_rate": 0.001}"#),
+            )
+            .unwrap();
+        let wasm = ctx(Arc::new(flaky));
+        g.bench_function(format!("wasm flaky-dependency p=0.001 (counter + draw){suffix}"), |b| {
+            b.iter(|| black_box(&wasm).decide(PointKind::Error, None))
+        });
+        let spike = host
+            .load_injector(
+                PluginSpec::new(artifacts::path(artifacts::LATENCY_SPIKE)).config(r#"{"period": 1000000, "burst": 0}"#),
+            )
+            .unwrap();
+        let wasm_none = ctx(Arc::new(spike));
+        g.bench_function(format!("wasm latency-spike outside its window (returns none){suffix}"), |b| {
+            b.iter(|| black_box(&wasm_none).decide(PointKind::Delay, None))
+        });
+        let version = host.load_injector(PluginSpec::new(artifacts::path(artifacts::FIXTURE_VERSION_A))).unwrap();
+        let version: Arc<dyn Injector> = Arc::new(version);
+        g.bench_function(format!("wasm injector returning an error (journal entry each call){suffix}"), |b| {
+            b.iter_batched_ref(
+                || ctx(Arc::clone(&version)),
+                |c| c.decide(PointKind::Error, None),
+                BatchSize::SmallInput,
+            )
+        });
+    }
     g.finish();
 }
 
