@@ -668,6 +668,9 @@ struct WorkerCounters {
 /// counter. Which worker runs an index never changes its decisions.
 const CLAIM: u64 = 16;
 
+/// Finished iterations that may wait for a slow ordered validator before workers pause.
+const MAX_BACKLOG: usize = 1024;
+
 async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
     let t0 = *shared.t0.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(queue) = &shared.attempts {
@@ -707,10 +710,18 @@ async fn worker<T: Target>(shared: &Shared<T>, w: usize) {
         judge(shared, &mut finished, &shared.unordered);
         match &shared.sequencer {
             // Ordered validators see this process's iterations in index order.
-            Some(seq) => seq.push(position, finished, |mut f| {
-                judge(shared, &mut f, &shared.ordered);
-                finalize(shared, w, f);
-            }),
+            Some(seq) => {
+                seq.push(position, finished, |mut f| {
+                    judge(shared, &mut f, &shared.ordered);
+                    finalize(shared, w, f);
+                });
+                // A slow ordered validator: while many finished iterations wait for it, a
+                // worker with none of its claimed iterations left pauses before claiming more
+                // (one still holding claimed ones goes on: the missing index may be its own).
+                while next == end && seq.backlog() >= MAX_BACKLOG && !shared.stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
             None => finalize(shared, w, finished),
         }
     }
