@@ -91,6 +91,18 @@ fn instantiation(c: &mut Criterion) {
     g.finish();
 }
 
+/// `n` loads of `spec`, each by a new host from `new_host` (created outside the timing).
+fn time_loads(n: u64, new_host: impl Fn() -> PluginHost, spec: impl Fn() -> PluginSpec) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..n {
+        let host = new_host();
+        let start = Instant::now();
+        black_box(host.load(spec()).unwrap());
+        total += start.elapsed();
+    }
+    total
+}
+
 /// Loading a file: cold (compile) and cached (same bytes, same host).
 fn loading(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
@@ -99,16 +111,7 @@ fn loading(c: &mut Criterion) {
     let spec = || PluginSpec::new(path).config(r#"{"period": 10, "burst": 1}"#);
     for compiler in [Compiler::Winch, Compiler::Cranelift] {
         g.bench_function(format!("cold load (compile, link, instantiate, configure), {}", compiler.name()), |b| {
-            b.iter_custom(|n| {
-                let mut total = Duration::ZERO;
-                for _ in 0..n {
-                    let host = PluginHost::builder().compiler(compiler).build().unwrap();
-                    let start = Instant::now();
-                    black_box(host.load(spec()).unwrap());
-                    total += start.elapsed();
-                }
-                total
-            })
+            b.iter_custom(|n| time_loads(n, || PluginHost::builder().compiler(compiler).build().unwrap(), spec))
         });
     }
     let host = PluginHost::new().unwrap();
@@ -390,32 +393,14 @@ fn guests(c: &mut Criterion) {
             g.bench_function(
                 format!("{label}: cold (compile, link, instantiate, configure), {}", compiler.name()),
                 |b| {
-                    b.iter_custom(|n| {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..n {
-                            let host = PluginHost::builder().compiler(compiler).build().unwrap();
-                            let start = Instant::now();
-                            black_box(host.load(spec()).unwrap());
-                            total += start.elapsed();
-                        }
-                        total
-                    })
+                    b.iter_custom(|n| time_loads(n, || PluginHost::builder().compiler(compiler).build().unwrap(), spec))
                 },
             );
         }
         let cache = tempfile::tempdir().unwrap();
         PluginHost::with_disk_cache(cache.path()).unwrap().load(spec()).unwrap();
         g.bench_function(format!("{label}: cached on disk (new host, no compile)"), |b| {
-            b.iter_custom(|n| {
-                let mut total = Duration::ZERO;
-                for _ in 0..n {
-                    let host = PluginHost::with_disk_cache(cache.path()).unwrap();
-                    let start = Instant::now();
-                    black_box(host.load(spec()).unwrap());
-                    total += start.elapsed();
-                }
-                total
-            })
+            b.iter_custom(|n| time_loads(n, || PluginHost::with_disk_cache(cache.path()).unwrap(), spec))
         });
         if big {
             g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));

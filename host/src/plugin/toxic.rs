@@ -152,11 +152,8 @@ impl WasmToxic {
         // A first instance with the configuration of the spec (`{}` by default) proves the
         // component can be instantiated; a refused `{}` is fine (a toxic brings its own).
         let version = core.current.load();
-        if let Err(BuildError::Failed(kind)) = core.build(&version, &core.spec.config) {
-            return Err(match kind {
-                FailureKind::Instantiate { message } => PluginError::Instantiate { path: core.path.clone(), message },
-                kind => PluginError::Failed { path: core.path.clone(), kind },
-            });
+        if let Err(e @ BuildError::Failed(_)) = core.build(&version, &core.spec.config) {
+            return Err(e.into_plugin_error(&core.path));
         }
         drop(version);
         let watch = if core.spec.watch { Some(Watch::start(&core.path, Arc::downgrade(&core) as _)?) } else { None };
