@@ -790,22 +790,22 @@ mod api {
         assert_error(
             &post(r#"{"type":"bandwidth"}"#).await,
             400,
-            "invalid attribute `rate` of toxic type `bandwidth`: must be greater than 0 (KB/s), got 0",
+            "invalid attribute `rate` of toxic type `bandwidth`: must be between 1 and 100000000 KB/s (at most 100 GB/s), got 0",
         );
         assert_error(
             &post(r#"{"type":"bandwidth","attributes":{"rate":-5}}"#).await,
             400,
-            "invalid attribute `rate` of toxic type `bandwidth`: must be greater than 0 (KB/s), got -5",
+            "invalid attribute `rate` of toxic type `bandwidth`: must be between 1 and 100000000 KB/s (at most 100 GB/s), got -5",
         );
         assert_error(
             &post(r#"{"type":"slicer","attributes":{"average_size":0}}"#).await,
             400,
-            "invalid attribute `average_size` of toxic type `slicer`: must be greater than 0 (bytes), got 0",
+            "invalid attribute `average_size` of toxic type `slicer`: must be between 1 and 1073741824 bytes (at most 1 GiB), got 0",
         );
         assert_error(
             &post(r#"{"type":"latency","attributes":{"latency":-1}}"#).await,
             400,
-            "invalid attribute `latency` of toxic type `latency`: must be 0 or more (milliseconds), got -1",
+            "invalid attribute `latency` of toxic type `latency`: must be between 0 and 3600000 milliseconds (at most 1 hour), got -1",
         );
         assert_error(
             &post(r#"{"type":"latency","toxicity":1.5}"#).await,
