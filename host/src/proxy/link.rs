@@ -123,6 +123,10 @@ impl Held {
         self.room.notify_one();
     }
 
+    fn has_room(&self) -> bool {
+        self.bytes.load(Ordering::Relaxed) < MAX_HELD_BYTES
+    }
+
     /// Waits until the direction holds less than [`MAX_HELD_BYTES`].
     async fn room(&self) {
         loop {
@@ -611,7 +615,9 @@ async fn toxic(
                     budget.add(cost);
                     pending.push_back(Pending { item, held: Duration::ZERO, last_of_chunk: false, cost });
                 }
-                input = rx.recv() => {
+                // Chunks grow into many pieces here: take the next only while there is room (or
+                // nothing else is held, so the direction never stalls).
+                input = rx.recv(), if pending.is_empty() || budget.has_room() => {
                     let item = match input {
                         Some(Input::Data(at, data)) => Item::Data(at, data),
                         Some(Input::Eof(at)) => Item::Eof(at),
