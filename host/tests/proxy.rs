@@ -790,22 +790,22 @@ mod api {
         assert_error(
             &post(r#"{"type":"bandwidth"}"#).await,
             400,
-            "invalid attribute `rate` of toxic type `bandwidth`: must be greater than 0 (KB/s), got 0",
+            "invalid attribute `rate` of toxic type `bandwidth`: must be between 1 and 100000000 KB/s (at most 100 GB/s), got 0",
         );
         assert_error(
             &post(r#"{"type":"bandwidth","attributes":{"rate":-5}}"#).await,
             400,
-            "invalid attribute `rate` of toxic type `bandwidth`: must be greater than 0 (KB/s), got -5",
+            "invalid attribute `rate` of toxic type `bandwidth`: must be between 1 and 100000000 KB/s (at most 100 GB/s), got -5",
         );
         assert_error(
             &post(r#"{"type":"slicer","attributes":{"average_size":0}}"#).await,
             400,
-            "invalid attribute `average_size` of toxic type `slicer`: must be greater than 0 (bytes), got 0",
+            "invalid attribute `average_size` of toxic type `slicer`: must be between 1 and 1073741824 bytes (at most 1 GiB), got 0",
         );
         assert_error(
             &post(r#"{"type":"latency","attributes":{"latency":-1}}"#).await,
             400,
-            "invalid attribute `latency` of toxic type `latency`: must be 0 or more (milliseconds), got -1",
+            "invalid attribute `latency` of toxic type `latency`: must be between 0 and 3600000 milliseconds (at most 1 hour), got -1",
         );
         assert_error(
             &post(r#"{"type":"latency","toxicity":1.5}"#).await,
@@ -1121,5 +1121,108 @@ mod timing {
         }
         eprintln!("{}", lines.join("\n"));
         server.shutdown().await.unwrap();
+    }
+}
+
+/// Issue 20, hole 7: what the API can make the proxy spend is bounded.
+mod bounds {
+    use super::*;
+    use chaoskit::proxy::{MAX_HELD_BYTES, MAX_PROXIES, MAX_TOXICS};
+
+    #[tokio::test]
+    async fn overflowing_attributes_are_refused_naming_the_range_and_the_proxy_keeps_working() {
+        let upstream = echo_upstream().await;
+        let (registry, listen) = proxy_to(upstream).await;
+        for (kind, attribute, range) in [
+            (ToxicKind::Latency { latency: i64::MAX, jitter: 0 }, "latency", "between 0 and 3600000 milliseconds"),
+            (ToxicKind::Latency { latency: 1, jitter: i64::MAX }, "jitter", "between 0 and 3600000 milliseconds"),
+            (ToxicKind::Bandwidth { rate: i64::MAX }, "rate", "between 1 and 100000000 KB/s"),
+            (ToxicKind::SlowClose { delay: i64::MAX }, "delay", "between 0 and 3600000 milliseconds"),
+            (ToxicKind::Timeout { timeout: i64::MAX }, "timeout", "between 0 and 3600000 milliseconds"),
+            (ToxicKind::Slicer { average_size: 1, size_variation: i64::MAX, delay: 0 }, "size_variation", "1073741824"),
+            (ToxicKind::Slicer { average_size: 1, size_variation: 0, delay: i64::MAX }, "delay", "microseconds"),
+        ] {
+            let e = registry.add_toxic("p", Toxic::new("x", Stream::Downstream, kind)).await.unwrap_err();
+            assert_eq!(e.status(), 400);
+            let message = e.to_string();
+            assert!(message.contains(&format!("`{attribute}`")) && message.contains(range), "{message}");
+        }
+        let mut s = TcpStream::connect(listen).await.unwrap();
+        round_trip(&mut s, b"still serving").await;
+        registry.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn proxies_and_toxics_are_capped() {
+        let registry = ProxyRegistry::new();
+        for i in 0..MAX_PROXIES {
+            registry.create(Proxy::new(format!("p{i}"), "", "127.0.0.1:9").with_enabled(false)).await.unwrap();
+        }
+        let e = registry.create(Proxy::new("one-more", "", "127.0.0.1:9").with_enabled(false)).await.unwrap_err();
+        assert_eq!(
+            (e.status(), e.to_string()),
+            (409, "too many proxies: a server runs at most 256; delete one first".into())
+        );
+        for i in 0..MAX_TOXICS {
+            registry.add_toxic("p0", Toxic::new(format!("t{i}"), Stream::Upstream, ToxicKind::Noop)).await.unwrap();
+        }
+        let e = registry.add_toxic("p0", Toxic::new("more", Stream::Upstream, ToxicKind::Noop)).await.unwrap_err();
+        assert_eq!(e.to_string(), "too many toxics: a proxy has at most 32 on its upstream stream; delete one first");
+        registry.add_toxic("p0", Toxic::new("down", Stream::Downstream, ToxicKind::Noop)).await.unwrap();
+        registry.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_populate_keeps_the_proxy_it_was_replacing_serving() {
+        let upstream = echo_upstream().await;
+        let (registry, listen) = proxy_to(upstream).await;
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_addr = taken.local_addr().unwrap().to_string();
+        let e = registry
+            .populate(vec![
+                Proxy::new("other", "127.0.0.1:0", upstream.to_string()),
+                Proxy::new("p", taken_addr.clone(), upstream.to_string()),
+            ])
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(&taken_addr) && e.to_string().ends_with("at proxy 2"), "{e}");
+        assert_eq!(registry.get("p").await.unwrap().listen, listen.to_string());
+        let mut s = TcpStream::connect(listen).await.unwrap();
+        round_trip(&mut s, b"old proxy serving").await;
+        // Same listen, new upstream: the port is freed and bound again.
+        let other = echo_upstream().await;
+        registry.populate(vec![Proxy::new("p", listen.to_string(), other.to_string())]).await.unwrap();
+        assert_eq!(registry.get("p").await.unwrap().upstream, other.to_string());
+        let mut s = TcpStream::connect(listen).await.unwrap();
+        round_trip(&mut s, b"new proxy serving").await;
+        registry.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_byte_slices_behind_latency_hold_bounded_bytes() {
+        let sink = serve_upstream(|mut s| async move {
+            let _ = tokio::io::copy(&mut s, &mut tokio::io::sink()).await;
+        })
+        .await;
+        let (registry, listen) = proxy_to(sink).await;
+        add(&registry, "slice", Stream::Upstream, ToxicKind::Slicer { average_size: 1, size_variation: 0, delay: 0 })
+            .await;
+        add(&registry, "lag", Stream::Upstream, ToxicKind::Latency { latency: 500, jitter: 0 }).await;
+        let mut s = TcpStream::connect(listen).await.unwrap();
+        let writer = tokio::spawn(async move {
+            let block = vec![7u8; 1 << 20];
+            for _ in 0..64 {
+                if s.write_all(&block).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let peak = registry.held_bytes_peak();
+        assert!(peak as usize > MAX_HELD_BYTES / 2, "the test never filled the budget: peak {peak}");
+        assert!(peak as usize <= 2 * MAX_HELD_BYTES, "held {peak} bytes, budget {MAX_HELD_BYTES}");
+        writer.abort();
+        registry.shutdown().await;
+        assert_eq!(registry.held_bytes(), 0);
     }
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -114,8 +115,8 @@ impl StreamSeed {
 /// One unit flowing through a chain.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Item {
-    /// Bytes that may be written at the instant.
-    Data(Instant, Vec<u8>),
+    /// Bytes that may be written at the instant (slices of the chunk read, not copies).
+    Data(Instant, Bytes),
     /// End of this direction (half-close) at the instant.
     Eof(Instant),
     /// Close the whole connection at the instant.
@@ -182,7 +183,7 @@ pub(crate) struct Scratch {
     /// The longest wait a latency stage added to an item of the chunk.
     pub(crate) held: Duration,
     /// Bytes plugin toxics send back the other way, with the instant they may be written.
-    pub(crate) replies: Vec<(Instant, Vec<u8>)>,
+    pub(crate) replies: Vec<(Instant, Bytes)>,
 }
 
 #[derive(Debug)]
@@ -203,7 +204,9 @@ impl Stage {
             ToxicKind::Latency { .. } => State::Latency { last: None },
             ToxicKind::Bandwidth { .. } => State::Bandwidth { free_at: None },
             ToxicKind::SlowClose { .. } => State::SlowClose,
-            ToxicKind::Timeout { timeout } => State::Timeout { deadline: (timeout > 0).then(|| now + ms(timeout)) },
+            ToxicKind::Timeout { timeout } => {
+                State::Timeout { deadline: (timeout > 0).then(|| later(now, ms(timeout))) }
+            }
             ToxicKind::ResetPeer { .. } => State::ResetPeer,
             ToxicKind::Slicer { .. } => State::Slicer { free_at: None },
             ToxicKind::LimitData { .. } => State::LimitData { sent: 0 },
@@ -227,7 +230,7 @@ impl Stage {
     }
 
     /// Runs a chunk through a plugin toxic's filter and turns its steps into timed items.
-    fn filter(&mut self, at: Instant, data: Vec<u8>, out: &mut Vec<Item>, scratch: &mut Scratch, seed: &StreamSeed) {
+    fn filter(&mut self, at: Instant, data: Bytes, out: &mut Vec<Item>, scratch: &mut Scratch, seed: &StreamSeed) {
         let State::Filter { filter, free_at } = &mut self.state else { unreachable!("filter state checked") };
         let mut t = free_at.map_or(at, |f| f.max(at));
         let Some(f) = filter.as_mut() else {
@@ -258,7 +261,7 @@ impl Stage {
                 FilterStep::Pass(n) => {
                     let end = offset + n.min(data.len() - offset);
                     if end > offset {
-                        out.push(Item::Data(t, data[offset..end].to_vec()));
+                        out.push(Item::Data(t, data.slice(offset..end)));
                     }
                     offset = end;
                 }
@@ -271,17 +274,17 @@ impl Stage {
                 FilterStep::Insert(bytes) => {
                     changed = true;
                     if !bytes.is_empty() {
-                        out.push(Item::Data(t, bytes));
+                        out.push(Item::Data(t, Bytes::from(bytes)));
                     }
                 }
                 FilterStep::Reply(bytes) => {
                     changed = true;
-                    scratch.replies.push((t, bytes));
+                    scratch.replies.push((t, Bytes::from(bytes)));
                 }
                 FilterStep::Delay(d) => {
                     changed |= !d.is_zero();
-                    fault.latency += d;
-                    t += d;
+                    fault.latency = fault.latency.saturating_add(d);
+                    t = later(t, d);
                 }
                 FilterStep::Close => {
                     out.push(Item::Close(t));
@@ -296,7 +299,7 @@ impl Stage {
             }
         }
         if !ended && offset < data.len() {
-            out.push(Item::Data(t, if offset == 0 { data } else { data[offset..].to_vec() }));
+            out.push(Item::Data(t, if offset == 0 { data } else { data.slice(offset..) }));
         }
         *free_at = Some(t);
         if changed {
@@ -326,8 +329,8 @@ impl Stage {
                     unreachable!("latency state without latency toxic")
                 };
                 let offset = if jitter > 0 { self.rng.random_range(-jitter..jitter) } else { 0 };
-                let delay = ms((latency + offset).max(0));
-                let mut release = at + delay;
+                let delay = ms(latency.saturating_add(offset));
+                let mut release = later(at, delay);
                 if let Some(prev) = *last {
                     release = release.max(prev);
                 }
@@ -346,20 +349,20 @@ impl Stage {
                 };
                 // rate KB/s is rate bytes per millisecond; pieces carry 100 ms of data like Toxiproxy's.
                 let rate = rate.max(1) as u64;
-                let piece = (rate * 100).max(1) as usize;
+                let piece = usize::try_from(rate.saturating_mul(100)).unwrap_or(usize::MAX).max(1);
                 let mut t = at.max(now);
                 if let Some(f) = *free_at {
                     t = t.max(f);
                 }
-                let mut push = |t: &mut Instant, bytes: Vec<u8>| {
-                    *t += Duration::from_nanos(bytes.len() as u64 * 1_000_000 / rate);
+                let mut push = |t: &mut Instant, bytes: Bytes| {
+                    *t = later(*t, Duration::from_nanos((bytes.len() as u64).saturating_mul(1_000_000) / rate));
                     out.push(Item::Data(*t, bytes));
                 };
                 if data.len() <= piece {
                     push(&mut t, data);
                 } else {
-                    for p in data.chunks(piece) {
-                        push(&mut t, p.to_vec());
+                    for start in (0..data.len()).step_by(piece) {
+                        push(&mut t, data.slice(start..data.len().min(start.saturating_add(piece))));
                     }
                 }
                 *free_at = Some(t);
@@ -369,20 +372,20 @@ impl Stage {
                 let ToxicKind::SlowClose { delay } = self.toxic.kind else {
                     unreachable!("slow_close state without slow_close toxic")
                 };
-                out.push(Item::Eof(at + ms(delay)));
+                out.push(Item::Eof(later(at, ms(delay))));
             }
             (State::Timeout { deadline }, Item::Data(at, _dropped)) => {
                 if let ToxicKind::Timeout { timeout } = self.toxic.kind
                     && timeout > 0
                 {
-                    *deadline = Some(at.max(now) + ms(timeout));
+                    *deadline = Some(later(at.max(now), ms(timeout)));
                 }
             }
             (State::ResetPeer, Item::Data(at, _swallowed)) => {
                 let ToxicKind::ResetPeer { timeout } = self.toxic.kind else {
                     unreachable!("reset_peer state without reset_peer toxic")
                 };
-                out.push(Item::Reset(at + ms(timeout)));
+                out.push(Item::Reset(later(at, ms(timeout))));
             }
             (State::Slicer { free_at }, Item::Data(at, data)) => {
                 let ToxicKind::Slicer { average_size, size_variation, delay } = self.toxic.kind else {
@@ -396,8 +399,8 @@ impl Stage {
                 }
                 let mut start = 0;
                 for end in cuts {
-                    out.push(Item::Data(t, data[start..end].to_vec()));
-                    t += step;
+                    out.push(Item::Data(t, data.slice(start..end)));
+                    t = later(t, step);
                     start = end;
                 }
                 *free_at = Some(t);
@@ -560,7 +563,9 @@ impl Chain {
     /// deleting the toxic, lowering its latency or resetting the proxy releases it at once, as in
     /// Toxiproxy, while raising it does not hold back what is already waiting.
     pub(crate) fn latency_bound(&self) -> Duration {
-        self.latency_signature().iter().map(|&(_, latency, jitter)| ms(latency) + ms(jitter)).sum()
+        self.latency_signature().iter().fold(Duration::ZERO, |sum, &(_, latency, jitter)| {
+            sum.saturating_add(ms(latency)).saturating_add(ms(jitter))
+        })
     }
 
     /// Whether each stage's toxicity draw made it apply, by toxic name (for tests).
@@ -572,6 +577,12 @@ impl Chain {
 
 fn ms(v: i64) -> Duration {
     Duration::from_millis(v.max(0) as u64)
+}
+
+/// `at + d` that never panics: attributes are range-checked, but an instant this far out
+/// (past the platform's clock range) only means "never" anyway.
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d).or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 86_400))).unwrap_or(at)
 }
 
 #[cfg(test)]
@@ -614,9 +625,15 @@ mod tests {
         let now = Instant::now();
         let mut c = Chain::new(StreamSeed::new(0, "p", 0));
         c.update(&[toxic("l", ToxicKind::LimitData { bytes: 10 })], now);
-        assert_eq!(c.process(Item::Data(now, vec![1; 6]), now), vec![Item::Data(now, vec![1; 6])]);
+        assert_eq!(
+            c.process(Item::Data(now, Bytes::from(vec![1; 6])), now),
+            vec![Item::Data(now, Bytes::from(vec![1; 6]))]
+        );
         c.update(&[toxic("l", ToxicKind::LimitData { bytes: 12 })], now);
-        assert_eq!(c.process(Item::Data(now, vec![2; 16]), now), vec![Item::Data(now, vec![2; 6]), Item::Close(now)]);
+        assert_eq!(
+            c.process(Item::Data(now, Bytes::from(vec![2; 16])), now),
+            vec![Item::Data(now, Bytes::from(vec![2; 6])), Item::Close(now)]
+        );
     }
 
     #[test]
@@ -624,10 +641,10 @@ mod tests {
         let now = Instant::now();
         let mut c = Chain::new(StreamSeed::new(0, "p", 0));
         c.update(&[toxic("l", ToxicKind::Latency { latency: 100, jitter: 0 })], now);
-        let a = c.process(Item::Data(now, vec![1]), now);
-        let b = c.process(Item::Data(now + ms(1), vec![2]), now);
-        assert_eq!(a, vec![Item::Data(now + ms(100), vec![1])]);
-        assert_eq!(b, vec![Item::Data(now + ms(101), vec![2])]);
+        let a = c.process(Item::Data(now, Bytes::from(vec![1])), now);
+        let b = c.process(Item::Data(now + ms(1), Bytes::from(vec![2])), now);
+        assert_eq!(a, vec![Item::Data(now + ms(100), Bytes::from(vec![1]))]);
+        assert_eq!(b, vec![Item::Data(now + ms(101), Bytes::from(vec![2]))]);
     }
 
     #[test]
@@ -635,7 +652,7 @@ mod tests {
         let now = Instant::now();
         let mut c = Chain::new(StreamSeed::new(0, "p", 0));
         c.update(&[toxic("t", ToxicKind::Timeout { timeout: 0 })], now);
-        assert_eq!(c.process(Item::Data(now, vec![1]), now), vec![]);
+        assert_eq!(c.process(Item::Data(now, Bytes::from(vec![1])), now), vec![]);
         assert_eq!(c.deadline(), None);
         assert_eq!(c.update(&[], now), Update::Close);
     }

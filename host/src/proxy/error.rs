@@ -81,6 +81,20 @@ pub enum ProxyError {
         #[source]
         source: Box<ProxyError>,
     },
+    /// The registry already runs [`MAX_PROXIES`](super::MAX_PROXIES) proxies (409).
+    #[error("too many proxies: a server runs at most {limit}; delete one first")]
+    TooManyProxies {
+        /// The cap.
+        limit: usize,
+    },
+    /// The direction already has [`MAX_TOXICS`](super::MAX_TOXICS) toxics (409).
+    #[error("too many toxics: a proxy has at most {limit} on its {stream} stream; delete one first")]
+    TooManyToxics {
+        /// The direction that is full.
+        stream: super::Stream,
+        /// The cap.
+        limit: usize,
+    },
     /// The registry has been shut down and accepts no more changes (503).
     #[error("proxy registry is shut down")]
     ShutDown,
@@ -98,7 +112,10 @@ impl ProxyError {
             | ProxyError::PluginRefused { .. }
             | ProxyError::InvalidToxicity(_) => 400,
             ProxyError::ProxyNotFound | ProxyError::ToxicNotFound => 404,
-            ProxyError::ProxyExists | ProxyError::ToxicExists => 409,
+            ProxyError::ProxyExists
+            | ProxyError::ToxicExists
+            | ProxyError::TooManyProxies { .. }
+            | ProxyError::TooManyToxics { .. } => 409,
             ProxyError::InvalidAddress { .. } | ProxyError::Listen { .. } => 500,
             ProxyError::AtProxy { source, .. } => source.status(),
             ProxyError::ShutDown => 503,

@@ -6,21 +6,25 @@
 //! toxic, it switches for good to a reader feeding a chain processor. The reader may run ahead of the
 //! chain by 1024 chunks when a latency toxic is active (Toxiproxy's latency buffer, so delays
 //! pipeline) and by one chunk otherwise, so bandwidth and the others back-pressure the sender.
+//! Whatever the chunk count, a direction stops reading while it holds [`MAX_HELD_BYTES`] (a slicer
+//! cutting chunks into 1-byte pieces in front of a latency toxic holds far more pieces than chunks).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::Shutdown;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::ReadHalf;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::chain::{Chain, ChainSet, Item, StreamSeed, Update};
@@ -34,6 +38,15 @@ const COPY_BUF: usize = 128 * 1024;
 const CHUNK: usize = 32 * 1024;
 /// Chunks queued between the reader and the chain.
 const QUEUE: usize = 1024;
+
+/// Most bytes one direction of a connection holds on the toxic path (read and not yet written:
+/// queued chunks, pieces waiting for their instant, replies), each piece counted with its
+/// bookkeeping ([`PIECE_COST`]). Past it the direction stops reading, so the sender waits in TCP's
+/// flow control; it may go over by at most the pieces of one chunk.
+pub const MAX_HELD_BYTES: usize = 4 << 20;
+/// What a held piece costs besides its bytes: its slot in the queue. Counted so that 1-byte
+/// slices are bounded by memory, not by their number.
+const PIECE_COST: usize = std::mem::size_of::<Pending>();
 
 thread_local! {
     static COPY: RefCell<Vec<u8>> = RefCell::new(vec![0; COPY_BUF]);
@@ -63,6 +76,82 @@ pub(crate) struct LinkContext {
     pub(crate) timer: Arc<PreciseTimer>,
     /// Custom toxic types the proxy's toxics may name.
     pub(crate) plugins: Arc<ToxicPlugins>,
+    /// The registry's count of held bytes.
+    pub(crate) held: Arc<HeldStats>,
+}
+
+/// Bytes held on the toxic path over a registry's connections: now (all directions) and the most
+/// any one direction held at once.
+#[derive(Debug, Default)]
+pub(crate) struct HeldStats {
+    now: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl HeldStats {
+    pub(crate) fn now(&self) -> u64 {
+        self.now.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// The held bytes of one direction, shared by its reader (which waits for room) and its
+/// processor (which frees room as it writes).
+struct Held {
+    bytes: AtomicUsize,
+    room: Notify,
+    stats: Arc<HeldStats>,
+}
+
+impl Held {
+    fn new(stats: Arc<HeldStats>) -> Held {
+        Held { bytes: AtomicUsize::new(0), room: Notify::new(), stats }
+    }
+
+    fn add(&self, n: usize) {
+        let now = self.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        self.stats.now.fetch_add(n as u64, Ordering::Relaxed);
+        self.stats.peak.fetch_max(now as u64, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: usize) {
+        self.bytes.fetch_sub(n, Ordering::Relaxed);
+        self.stats.now.fetch_sub(n as u64, Ordering::Relaxed);
+        self.room.notify_one();
+    }
+
+    fn has_room(&self) -> bool {
+        self.bytes.load(Ordering::Relaxed) < MAX_HELD_BYTES
+    }
+
+    /// Waits until the direction holds less than [`MAX_HELD_BYTES`].
+    async fn room(&self) {
+        loop {
+            // `notify_one` keeps a permit when nobody waits, so a release in between is not lost.
+            let released = self.room.notified();
+            if self.bytes.load(Ordering::Relaxed) < MAX_HELD_BYTES {
+                return;
+            }
+            released.await;
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.stats.now.fetch_sub(*self.bytes.get_mut() as u64, Ordering::Relaxed);
+    }
+}
+
+/// What an item counts against [`MAX_HELD_BYTES`].
+fn cost(item: &Item) -> usize {
+    match item {
+        Item::Data(_, data) => data.len() + PIECE_COST,
+        _ => PIECE_COST,
+    }
 }
 
 /// Wakes idle plain-path directions when the toxics change, so a toxic added to a live connection
@@ -168,8 +257,8 @@ fn read_error(e: &io::Error) -> End {
 /// Bytes a plugin toxic sends back the other way: each direction's processor sends to its peer
 /// and writes what its peer sends, in order with its own output.
 struct Replies {
-    to_peer: mpsc::Sender<(Instant, Vec<u8>)>,
-    from_peer: mpsc::Receiver<(Instant, Vec<u8>)>,
+    to_peer: mpsc::Sender<(Instant, Bytes)>,
+    from_peer: mpsc::Receiver<(Instant, Bytes)>,
 }
 
 /// Reply chunks queued between the two directions before the sender waits.
@@ -197,7 +286,7 @@ async fn pump(
     if plain_path && let Some(end) = plain(&mut src, dst, stream, &mut toxics, &ctx.wakers).await {
         return end;
     }
-    toxic(src.as_ref(), dst, stream, toxics, seed, &ctx.timer, replies).await
+    toxic(src.as_ref(), dst, stream, toxics, seed, &ctx.timer, replies, Held::new(ctx.held.clone())).await
 }
 
 enum Step {
@@ -391,6 +480,8 @@ struct Pending {
     held: Duration,
     /// Whether writing it finishes its input chunk (which gives the reader a permit back).
     last_of_chunk: bool,
+    /// What it counts against [`MAX_HELD_BYTES`].
+    cost: usize,
 }
 
 impl Pending {
@@ -404,7 +495,7 @@ impl Pending {
 }
 
 enum Input {
-    Data(Instant, Vec<u8>),
+    Data(Instant, Bytes),
     Eof(Instant),
     Failed(End),
 }
@@ -419,7 +510,10 @@ async fn toxic(
     seed: StreamSeed,
     timer: &PreciseTimer,
     replies: Replies,
+    budget: Held,
 ) -> End {
+    let budget = Arc::new(budget);
+    let reader_held = budget.clone();
     let Replies { to_peer: replies, from_peer: mut replies_in } = replies;
     let (tx, mut rx) = mpsc::channel::<Input>(QUEUE);
     let mut chain = Chain::new(seed);
@@ -439,9 +533,11 @@ async fn toxic(
                 Ok(permit) => permit.forget(),
                 Err(_) => break,
             }
+            reader_held.room().await;
             let mut chunk = Vec::with_capacity(CHUNK);
             match src.try_read_buf(&mut chunk) {
                 Ok(0) => {
+                    reader_held.add(PIECE_COST);
                     let _ = tx.send(Input::Eof(Instant::now())).await;
                     break;
                 }
@@ -449,7 +545,8 @@ async fn toxic(
                     if n < CHUNK / 8 {
                         chunk.shrink_to_fit();
                     }
-                    if tx.send(Input::Data(Instant::now(), chunk)).await.is_err() {
+                    reader_held.add(n + PIECE_COST);
+                    if tx.send(Input::Data(Instant::now(), Bytes::from(chunk))).await.is_err() {
                         break;
                     }
                 }
@@ -493,7 +590,8 @@ async fn toxic(
                 }
                 () = sleep_until(deadline), if deadline.is_some() => return End::Close,
                 () = timer.sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
-                    let Some(Pending { item, last_of_chunk, .. }) = pending.pop_front() else { continue };
+                    let Some(Pending { item, last_of_chunk, cost, .. }) = pending.pop_front() else { continue };
+                    budget.sub(cost);
                     match item {
                         Item::Data(_, data) => {
                             if write_all(dst, &data).await.is_err() {
@@ -512,15 +610,21 @@ async fn toxic(
                     }
                 }
                 Some((at, bytes)) = replies_in.recv() => {
-                    pending.push_back(Pending { item: Item::Data(at, bytes), held: Duration::ZERO, last_of_chunk: false });
+                    let item = Item::Data(at, bytes);
+                    let cost = cost(&item);
+                    budget.add(cost);
+                    pending.push_back(Pending { item, held: Duration::ZERO, last_of_chunk: false, cost });
                 }
-                input = rx.recv() => {
+                // Chunks grow into many pieces here: take the next only while there is room (or
+                // nothing else is held, so the direction never stalls).
+                input = rx.recv(), if pending.is_empty() || budget.has_room() => {
                     let item = match input {
                         Some(Input::Data(at, data)) => Item::Data(at, data),
                         Some(Input::Eof(at)) => Item::Eof(at),
                         Some(Input::Failed(end)) => return end,
                         None => return End::Close,
                     };
+                    let input_cost = cost(&item);
                     let (items, scratch) = chain.process_held(item, Instant::now());
                     let held = scratch.held;
                     for reply in scratch.replies {
@@ -531,9 +635,17 @@ async fn toxic(
                         window.release();
                     }
                     let count = items.len();
-                    pending.extend(
-                        items.into_iter().enumerate().map(|(i, item)| Pending { item, held, last_of_chunk: i + 1 == count }),
-                    );
+                    let output_cost = items.iter().map(cost).sum();
+                    // Count the pieces before letting the chunk go, so the count never dips below
+                    // what is held.
+                    budget.add(output_cost);
+                    budget.sub(input_cost);
+                    pending.extend(items.into_iter().enumerate().map(|(i, item)| Pending {
+                        cost: cost(&item),
+                        item,
+                        held,
+                        last_of_chunk: i + 1 == count,
+                    }));
                 }
             }
         }

@@ -43,5 +43,6 @@ pub use client::Client;
 pub use config::{Proxy, ProxyUpdate};
 pub use error::{ClientError, PopulateError, ProxyError};
 pub use filter::{ConnectionFilter, ConnectionInfo, FilterFailed, FilterStats, FilterStep, ToxicPlugin};
-pub use server::{ProxyRegistry, ProxyRegistryBuilder};
-pub use toxic::{Stream, Toxic, ToxicKind, ToxicUpdate};
+pub use link::MAX_HELD_BYTES;
+pub use server::{MAX_PROXIES, MAX_TOXICS, ProxyRegistry, ProxyRegistryBuilder};
+pub use toxic::{ATTRIBUTE_RANGES, AttributeRange, Stream, Toxic, ToxicKind, ToxicUpdate};

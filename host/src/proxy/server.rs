@@ -1,7 +1,7 @@
 //! The proxy registry: named proxies, their listeners, connections and toxics, in-process.
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use super::chain::ChainSet;
 use super::config::{Proxy, ProxyJson, ProxyUpdate};
 use super::error::{PopulateError, ProxyError};
 use super::filter::{FilterStats, ToxicPlugin, ToxicPlugins};
-use super::link::{LinkContext, WakerList, run_connection};
+use super::link::{HeldStats, LinkContext, WakerList, run_connection};
 use super::timer::PreciseTimer;
 use super::toxic::{Stream, Toxic, ToxicJson, ToxicKind, ToxicUpdate};
 use crate::chaos::DecisionLog;
@@ -25,6 +25,12 @@ use crate::chaos::DecisionLog;
 const DEFAULT_LISTEN: &str = "127.0.0.1:0";
 /// Pending connections a proxy listener queues before the kernel refuses more.
 const BACKLOG: i32 = 1024;
+/// Most proxies one registry (one API server) runs; more are refused with 409.
+pub const MAX_PROXIES: usize = 256;
+/// Most toxics on one direction of a proxy; more are refused with 409.
+pub const MAX_TOXICS: usize = 32;
+/// How long resolving a `listen` host name may take.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The set of running proxies, shared by the HTTP API and in-process callers.
 ///
@@ -60,6 +66,7 @@ struct Inner {
     state: Mutex<State>,
     timer: Arc<PreciseTimer>,
     plugins: Arc<ToxicPlugins>,
+    held: Arc<HeldStats>,
 }
 
 #[derive(Debug, Default)]
@@ -108,6 +115,7 @@ impl ProxyRegistryBuilder {
                 state: Mutex::new(State::default()),
                 timer: Arc::default(),
                 plugins: Arc::new(self.plugins),
+                held: Arc::default(),
             }),
         }
     }
@@ -229,12 +237,13 @@ impl Entry {
         self.wakers.wake_all();
     }
 
-    fn start(&mut self, inner: &Inner) -> Result<(), ProxyError> {
+    /// Binds `addrs` (the listen address, resolved before the registry was locked) and serves.
+    fn start(&mut self, inner: &Inner, addrs: &[SocketAddr]) -> Result<(), ProxyError> {
         if self.running.is_some() {
             self.enabled = true;
             return Ok(());
         }
-        let listener = bind(&self.listen)?;
+        let listener = bind(&self.listen, addrs)?;
         if let Ok(addr) = listener.local_addr() {
             self.listen = addr.to_string();
         }
@@ -248,6 +257,7 @@ impl Entry {
             wakers: self.wakers.clone(),
             timer: inner.timer.clone(),
             plugins: inner.plugins.clone(),
+            held: inner.held.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, ctx, self.connections.clone(), cancel.clone()));
         self.running = Some(Running { cancel, task: Some(task) });
@@ -269,12 +279,60 @@ impl Entry {
     }
 }
 
-fn bind(listen: &str) -> Result<TcpListener, ProxyError> {
+/// A listen address as socket addresses without any lookup (an IP and a port, or empty), if it is one.
+fn parse_listen(listen: &str) -> Option<Vec<SocketAddr>> {
+    let address = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
+    address.parse::<SocketAddr>().ok().map(|a| vec![a])
+}
+
+/// Resolves a listen address; host names are looked up here, never under the registry's lock.
+async fn resolve(listen: &str) -> Result<Vec<SocketAddr>, String> {
+    if let Some(addrs) = parse_listen(listen) {
+        return Ok(addrs);
+    }
+    match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host(listen)).await {
+        Err(_) => Err(format!("lookup timed out after {} s", RESOLVE_TIMEOUT.as_secs())),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() { Err("no address found".into()) } else { Ok(addrs) }
+        }
+    }
+}
+
+/// Listen addresses resolved before locking, by the string as given.
+#[derive(Default)]
+struct Resolved(HashMap<String, Result<Vec<SocketAddr>, String>>);
+
+impl Resolved {
+    async fn of<'a>(listens: impl IntoIterator<Item = &'a str> + Send) -> Resolved {
+        let mut map = HashMap::new();
+        for listen in listens {
+            if !map.contains_key(listen) {
+                map.insert(listen.to_owned(), resolve(listen).await);
+            }
+        }
+        Resolved(map)
+    }
+
+    /// The addresses of `listen`: resolved before the lock, or an address that needs no lookup.
+    fn get(&self, listen: &str) -> Result<Vec<SocketAddr>, ProxyError> {
+        let address = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
+        let invalid = |reason: String| ProxyError::InvalidAddress { address: address.to_owned(), reason };
+        match self.0.get(listen) {
+            Some(Ok(addrs)) => Ok(addrs.clone()),
+            Some(Err(reason)) => Err(invalid(reason.clone())),
+            None => parse_listen(listen)
+                .ok_or_else(|| invalid("changed while it was being resolved; send the request again".into())),
+        }
+    }
+}
+
+fn bind(listen: &str, addrs: &[SocketAddr]) -> Result<TcpListener, ProxyError> {
     let address = if listen.is_empty() { DEFAULT_LISTEN } else { listen };
     let invalid = |reason: String| ProxyError::InvalidAddress { address: address.to_owned(), reason };
-    let addrs: Vec<SocketAddr> = address.to_socket_addrs().map_err(|e| invalid(e.to_string()))?.collect();
     let mut last = None;
-    for addr in addrs {
+    for &addr in addrs {
         match bind_one(addr) {
             Ok(l) => return Ok(l),
             Err(e) => last = Some(e),
@@ -377,20 +435,24 @@ impl ProxyRegistry {
 
     pub(crate) async fn create_view(&self, proxy: Proxy) -> Result<ProxyView, ProxyError> {
         proxy.check_required()?;
+        let resolved = if proxy.enabled { Resolved::of([proxy.listen.as_str()]).await } else { Resolved::default() };
         let mut state = self.state().await?;
         if state.proxies.contains_key(&proxy.name) {
             return Err(ProxyError::ProxyExists);
         }
-        let entry = self.new_entry(&proxy)?;
+        if state.proxies.len() >= MAX_PROXIES {
+            return Err(ProxyError::TooManyProxies { limit: MAX_PROXIES });
+        }
+        let entry = self.new_entry(&proxy, &resolved)?;
         let view = entry.view();
         state.proxies.insert(proxy.name.clone(), entry);
         Ok(view)
     }
 
-    fn new_entry(&self, proxy: &Proxy) -> Result<Entry, ProxyError> {
+    fn new_entry(&self, proxy: &Proxy, resolved: &Resolved) -> Result<Entry, ProxyError> {
         let mut entry = Entry::new(proxy);
         if proxy.enabled {
-            entry.start(&self.inner)?;
+            entry.start(&self.inner, &resolved.get(&proxy.listen)?)?;
         }
         Ok(entry)
     }
@@ -402,6 +464,13 @@ impl ProxyRegistry {
     }
 
     pub(crate) async fn update_view(&self, name: &str, update: ProxyUpdate) -> Result<ProxyView, ProxyError> {
+        // Resolve the address it will listen on before taking the lock.
+        let current = self.get_view(name).await?;
+        let resolved = if update.enabled.unwrap_or(current.enabled) {
+            Resolved::of([update.listen.as_deref().unwrap_or(&current.listen)]).await
+        } else {
+            Resolved::default()
+        };
         let mut state = self.state().await?;
         let entry = state.proxies.get_mut(name).ok_or(ProxyError::ProxyNotFound)?;
         let listen = update.listen.unwrap_or_else(|| entry.listen.clone());
@@ -412,10 +481,10 @@ impl ProxyRegistry {
             entry.listen = listen;
             entry.upstream = upstream;
             if enabled {
-                entry.start(&self.inner)?;
+                entry.start(&self.inner, &resolved.get(&entry.listen)?)?;
             }
         } else if enabled && entry.running.is_none() {
-            entry.start(&self.inner)?;
+            entry.start(&self.inner, &resolved.get(&entry.listen)?)?;
         } else if !enabled {
             entry.stop().await;
         }
@@ -453,25 +522,54 @@ impl ProxyRegistry {
         for (i, p) in proxies.iter().enumerate() {
             p.check_required().map_err(|e| (at(i, e), Vec::new()))?;
         }
+        let listens: Vec<String> = proxies.iter().filter(|p| p.enabled).map(|p| p.listen.clone()).collect();
+        let resolved = Resolved::of(listens.iter().map(String::as_str)).await;
         let mut state = self.state().await.map_err(|e| (e, Vec::new()))?;
         let mut done = Vec::with_capacity(proxies.len());
         for (i, p) in proxies.into_iter().enumerate() {
-            if let Some(existing) = state.proxies.get(&p.name)
+            let existing = state.proxies.get(&p.name);
+            if let Some(existing) = existing
                 && normalise_listen(&existing.listen) == normalise_listen(&p.listen)
                 && existing.upstream == p.upstream
             {
                 done.push(existing.view());
                 continue;
             }
-            if let Some(mut old) = state.proxies.remove(&p.name) {
-                old.stop().await;
+            if existing.is_none() && state.proxies.len() >= MAX_PROXIES {
+                return Err((at(i, ProxyError::TooManyProxies { limit: MAX_PROXIES }), done));
             }
-            match self.new_entry(&p) {
-                Ok(entry) => {
-                    done.push(entry.view());
-                    state.proxies.insert(p.name.clone(), entry);
+            // The new proxy is bound before the one it replaces goes, so a failure leaves that
+            // one serving, connections and toxics included.
+            let mut entry = Entry::new(&p);
+            if p.enabled {
+                let addrs = resolved.get(&p.listen).map_err(|e| (at(i, e), done.clone()))?;
+                match entry.start(&self.inner, &addrs) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        let Some(old) = state.proxies.get_mut(&p.name).filter(|old| holds_port(old, &addrs, &e)) else {
+                            return Err((at(i, e), done));
+                        };
+                        // It wants the port of the proxy it replaces: free it and bind again, and
+                        // put the old proxy back if that fails too.
+                        old.stop().await;
+                        if let Err(e) = entry.start(&self.inner, &addrs) {
+                            let restored = parse_listen(&old.listen)
+                                .ok_or_else(|| ProxyError::InvalidAddress {
+                                    address: old.listen.clone(),
+                                    reason: "not an IP address and port".into(),
+                                })
+                                .and_then(|old_addrs| old.start(&self.inner, &old_addrs));
+                            if let Err(restore) = restored {
+                                tracing::warn!(target: "chaoskit::proxy", proxy = %old.name, error = %restore, "could not restart the proxy a failed populate was replacing; it stays disabled");
+                            }
+                            return Err((at(i, e), done));
+                        }
+                    }
                 }
-                Err(e) => return Err((at(i, e), done)),
+            }
+            done.push(entry.view());
+            if let Some(mut old) = state.proxies.insert(p.name.clone(), entry) {
+                old.stop().await;
             }
         }
         Ok(done)
@@ -479,13 +577,31 @@ impl ProxyRegistry {
 
     /// Enables every proxy and removes every toxic.
     pub async fn reset(&self) -> Result<(), ProxyError> {
+        let stopped: Vec<String> =
+            self.list_views().await?.into_values().filter(|v| !v.enabled).map(|v| v.listen).collect();
+        let resolved = Resolved::of(stopped.iter().map(String::as_str)).await;
         let mut state = self.state().await?;
         for entry in state.proxies.values_mut() {
-            entry.start(&self.inner)?;
+            if entry.running.is_none() {
+                let addrs = resolved.get(&entry.listen)?;
+                entry.start(&self.inner, &addrs)?;
+            }
+            entry.enabled = true;
             entry.toxics.clear();
             entry.publish();
         }
         Ok(())
+    }
+
+    /// Bytes the registry's connections hold now on their toxic paths (read, not yet written).
+    pub fn held_bytes(&self) -> u64 {
+        self.inner.held.now()
+    }
+
+    /// The most bytes one direction of one connection has held at once, since the registry was
+    /// built; bounded by [`MAX_HELD_BYTES`](super::MAX_HELD_BYTES) plus the pieces of one chunk.
+    pub fn held_bytes_peak(&self) -> u64 {
+        self.inner.held.peak()
     }
 
     /// A proxy's toxics: upstream ones first, then downstream, each in chain order.
@@ -528,6 +644,9 @@ impl ProxyRegistry {
         self.validate(&toxic)?;
         if entry.toxics.iter().any(|t| t.toxic.name == toxic.name) {
             return Err(ProxyError::ToxicExists);
+        }
+        if entry.toxics.iter().filter(|t| t.toxic.stream == toxic.stream).count() >= MAX_TOXICS {
+            return Err(ProxyError::TooManyToxics { stream: toxic.stream, limit: MAX_TOXICS });
         }
         let view = ToxicView { toxic, label };
         entry.toxics.push(view.clone());
@@ -608,6 +727,17 @@ impl ProxyRegistry {
         }
         state.proxies.clear();
     }
+}
+
+/// Whether binding `addrs` failed because `old` (a running proxy) listens on that port.
+fn holds_port(old: &Entry, addrs: &[SocketAddr], error: &ProxyError) -> bool {
+    let in_use = matches!(error, ProxyError::Listen { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse);
+    let Ok(bound) = old.listen.parse::<SocketAddr>() else { return false };
+    in_use
+        && old.running.is_some()
+        && addrs.iter().any(|a| {
+            a.port() == bound.port() && (a.ip() == bound.ip() || a.ip().is_unspecified() || bound.ip().is_unspecified())
+        })
 }
 
 fn at(i: usize, e: ProxyError) -> ProxyError {

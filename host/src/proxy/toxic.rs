@@ -190,52 +190,93 @@ impl ToxicKind {
         })
     }
 
-    /// Checks that the attributes can run: no negative durations or sizes, a bandwidth `rate` and a
-    /// slicer `average_size` greater than 0 (Toxiproxy stalls or crashes on those), and a known type.
+    /// Checks that the attributes can run: each within its range of [`ATTRIBUTE_RANGES`] (no
+    /// negative durations or sizes, a bandwidth `rate` and a slicer `average_size` greater than 0,
+    /// on which Toxiproxy stalls or crashes, and nothing so large that the proxy's arithmetic on
+    /// instants and sizes could overflow), and a known type.
     pub fn validate(&self) -> Result<(), ProxyError> {
         let t = self.type_name();
-        let non_negative = |attribute: &'static str, v: i64, unit: &str| {
-            if v < 0 {
+        let check = |attribute: &'static str, v: i64| {
+            let Some(range) = range_of(t, attribute) else { return Ok(()) };
+            if (range.min..=range.max).contains(&v) {
+                Ok(())
+            } else {
                 Err(ProxyError::InvalidAttribute {
                     toxic_type: t.to_owned(),
                     attribute,
-                    reason: format!("must be 0 or more ({unit}), got {v}"),
+                    reason: format!("must be between {} and {} {}, got {v}", range.min, range.max, range.unit),
                 })
-            } else {
-                Ok(())
             }
         };
-        let positive = |attribute: &'static str, v: i64, unit: &str| {
-            if v <= 0 {
-                Err(ProxyError::InvalidAttribute {
-                    toxic_type: t.to_owned(),
-                    attribute,
-                    reason: format!("must be greater than 0 ({unit}), got {v}"),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        match *self {
-            ToxicKind::Latency { latency, jitter } => {
-                non_negative("latency", latency, "milliseconds")?;
-                non_negative("jitter", jitter, "milliseconds")
-            }
-            ToxicKind::Bandwidth { rate } => positive("rate", rate, "KB/s"),
-            ToxicKind::SlowClose { delay } => non_negative("delay", delay, "milliseconds"),
-            ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
-                non_negative("timeout", timeout, "milliseconds")
-            }
-            ToxicKind::Slicer { average_size, size_variation, delay } => {
-                positive("average_size", average_size, "bytes")?;
-                non_negative("size_variation", size_variation, "bytes")?;
-                non_negative("delay", delay, "microseconds")
-            }
-            ToxicKind::LimitData { bytes } => non_negative("bytes", bytes, "bytes"),
-            ToxicKind::Noop => Ok(()),
-            ToxicKind::Other { ref type_name, .. } => Err(ProxyError::InvalidToxicType(type_name.clone())),
+        match self.ordered_attributes() {
+            Ok(pairs) => pairs.into_iter().try_for_each(|(attribute, v)| check(attribute, v)),
+            Err(_) => Err(ProxyError::InvalidToxicType(self.type_name().to_owned())),
         }
     }
+}
+
+/// The accepted range of one built-in toxic attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttributeRange {
+    /// The toxic type, e.g. `latency`.
+    pub toxic_type: &'static str,
+    /// The attribute, e.g. `jitter`.
+    pub attribute: &'static str,
+    /// Smallest accepted value.
+    pub min: i64,
+    /// Largest accepted value.
+    pub max: i64,
+    /// The unit, with the bound in words where it helps.
+    pub unit: &'static str,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+const GIB: i64 = 1 << 30;
+const MS: &str = "milliseconds (at most 1 hour)";
+
+/// Every built-in attribute's range; the server refuses other values with 400 naming the range.
+/// An hour of delay and a GiB of slice cover every test Toxiproxy's values are used for, and keep
+/// each sum of instants and durations far from overflowing.
+pub const ATTRIBUTE_RANGES: &[AttributeRange] = &[
+    AttributeRange { toxic_type: "latency", attribute: "latency", min: 0, max: HOUR_MS, unit: MS },
+    AttributeRange { toxic_type: "latency", attribute: "jitter", min: 0, max: HOUR_MS, unit: MS },
+    AttributeRange {
+        toxic_type: "bandwidth",
+        attribute: "rate",
+        min: 1,
+        max: 100_000_000,
+        unit: "KB/s (at most 100 GB/s)",
+    },
+    AttributeRange { toxic_type: "slow_close", attribute: "delay", min: 0, max: HOUR_MS, unit: MS },
+    AttributeRange { toxic_type: "timeout", attribute: "timeout", min: 0, max: HOUR_MS, unit: MS },
+    AttributeRange { toxic_type: "reset_peer", attribute: "timeout", min: 0, max: HOUR_MS, unit: MS },
+    AttributeRange { toxic_type: "slicer", attribute: "average_size", min: 1, max: GIB, unit: "bytes (at most 1 GiB)" },
+    AttributeRange {
+        toxic_type: "slicer",
+        attribute: "size_variation",
+        min: 0,
+        max: GIB,
+        unit: "bytes (at most 1 GiB)",
+    },
+    AttributeRange {
+        toxic_type: "slicer",
+        attribute: "delay",
+        min: 0,
+        max: HOUR_MS * 1000,
+        unit: "microseconds (at most 1 hour)",
+    },
+    AttributeRange {
+        toxic_type: "limit_data",
+        attribute: "bytes",
+        min: 0,
+        max: 1 << 50,
+        unit: "bytes (at most 1 PiB)",
+    },
+];
+
+fn range_of(toxic_type: &str, attribute: &str) -> Option<&'static AttributeRange> {
+    ATTRIBUTE_RANGES.iter().find(|r| r.toxic_type == toxic_type && r.attribute == attribute)
 }
 
 /// A toxic: a named, typed fault on one direction of a proxy, applied to a connection with
@@ -460,11 +501,44 @@ mod tests {
         let e = ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: 0 }.validate().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid attribute `average_size` of toxic type `slicer`: must be greater than 0 (bytes), got 0"
+            "invalid attribute `average_size` of toxic type `slicer`: must be between 1 and 1073741824 bytes (at most 1 GiB), got 0"
         );
         assert!(ToxicKind::Bandwidth { rate: -1 }.validate().is_err());
         assert!(ToxicKind::Bandwidth { rate: 0 }.validate().is_err());
         assert!(ToxicKind::Timeout { timeout: 0 }.validate().is_ok());
+    }
+
+    #[test]
+    fn every_built_in_attribute_has_a_range_and_overflowing_values_are_refused() {
+        let kinds = [
+            ToxicKind::Latency { latency: 0, jitter: 0 },
+            ToxicKind::Bandwidth { rate: 1 },
+            ToxicKind::SlowClose { delay: 0 },
+            ToxicKind::Timeout { timeout: 0 },
+            ToxicKind::ResetPeer { timeout: 0 },
+            ToxicKind::Slicer { average_size: 1, size_variation: 0, delay: 0 },
+            ToxicKind::LimitData { bytes: 0 },
+        ];
+        for kind in kinds {
+            for attribute in kind.attributes().keys() {
+                let r = range_of(kind.type_name(), attribute).expect("a range");
+                for (v, ok) in [(r.min, true), (r.max, true), (r.max + 1, false), (i64::MAX, false), (i64::MIN, false)]
+                {
+                    let mut attrs = kind.attributes();
+                    attrs.insert(attribute.clone(), v.into());
+                    let k = ToxicKind::from_attributes(kind.type_name(), &attrs).unwrap();
+                    assert_eq!(k.validate().is_ok(), ok, "{} {attribute}={v}", kind.type_name());
+                }
+            }
+        }
+        let e = ToxicKind::Latency { latency: i64::MAX, jitter: 0 }.validate().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid attribute `latency` of toxic type `latency`: must be between 0 and 3600000 milliseconds (at most 1 hour), got {}",
+                i64::MAX
+            )
+        );
     }
 
     #[test]
