@@ -1,21 +1,27 @@
 //! A process target: started before the run, made ready, stopped after it.
 //!
-//! The child gets its own process group, so a Ctrl-C in the terminal reaches the host only
-//! and the host stops the child in order (SIGTERM, then a kill after the stop timeout).
+//! The child leads its own process group, so a Ctrl-C in the terminal reaches the host only
+//! and the host stops the child and everything it started in order: SIGTERM to the group,
+//! then SIGKILL to the group once the stop timeout has passed. No helper binary is run.
 //! Its stdout and stderr go to files (the report directory), not to the terminal.
 //!
 //! If the host itself dies without stopping it (SIGKILL, a crash, the OOM killer), the child
 //! dies too: on Linux it is started with a parent-death signal (`PR_SET_PDEATHSIG` = SIGKILL),
-//! which the kernel sends when the host goes away, and it keeps across `exec` (so `cargo run`,
-//! which execs the program, is covered). The kernel signals the direct child only: a target
-//! that starts processes of its own should stop them when it is killed (or run them in its
-//! process group). Other platforms have no such signal: there the host stops the target on
-//! every path it controls (end of run, error, panic, Ctrl-C, SIGTERM), but a SIGKILL of the host
-//! leaves the target running.
+//! which the kernel sends when the *thread* that forked it exits, and it keeps across `exec`
+//! (so `cargo run`, which execs the program, is covered). Every target is therefore forked
+//! by one spawner thread that lives as long as the host, never by a runtime
+//! worker that may retire mid-run. The kernel signals the direct child only: after a SIGKILL
+//! of the host, processes the target started live on unless the target stops them (or
+//! `exec`s its service, so that the service is the direct child). Every path the host
+//! controls (end of run, error, panic, Ctrl-C, SIGTERM) stops the whole group. Other
+//! platforms have no parent-death signal: there a SIGKILL of the host leaves the target
+//! running.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::OnceLock;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
@@ -118,7 +124,7 @@ impl ProcessTarget {
             .process_group(0)
             .kill_on_drop(true);
         die_with_the_host(&mut command);
-        let child = command.spawn().map_err(|e| format!("cannot start `{}`: {e}", c.program.display()))?;
+        let child = spawn(command).await.map_err(|e| format!("cannot start `{}`: {e}", c.program.display()))?;
         let pid = child.id().unwrap_or(0);
         tracing::info!(target: "chaoskit::services", pid, program = %c.program.display(), "target process started");
         self.pid.set(pid);
@@ -197,39 +203,133 @@ impl ProcessTarget {
         }
     }
 
-    /// SIGTERM, wait up to the stop timeout, then kill. Already-exited processes are reaped.
+    /// SIGTERM to the process group, wait up to the stop timeout for the target and what it
+    /// started to exit, then SIGKILL to the group. Already-exited targets are reaped and what
+    /// they left behind in their group is killed.
     pub(crate) async fn stop(&self) -> Result<(), BoxError> {
         let Some(mut child) = self.child.lock().await.take() else {
             return Ok(());
         };
         self.pid.set(0);
+        // The target leads its group: the group id is its pid.
+        let group = child.id();
         if let Ok(Some(status)) = child.try_wait() {
             tracing::warn!(target: "chaoskit::services", %status, "target process had already exited");
+            if let Some(group) = group {
+                signal_group(group, Signal::Kill);
+            }
             return Err(format!("target process exited during the run with {status}{}", self.log_hint()).into());
         }
-        if let Some(pid) = child.id() {
-            // `kill` from the system, so the host needs neither libc nor unsafe code.
-            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+        let Some(group) = group else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + self.config.stop_timeout;
+        signal_group(group, Signal::Term);
+        let status = match tokio::time::timeout_at(deadline, child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            Ok(Err(e)) => return Err(format!("waiting for the target process failed: {e}").into()),
+            Err(_) => None,
+        };
+        // What the target started had the same SIGTERM: give it the rest of the timeout.
+        while status.is_some() && group_alive(group) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        match tokio::time::timeout(self.config.stop_timeout, child.wait()).await {
-            Ok(Ok(status)) => {
-                tracing::info!(target: "chaoskit::services", %status, "target process stopped");
-                Ok(())
-            }
-            Ok(Err(e)) => Err(format!("waiting for the target process failed: {e}").into()),
-            Err(_) => {
-                tracing::warn!(target: "chaoskit::services", timeout = %crate::spec::units::format_duration(self.config.stop_timeout), "target process ignored SIGTERM; killing it");
+        if status.is_none() || group_alive(group) {
+            tracing::warn!(target: "chaoskit::services", timeout = %crate::spec::units::format_duration(self.config.stop_timeout), "target process group ignored SIGTERM; killing it");
+            signal_group(group, Signal::Kill);
+        }
+        match status {
+            Some(status) => tracing::info!(target: "chaoskit::services", %status, "target process stopped"),
+            None => {
+                // SIGKILLed with its group just now; the reap is immediate.
                 child.kill().await.map_err(|e| format!("cannot kill the target process: {e}"))?;
-                Ok(())
             }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ProcessTarget {
+    /// A target dropped while running (a panic, a setup error path): kill its whole group,
+    /// not only the direct child that `kill_on_drop` reaches.
+    fn drop(&mut self) {
+        if let Some(group) = self.child.get_mut().as_ref().and_then(Child::id) {
+            signal_group(group, Signal::Kill);
         }
     }
 }
 
+/// The signals the host sends a target's group.
+#[derive(Clone, Copy, Debug)]
+enum Signal {
+    Term,
+    Kill,
+}
+
+/// Sends `signal` to the process group `group` with `killpg` (no `kill` binary). A group
+/// that is already gone is not an error.
+#[cfg(unix)]
+fn signal_group(group: u32, signal: Signal) {
+    use nix::sys::signal::{Signal as Sig, killpg};
+    let Ok(raw) = i32::try_from(group) else { return };
+    let sig = match signal {
+        Signal::Term => Sig::SIGTERM,
+        Signal::Kill => Sig::SIGKILL,
+    };
+    if let Err(e) = killpg(nix::unistd::Pid::from_raw(raw), sig)
+        && e != nix::errno::Errno::ESRCH
+    {
+        tracing::warn!(target: "chaoskit::services", group, error = %e, "cannot signal the target's process group");
+    }
+}
+
+/// Whether any process of the group `group` is still there (zombies count until reaped).
+#[cfg(unix)]
+fn group_alive(group: u32) -> bool {
+    let Ok(raw) = i32::try_from(group) else { return false };
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(raw), None).is_ok()
+}
+
+/// Starts `command` on the spawner thread (see `spawner`) under the caller's runtime, so the
+/// child is reaped and awaited by that runtime as if spawned here.
+async fn spawn(command: Command) -> std::io::Result<Child> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let request = SpawnRequest { command, runtime: tokio::runtime::Handle::current(), reply };
+    spawner()?.send(request).map_err(|_| std::io::Error::other("the target spawner thread is gone"))?;
+    answer.await.map_err(|_| std::io::Error::other("the target spawner thread is gone"))?
+}
+
+/// One target to fork, the runtime that will own it, and where to send the child.
+struct SpawnRequest {
+    command: Command,
+    runtime: tokio::runtime::Handle,
+    reply: tokio::sync::oneshot::Sender<std::io::Result<Child>>,
+}
+
+/// The spawner thread's queue, started on first use. The thread is never joined and never
+/// returns (the sender lives in a static), so the parent-death signal of the targets it forks
+/// fires only when the host process dies, whichever thread asked for the target.
+fn spawner() -> std::io::Result<&'static mpsc::Sender<SpawnRequest>> {
+    static SPAWNER: OnceLock<Result<mpsc::Sender<SpawnRequest>, String>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (send, receive) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("chaoskit-spawner".into())
+            .spawn(move || {
+                for SpawnRequest { mut command, runtime, reply } in receive {
+                    let _in_runtime = runtime.enter();
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .map(|_| send)
+            .map_err(|e| e.to_string())
+    });
+    spawner.as_ref().map_err(|e| std::io::Error::other(format!("cannot start the target spawner thread: {e}")))
+}
+
 /// Make the child die with the host (Linux): set its parent-death signal to SIGKILL between
-/// `fork` and `exec`. The "parent" the kernel watches is the thread that forked; targets are
-/// started from a runtime worker thread, which lives as long as the runtime that runs the
-/// scenario, and the target is stopped before `run` returns.
+/// `fork` and `exec`. The "parent" the kernel watches is the thread that forked, which is the
+/// spawner thread: it lives as long as the host.
 #[cfg(target_os = "linux")]
 fn die_with_the_host(command: &mut Command) {
     use nix::sys::signal::Signal;
