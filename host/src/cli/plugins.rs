@@ -66,6 +66,15 @@ pub(super) fn resolve_plugins(
         if let Some(rate) = r.limits.log_rate {
             limits = limits.log_rate(rate);
         }
+        if let Some(n) = r.limits.max_sockets {
+            limits = limits.max_sockets(n as usize);
+        }
+        if let Some(n) = r.limits.max_files {
+            limits = limits.max_files(n as usize);
+        }
+        if let Some(n) = r.limits.max_requests {
+            limits = limits.max_requests(n as usize);
+        }
         let mut spec =
             PluginSpec::new(&path).named(r.label.clone()).config(r.config_json.clone()).limits(limits).watch(r.watch);
         for grant in &r.grants {

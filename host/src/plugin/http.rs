@@ -53,7 +53,8 @@ impl WasiHttpHooks for HttpHooks {
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
         let uri = request.uri().clone();
-        let host = uri.host().unwrap_or_default().to_string();
+        // An IPv6 literal comes in brackets (`[::1]`); the grant and `connect` take it bare.
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
         let port = uri.port_u16().unwrap_or(80);
         let allowed = self.caps.http.iter().any(|p: &HostPattern| p.matches_name(&host, port));
         if !allowed {
@@ -68,6 +69,17 @@ impl WasiHttpHooks for HttpHooks {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let Some(in_flight) = InFlight::take(&self.caps) else {
+            let limit = self.caps.max_requests;
+            self.caps.limit_hit(
+                &self.plugin,
+                format!(
+                    "plugin `{}` sent an HTTP request with {limit} in flight, over the limit `max_requests` = {limit}",
+                    self.plugin
+                ),
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        };
         self.caps.http_sent.fetch_add(1, Ordering::Relaxed);
         // The guest may ask for shorter timeouts, never longer ones.
         let shorter = |asked: Option<Duration>| asked.map_or(self.deadline, |a| a.min(self.deadline));
@@ -79,8 +91,34 @@ impl WasiHttpHooks for HttpHooks {
             if matches!(sent, Err(Error::ConnectionTimeout | Error::ConnectionReadTimeout)) {
                 caps.http_timed_out.fetch_add(1, Ordering::Relaxed);
             }
-            sent
+            // In flight until its connection ends (the body read or dropped).
+            sent.map(|(response, io)| {
+                let io: IoFuture = Box::new(async move {
+                    let _in_flight = in_flight;
+                    Box::into_pin(io).await
+                });
+                (response, io)
+            })
         })
+    }
+}
+
+/// One request counted against `max_requests` while it lives.
+struct InFlight(Arc<Capabilities>);
+
+impl InFlight {
+    /// A place among the requests in flight, if there is one.
+    fn take(caps: &Arc<Capabilities>) -> Option<Self> {
+        caps.requests_in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < caps.max_requests).then_some(n + 1))
+            .ok()
+            .map(|_| InFlight(Arc::clone(caps)))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -305,7 +305,7 @@ impl std::fmt::Debug for WasmInjector {
 
 impl WasmInjector {
     pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
-        let caps = Capabilities::new(&spec.path, &spec.grants)?;
+        let caps = Capabilities::new(&spec.path, &spec.grants, &spec.limits)?;
         let shared = Arc::new(Shared::new(spec.name(), &spec.limits, caps));
         let version = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {

@@ -131,6 +131,9 @@ pub struct Limits {
     pub(crate) max_counters: usize,
     pub(crate) max_counter_name: usize,
     pub(crate) log_rate: u32,
+    pub(crate) max_sockets: usize,
+    pub(crate) max_files: usize,
+    pub(crate) max_requests: usize,
 }
 
 impl Default for Limits {
@@ -149,6 +152,9 @@ impl Default for Limits {
             max_counters: 1024,
             max_counter_name: 256,
             log_rate: 100,
+            max_sockets: 16,
+            max_files: 16,
+            max_requests: 8,
         }
     }
 }
@@ -238,6 +244,29 @@ impl Limits {
         self
     }
 
+    /// With a `tcp:` grant: most TCP sockets one instance may hold open at once; default 16.
+    /// Creating one more fails with `new-socket-limit` (named in the log and the notes).
+    pub fn max_sockets(mut self, count: usize) -> Self {
+        self.max_sockets = count;
+        self
+    }
+
+    /// With an `fs:` grant: most files one instance may hold open at once (besides its granted
+    /// directories); default 16. Opening one more fails with the WASI error `quota`, named in
+    /// the log and the notes.
+    pub fn max_files(mut self, count: usize) -> Self {
+        self.max_files = count;
+        self
+    }
+
+    /// With an `http:` grant: most outgoing HTTP requests of one plugin in flight at once (all
+    /// its instances); default 8. One more is refused (`HTTP-request-denied`), named in the
+    /// log and the notes.
+    pub fn max_requests(mut self, count: usize) -> Self {
+        self.max_requests = count;
+        self
+    }
+
     /// Every limit with its value, as shown by `chaoskit-host plugin inspect` and named in the
     /// scenario reference: (`name`, value).
     pub fn describe(&self) -> Vec<(&'static str, String)> {
@@ -254,6 +283,9 @@ impl Limits {
             ("max_counters", self.max_counters.to_string()),
             ("max_counter_name", format!("{} bytes", self.max_counter_name)),
             ("log_rate", format!("{} lines/s", self.log_rate)),
+            ("max_sockets", self.max_sockets.to_string()),
+            ("max_files", self.max_files.to_string()),
+            ("max_requests", self.max_requests.to_string()),
         ]
     }
 
@@ -297,6 +329,13 @@ impl Limits {
         }
         if !(1..=100_000).contains(&self.log_rate) {
             return bad("log_rate", format!("{} lines/s is outside 1..=100000", self.log_rate));
+        }
+        for (limit, n) in
+            [("max_sockets", self.max_sockets), ("max_files", self.max_files), ("max_requests", self.max_requests)]
+        {
+            if !(1..=1024).contains(&n) {
+                return bad(limit, format!("{n} is outside 1..=1024"));
+            }
         }
         Ok(())
     }

@@ -122,7 +122,7 @@ impl std::fmt::Debug for WasmValidator {
 
 impl WasmValidator {
     pub(crate) fn load(rt: Arc<Runtime>, spec: PluginSpec, compiled: &Compiled) -> Result<Self, PluginError> {
-        let caps = Capabilities::new(&spec.path, &spec.grants)?;
+        let caps = Capabilities::new(&spec.path, &spec.grants, &spec.limits)?;
         let shared = Arc::new(Shared::new(spec.name(), &spec.limits, caps));
         let (version, instance) = load_version(&rt, &shared, &spec, compiled)?;
         let core = Arc::new(Core {

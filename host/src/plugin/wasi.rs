@@ -22,11 +22,14 @@ use super::state::{Output, PluginState};
 use super::wait::{self, Deadline};
 use crate::grant::{Grant, HostPattern};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{Linker, Resource, ResourceTable};
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode as SocketErrorCode, IpAddressFamily};
+use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::p2::{Network, TcpSocket};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -37,6 +40,11 @@ pub(crate) const WASI: &str = "0.2.12";
 
 /// Most random bytes one `get-random-bytes` call may ask for.
 pub(crate) const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
+/// Most entries (streams, pollables, sockets, files, requests…) one instance's resource
+/// table may hold: a backstop behind the per-kind limits, so no resource kind without a limit
+/// of its own can be hoarded either.
+const MAX_RESOURCES: usize = 10_000;
 
 /// Virtual time between two clock reads in one call (so a loop waiting for time to pass ends).
 const VIRTUAL_TICK_NS: u64 = 1_000;
@@ -70,13 +78,29 @@ pub(crate) struct Capabilities {
     pub(crate) sockets_refused: AtomicU64,
     /// The first refusal, with the grant that would allow it.
     pub(crate) first_refusal: Mutex<Option<String>>,
+    /// Limits on what a grant lets the plugin hold: `max_sockets` and `max_files` (per
+    /// instance), `max_requests` (in flight, all instances).
+    pub(crate) max_sockets: usize,
+    pub(crate) max_files: usize,
+    pub(crate) max_requests: usize,
+    /// Outgoing HTTP requests in flight (until their connection ends).
+    pub(crate) requests_in_flight: AtomicUsize,
+    /// Requests for a socket, a file or an HTTP request refused by those limits, and the first.
+    pub(crate) limited: AtomicU64,
+    pub(crate) first_limit: Mutex<Option<String>>,
 }
 
 impl Capabilities {
     /// Resolve `grants` for the plugin at `path`: each directory must exist, each variable
     /// without a value must be set on the host.
-    pub(crate) fn new(path: &Path, grants: &[Grant]) -> Result<Self, PluginError> {
-        let mut caps = Capabilities { grants: grants.to_vec(), ..Default::default() };
+    pub(crate) fn new(path: &Path, grants: &[Grant], limits: &super::Limits) -> Result<Self, PluginError> {
+        let mut caps = Capabilities {
+            grants: grants.to_vec(),
+            max_sockets: limits.max_sockets,
+            max_files: limits.max_files,
+            max_requests: limits.max_requests,
+            ..Default::default()
+        };
         for grant in grants {
             if let Some(message) = grant.check_host() {
                 return Err(PluginError::Grant { path: path.to_owned(), message });
@@ -115,6 +139,28 @@ impl Capabilities {
         }
     }
 
+    /// Count a request refused by a limit and keep the first one's explanation (`what` names
+    /// the plugin, the limit and its value).
+    pub(crate) fn limit_hit(&self, plugin: &str, what: String) {
+        self.limited.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_limit.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            tracing::warn!(target: "chaoskit::plugin", plugin, "{what}");
+            *first = Some(what);
+        }
+    }
+
+    /// Whether names may be resolved: only when a `tcp:` grant names a host (`localhost`) or
+    /// any host (`*`); IP grants need no lookup.
+    fn resolves_names(&self) -> bool {
+        self.tcp.iter().any(|p| p.host.as_deref().is_none_or(|h| h.parse::<std::net::IpAddr>().is_err()))
+    }
+
+    /// Whether `name` may be resolved: a `tcp:` grant for any host, or for that name.
+    fn may_resolve(&self, name: &str) -> bool {
+        self.tcp.iter().any(|p| p.host.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(name)))
+    }
+
     pub(crate) fn count_cut_wait(&self) {
         self.waits_cut.fetch_add(1, Ordering::Relaxed);
     }
@@ -141,6 +187,13 @@ impl Capabilities {
             let first = self.first_refusal.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
             notes.push(format!(
                 "plugin `{plugin}`: {http_refused} HTTP requests and {sockets_refused} socket uses refused; first: {first}"
+            ));
+        }
+        let limited = self.limited.load(Ordering::Relaxed);
+        if limited > 0 {
+            let first = self.first_limit.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+            notes.push(format!(
+                "plugin `{plugin}`: {limited} sockets, files or HTTP requests refused by limits; first: {first}"
             ));
         }
         notes
@@ -176,13 +229,14 @@ pub(crate) fn provision(import: &str) -> Option<(&'static str, Option<&'static s
         "wasi:filesystem/types" | "wasi:filesystem/preopens" => {
             ("empty: no directories", Some("fs:ro:DIR or fs:rw:DIR"))
         }
-        "wasi:sockets/tcp" | "wasi:sockets/tcp-create-socket" | "wasi:sockets/ip-name-lookup" => {
-            ("denied per call", Some("tcp:HOST:PORT"))
+        "wasi:sockets/tcp" | "wasi:sockets/tcp-create-socket" => {
+            ("no socket is created (access denied)", Some("tcp:HOST:PORT"))
         }
+        "wasi:sockets/ip-name-lookup" => ("no lookups (access denied)", Some("tcp:localhost:PORT or tcp:*:PORT")),
         "wasi:sockets/network" | "wasi:sockets/instance-network" => {
             ("provided (addresses only)", Some("tcp:HOST:PORT"))
         }
-        "wasi:sockets/udp" | "wasi:sockets/udp-create-socket" => ("denied per call", None),
+        "wasi:sockets/udp" | "wasi:sockets/udp-create-socket" => ("no socket is created (access denied)", None),
         "wasi:http/outgoing-handler" => ("denied per call", Some("http:HOST:PORT")),
         "wasi:http/types" => ("provided (requests are sent only through outgoing-handler)", Some("http:HOST:PORT")),
         "wasi:cli/environment" => ("empty: no variables, no arguments", Some("env:NAME")),
@@ -208,6 +262,10 @@ pub(crate) struct WasiState {
     pub(super) caps: Arc<Capabilities>,
     /// When the call in progress must end (waits on I/O are cut there).
     pub(super) deadline: Deadline,
+    /// Table entries of the TCP sockets and files this instance created (some may since be
+    /// dropped: counted live against `max_sockets` / `max_files` by their entry's type).
+    sockets: Vec<u32>,
+    files: Vec<u32>,
 }
 
 impl WasiState {
@@ -229,9 +287,10 @@ impl WasiState {
             b.preopened_dir(host, guest, perms)
                 .map_err(|e| format!("cannot open the granted directory `{}`: {e:#}", host.display()))?;
         }
-        // TCP sockets can be made; each connect is checked against the grants below (and
-        // counted when refused), listening never passes. Names resolve only with a grant.
-        b.allow_tcp(true).allow_udp(false).allow_ip_name_lookup(!caps.tcp.is_empty());
+        // No socket at all without a `tcp:` grant (creation is refused before a descriptor is
+        // made); with one, each connect is checked against the grants below (and counted when
+        // refused), listening never passes. Names resolve only when a grant names one.
+        b.allow_tcp(!caps.tcp.is_empty()).allow_udp(false).allow_ip_name_lookup(caps.resolves_names());
         let (check_caps, name) = (Arc::clone(caps), Arc::clone(plugin));
         b.socket_addr_check(move |addr, used| {
             let allowed = match used {
@@ -261,13 +320,17 @@ impl WasiState {
             // the context must not hold anything unseeded a guest could reach.
             b.insecure_random_seed(0);
         }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Ok(Self {
             ctx: b.build(),
-            table: ResourceTable::new(),
+            table,
             http: WasiHttpCtx::new(),
             hooks: HttpHooks::new(Arc::clone(plugin), Arc::clone(caps), deadline),
             caps: Arc::clone(caps),
             deadline: Deadline::default(),
+            sockets: Vec::new(),
+            files: Vec::new(),
         })
     }
 
@@ -292,6 +355,8 @@ impl PluginState {
                 hooks: HttpHooks::new(plugin, Arc::clone(&caps), Duration::from_millis(1)),
                 caps,
                 deadline: Deadline::default(),
+                sockets: Vec::new(),
+                files: Vec::new(),
             }))
         })
     }
@@ -396,8 +461,133 @@ pub(crate) fn link(linker: &mut Linker<PluginState>, caps: &Capabilities) -> was
         wall.func_wrap("now", |mut s, ()| Ok((datetime(s.data_mut().clock.read()),)))?;
         wall.func_wrap("resolution", |_, ()| Ok((Datetime { seconds: 0, nanoseconds: VIRTUAL_TICK_NS as u32 },)))?;
     }
+    // Sockets, lookups and files through the host's own checks first: the grant, then the
+    // per-instance limits; then wasmtime-wasi's implementation.
+    let mut create = linker.instance(&format!("wasi:sockets/tcp-create-socket@{WASI}"))?;
+    create.func_wrap("create-tcp-socket", |mut s, (family,): (IpAddressFamily,)| {
+        Ok((s.data_mut().create_tcp_socket(family)?,))
+    })?;
+    let mut lookup = linker.instance(&format!("wasi:sockets/ip-name-lookup@{WASI}"))?;
+    lookup.func_wrap("resolve-addresses", |mut s, (network, name): (Resource<Network>, String)| {
+        Ok((s.data_mut().resolve_addresses(network, name)?,))
+    })?;
+    let mut files = linker.instance(&format!("wasi:filesystem/types@{WASI}"))?;
+    files.func_wrap("[method]descriptor.open-at", |mut s, (dir, path_flags, path, open_flags, flags): OpenAt| {
+        Ok((s.data_mut().open_at(dir, path_flags, path, open_flags, flags)?,))
+    })?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+type OpenAt = (Resource<fs::Descriptor>, fs::PathFlags, String, fs::OpenFlags, fs::DescriptorFlags);
+type ResolveStream = wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::ResolveAddressStream;
+
+/// How many of `reps` are still entries of type `T` in `table` (dropping the rest).
+fn live<T: 'static>(table: &ResourceTable, reps: &mut Vec<u32>) -> usize {
+    reps.retain(|&rep| table.get(&Resource::<T>::new_borrow(rep)).is_ok());
+    reps.len()
+}
+
+impl PluginState {
+    /// `create-tcp-socket`: refused without a `tcp:` grant (no descriptor is made), and over
+    /// `max_sockets` sockets open at once.
+    fn create_tcp_socket(
+        &mut self,
+        family: IpAddressFamily,
+    ) -> wasmtime::Result<Result<Resource<TcpSocket>, SocketErrorCode>> {
+        let name = Arc::clone(&self.shared.name);
+        let w = self.wasi();
+        if w.caps.tcp.is_empty() {
+            w.caps.sockets_refused.fetch_add(1, Ordering::Relaxed);
+            w.caps.refused(
+                &name,
+                format!(
+                    "plugin `{name}`: a TCP socket was refused: no `tcp:` grant (add `tcp:HOST:PORT` to allow one)"
+                ),
+            );
+            return Ok(Err(SocketErrorCode::AccessDenied));
+        }
+        let open = live::<TcpSocket>(&w.table, &mut w.sockets);
+        if open >= w.caps.max_sockets {
+            w.caps.limit_hit(
+                &name,
+                format!(
+                    "plugin `{name}` asked for a TCP socket with {open} open, over the limit `max_sockets` = {}",
+                    w.caps.max_sockets
+                ),
+            );
+            return Ok(Err(SocketErrorCode::NewSocketLimit));
+        }
+        let mut view = wasmtime_wasi::sockets::WasiSocketsCtxView { ctx: w.ctx.sockets(), table: &mut w.table };
+        use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket::Host as _;
+        match view.create_tcp_socket(family) {
+            Ok(socket) => {
+                w.sockets.push(socket.rep());
+                Ok(Ok(socket))
+            }
+            Err(e) => Ok(Err(e.downcast()?)),
+        }
+    }
+
+    /// `resolve-addresses`: only the names a `tcp:` grant names (`localhost`), or any with `*`.
+    fn resolve_addresses(
+        &mut self,
+        network: Resource<Network>,
+        host: String,
+    ) -> wasmtime::Result<Result<Resource<ResolveStream>, SocketErrorCode>> {
+        let name = Arc::clone(&self.shared.name);
+        let w = self.wasi();
+        if !w.caps.may_resolve(&host) {
+            w.caps.sockets_refused.fetch_add(1, Ordering::Relaxed);
+            let shown = crate::report::escape::terminal_safe(&host).into_owned();
+            w.caps.refused(
+                &name,
+                format!("plugin `{name}`: a lookup of `{shown}` was refused: no `tcp:` grant names it (lookups need `tcp:localhost:PORT` or `tcp:*:PORT`)"),
+            );
+            return Ok(Err(SocketErrorCode::AccessDenied));
+        }
+        let mut view = wasmtime_wasi::sockets::WasiSocketsCtxView { ctx: w.ctx.sockets(), table: &mut w.table };
+        use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::Host as _;
+        match view.resolve_addresses(network, host) {
+            Ok(stream) => Ok(Ok(stream)),
+            Err(e) => Ok(Err(e.downcast()?)),
+        }
+    }
+
+    /// `descriptor.open-at`: within `max_files` files open at once (the granted directories
+    /// themselves not counted).
+    fn open_at(
+        &mut self,
+        dir: Resource<fs::Descriptor>,
+        path_flags: fs::PathFlags,
+        path: String,
+        open_flags: fs::OpenFlags,
+        flags: fs::DescriptorFlags,
+    ) -> wasmtime::Result<Result<Resource<fs::Descriptor>, fs::ErrorCode>> {
+        let name = Arc::clone(&self.shared.name);
+        let w = self.wasi();
+        let open = live::<fs::Descriptor>(&w.table, &mut w.files);
+        if open >= w.caps.max_files {
+            w.caps.limit_hit(
+                &name,
+                format!(
+                    "plugin `{name}` asked to open a file with {open} open, over the limit `max_files` = {}",
+                    w.caps.max_files
+                ),
+            );
+            return Ok(Err(fs::ErrorCode::Quota));
+        }
+        let mut view =
+            wasmtime_wasi::filesystem::WasiFilesystemCtxView { ctx: w.ctx.filesystem(), table: &mut w.table };
+        use fs::HostDescriptor as _;
+        match view.open_at(dir, path_flags, path, open_flags, flags) {
+            Ok(file) => {
+                w.files.push(file.rep());
+                Ok(Ok(file))
+            }
+            Err(e) => Ok(Err(e.downcast()?.into())),
+        }
+    }
 }
 
 impl PluginState {
@@ -503,6 +693,10 @@ mod tests {
             provision("wasi:http/outgoing-handler@0.2.12").unwrap(),
             ("denied per call", Some("http:HOST:PORT"))
         );
+        assert_eq!(
+            provision("wasi:sockets/tcp-create-socket@0.2.0").unwrap().0,
+            "no socket is created (access denied)"
+        );
     }
 
     #[test]
@@ -524,6 +718,7 @@ mod tests {
         let caps = Capabilities::new(
             Path::new("p.wasm"),
             &[Grant::parse("env:CHAOSKIT_X=1").unwrap(), Grant::OsRandom, Grant::WallClock],
+            &crate::plugin::Limits::default(),
         )
         .unwrap();
         assert_eq!(caps.env, [("CHAOSKIT_X".to_string(), "1".to_string())]);
@@ -532,6 +727,10 @@ mod tests {
             caps.replay_hazard("p").unwrap(),
             "plugin `p` draws `wasi:random` from the OS (grant `random:os`) and reads the host's clocks through `wasi:clocks` (grant `clocks:wall`): this run cannot be replayed from its seed"
         );
-        assert!(!Capabilities::new(Path::new("p.wasm"), &[Grant::Stdio]).unwrap().need_wasi());
+        assert!(
+            !Capabilities::new(Path::new("p.wasm"), &[Grant::Stdio], &crate::plugin::Limits::default())
+                .unwrap()
+                .need_wasi()
+        );
     }
 }

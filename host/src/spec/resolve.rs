@@ -46,6 +46,12 @@ pub struct PluginLimits {
     pub max_counter_name: Option<u64>,
     /// Log lines per second.
     pub log_rate: Option<u32>,
+    /// TCP sockets open at once, per instance.
+    pub max_sockets: Option<u32>,
+    /// Files open at once, per instance.
+    pub max_files: Option<u32>,
+    /// Outgoing HTTP requests in flight at once.
+    pub max_requests: Option<u32>,
 }
 
 /// A plugin to load: everything the plugin runtime needs, resolved.
@@ -595,6 +601,9 @@ fn resolve_plugin(p: PluginSpec, base_dir: &Path) -> Result<PluginRequest, Strin
             max_counters: limits.max_counters,
             max_counter_name: limits.max_counter_name.map(|m| m.0),
             log_rate: limits.log_rate,
+            max_sockets: limits.max_sockets,
+            max_files: limits.max_files,
+            max_requests: limits.max_requests,
         },
         grants: p.grants,
         watch: p.watch,

@@ -673,6 +673,15 @@ pub struct PluginLimitsSpec {
     /// Log lines per second (default 100); the rest are suppressed and counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_rate: Option<u32>,
+    /// With a `tcp:` grant: TCP sockets one instance may hold open at once (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sockets: Option<u32>,
+    /// With an `fs:` grant: files one instance may hold open at once (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_files: Option<u32>,
+    /// With an `http:` grant: outgoing requests in flight at once (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u32>,
 }
 
 /// One `[[plugins]]` entry: a WebAssembly component (injector, validator or toxic).
