@@ -191,10 +191,10 @@ fn scenario_needed(command: &str, input: &Path, target: &Target) -> String {
         Some(p) => format!(
             "`{input_shown}` names scenario `{}` (sha256 {}...); it is not run without your say (a scenario runs \
              its target and command steps): check it, then run `chaoskit-host {command} {} {}{iteration}`",
-            p.scenario_file,
+            terminal_safe(&p.scenario_file),
             &p.scenario_sha256[..12],
-            shell_quote(&input_shown),
-            shell_quote(&p.scenario_file),
+            terminal_safe(&shell_quote(&input_shown)),
+            terminal_safe(&shell_quote(&p.scenario_file)),
         ),
         None => format!(
             "`{input_shown}` does not name its scenario file; pass it: `chaoskit-host {command} {} <scenario>{iteration}`",
