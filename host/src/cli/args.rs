@@ -72,12 +72,12 @@ pub enum Command {
     Report(ReportArgs),
     /// Run a failing iteration of a journal again, with the decisions it had.
     #[command(
-        after_help = "Examples:\n  chaoskit-host replay chaoskit-report/journal.json --iteration 57 --times 100\n  chaoskit-host replay chaoskit-report/schedule-iteration-57.json\n  chaoskit-host replay journal.json --iteration 57 --seeded   # draw again from the seed\n\nThe scenario file is the one the journal names, unless given; a changed scenario file or\nplugin is refused unless --force. Exit codes: 0 reproduced every time, 1 did not always\nreproduce, 2 bad journal, scenario or flags."
+        after_help = "Examples:\n  chaoskit-host replay chaoskit-report/journal.json scenario.toml --iteration 57 --times 100\n  chaoskit-host replay chaoskit-report/schedule-iteration-57.json scenario.toml\n  chaoskit-host replay journal.json scenario.toml --iteration 57 --seeded   # draw again from the seed\n\nThe scenario file must be given: a journal names its scenario, but what runs is your choice\n(without it, replay says which file the journal names and the command to run it). A changed\nscenario file or plugin is refused unless --force. Exit codes: 0 reproduced every time, 1 did not always\nreproduce, 2 bad journal, scenario or flags."
     )]
     Replay(ReplayArgs),
     /// Find the smallest set of a failing iteration's faults that still breaks it.
     #[command(
-        after_help = "Examples:\n  chaoskit-host shrink chaoskit-report/journal.json --iteration 57\n  chaoskit-host shrink journal.json --iteration 57 --max-replays 100 -o minimal.json\n\nDelta debugging over the iteration's decisions (drop subsets, then shorten delays and\nlatencies), each candidate checked by one replay. Writes a schedule that `replay` accepts.\nExit codes: 0 shrunk (or already minimal), 1 the failure did not reproduce, 2 bad input."
+        after_help = "Examples:\n  chaoskit-host shrink chaoskit-report/journal.json scenario.toml --iteration 57\n  chaoskit-host shrink journal.json scenario.toml --iteration 57 --max-replays 100 -o minimal.json\n\nDelta debugging over the iteration's decisions (drop subsets, then shorten delays and\nlatencies), each candidate checked by one replay. Writes a schedule that `replay` accepts.\nExit codes: 0 shrunk (or already minimal), 1 the failure did not reproduce, 2 bad input."
     )]
     Shrink(ShrinkArgs),
     /// Run a chaos proxy with a Toxiproxy-compatible HTTP API.
@@ -256,7 +256,8 @@ pub struct MergeArgs {
 pub struct ReplayArgs {
     /// A journal written by `run` (journal.json) or a schedule written by `shrink`.
     pub input: PathBuf,
-    /// The scenario file (default: the one the journal names).
+    /// The scenario file to run (required to run anything: without it the command says which
+    /// file the journal names, and exits 2).
     pub scenario: Option<PathBuf>,
     /// The failing iteration to replay (required with a journal).
     #[arg(long)]
@@ -278,7 +279,8 @@ pub struct ReplayArgs {
 pub struct ShrinkArgs {
     /// A journal written by `run` (journal.json), or a schedule to shrink further.
     pub input: PathBuf,
-    /// The scenario file (default: the one the journal names).
+    /// The scenario file to run (required to run anything: without it the command says which
+    /// file the journal names, and exits 2).
     pub scenario: Option<PathBuf>,
     /// The failing iteration to shrink (required with a journal).
     #[arg(long)]

@@ -9,6 +9,7 @@
 
 mod args;
 pub mod exit;
+mod input;
 mod logging;
 mod metrics;
 mod output;

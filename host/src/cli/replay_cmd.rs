@@ -7,13 +7,14 @@ use anyhow::{Context, anyhow};
 
 use super::args::{PluginFlags, ReplayArgs, ShrinkArgs};
 use super::exit::{ErrorKind, ExitCodes};
-use super::{CliError, Environment, Kind, output, run};
+use super::{CliError, Environment, Kind, input, output, run};
 use crate::journal::{DecisionRecord, IterationRecord};
 use crate::replay::{
     FailureSignature, ReplayMode, ReplayOutcome, ReplaySession, SCHEDULE_SCHEMA, ScheduleFile, ShrinkOutcome,
 };
 use crate::report::escape::terminal_safe;
-use crate::report::{Provenance, REPORT_SCHEMA, Report};
+use crate::report::triage::shell_quote;
+use crate::report::{MAX_JOURNAL_BYTES, Provenance, REPORT_SCHEMA, Report};
 use crate::spec::BuildOptions;
 
 /// The failing iteration to run again, wherever it was read from.
@@ -28,17 +29,24 @@ struct Target {
 
 /// Reads a journal (`--iteration` picks the failure) or a schedule file.
 fn read_input(path: &Path, iteration: Option<u64>) -> Result<Target, CliError> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read `{}`", path.display()))
-        .kind(ErrorKind::Config)?;
-    let schema = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("schema").and_then(|s| s.as_str()).map(str::to_owned));
+    let text = input::read_bounded(path, MAX_JOURNAL_BYTES, "journal or schedule")?;
+    let target = parse_input(path, &text, iteration)?;
+    if let Some(p) = &target.provenance {
+        p.check().map_err(|e| CliError::new(ErrorKind::Config, anyhow!("`{}`: {e}", path.display())))?;
+    }
+    Ok(target)
+}
+
+fn parse_input(path: &Path, text: &str, iteration: Option<u64>) -> Result<Target, CliError> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        schema: Option<String>,
+    }
+    let schema = serde_json::from_str::<Probe>(text).ok().and_then(|p| p.schema);
     match schema.as_deref() {
         Some(SCHEDULE_SCHEMA) => {
-            let file: ScheduleFile = serde_json::from_str(&text)
-                .with_context(|| format!("`{}` is not a valid schedule", path.display()))
-                .kind(ErrorKind::Config)?;
+            let file = ScheduleFile::from_json(text)
+                .map_err(|e| CliError::new(ErrorKind::Config, anyhow!("`{}`: {e}", path.display())))?;
             if let Some(k) = iteration
                 && k != file.iteration
             {
@@ -72,7 +80,7 @@ fn read_input(path: &Path, iteration: Option<u64>) -> Result<Target, CliError> {
             })
         }
         _ => {
-            let report = Report::from_json(&text)
+            let report = Report::from_json(text)
                 .with_context(|| {
                     format!(
                         "`{}` is neither a journal ({REPORT_SCHEMA}) nor a schedule ({SCHEDULE_SCHEMA})",
@@ -120,23 +128,22 @@ fn failing_list(report: &Report) -> String {
     }
 }
 
-/// Builds the scenario the input came from (checking it is the same file and plugins) and
-/// starts a replay session on it.
+/// Builds the scenario the user named (checking it is the same file and plugins the input
+/// was made from) and starts a replay session on it.
+///
+/// The scenario is never taken from the input: a journal or schedule is data anyone may
+/// hand over, and a scenario runs commands (its target, its `command` steps). Without one,
+/// the error names the file the input points at and the command that confirms it.
 fn start_session(
+    command: &str,
+    input: &Path,
     target: &Target,
     scenario: Option<&PathBuf>,
     force: bool,
     env: &Environment,
 ) -> Result<ReplaySession, CliError> {
-    let path = match (scenario, &target.provenance) {
-        (Some(p), _) => p.clone(),
-        (None, Some(p)) => PathBuf::from(&p.scenario_file),
-        (None, None) => {
-            return Err(CliError::new(
-                ErrorKind::Usage,
-                anyhow!("the input does not name its scenario file; pass it after the input"),
-            ));
-        }
+    let Some(path) = scenario.cloned() else {
+        return Err(CliError::new(ErrorKind::Usage, anyhow!("{}", scenario_needed(command, input, target))));
     };
     let bytes = std::fs::read(env.cwd.join(&path))
         .with_context(|| format!("cannot read the scenario file `{}`", path.display()))
@@ -175,9 +182,30 @@ fn start_session(
     ReplaySession::start(scenario, Some(&target.run_decisions)).kind(ErrorKind::Config)
 }
 
+/// What to say when no scenario was given: which file the input names, and the command
+/// that runs it once the user has looked at it.
+fn scenario_needed(command: &str, input: &Path, target: &Target) -> String {
+    let input_shown = input.display().to_string();
+    let iteration = format!(" --iteration {}", target.failed.index);
+    match &target.provenance {
+        Some(p) => format!(
+            "`{input_shown}` names scenario `{}` (sha256 {}...); it is not run without your say (a scenario runs \
+             its target and command steps): check it, then run `chaoskit-host {command} {} {}{iteration}`",
+            terminal_safe(&p.scenario_file),
+            &p.scenario_sha256[..12],
+            terminal_safe(&shell_quote(&input_shown)),
+            terminal_safe(&shell_quote(&p.scenario_file)),
+        ),
+        None => format!(
+            "`{input_shown}` does not name its scenario file; pass it: `chaoskit-host {command} {} <scenario>{iteration}`",
+            shell_quote(&input_shown)
+        ),
+    }
+}
+
 fn mismatch(force: bool, what: String) -> Result<(), CliError> {
     if force {
-        output::eprint_line(&format!("warning: {what}; replaying anyway (--force)"));
+        output::eprint_line(&format!("warning: {}; replaying anyway (--force)", terminal_safe(&what)));
         Ok(())
     } else {
         Err(CliError::new(ErrorKind::Config, anyhow!("{what}; pass --force to replay anyway")))
@@ -197,13 +225,13 @@ fn describe_decisions(decisions: &[DecisionRecord]) -> String {
     decisions
         .iter()
         .map(|d| {
-            let scope = d.scope.as_ref().map(|s| format!(" in scope `{s}`")).unwrap_or_default();
+            let scope = d.scope.as_ref().map(|s| format!(" in scope `{}`", terminal_safe(s))).unwrap_or_default();
             format!(
                 "  {:width$}  {} point `{}`{scope}, visit {}: {}\n",
                 terminal_safe(&d.injector).into_owned(),
                 d.kind,
                 terminal_safe(&d.point).into_owned(),
-                d.occurrence + 1,
+                u64::from(d.occurrence) + 1,
                 terminal_safe(&d.action.to_string()).into_owned(),
             )
         })
@@ -226,7 +254,7 @@ pub(super) async fn replay(args: ReplayArgs, env: &Environment) -> Result<i32, C
         return Err(CliError::new(ErrorKind::Usage, anyhow!("--times must be at least 1")));
     }
     let target = read_input(&args.input, args.iteration)?;
-    let mut session = start_session(&target, args.scenario.as_ref(), args.force, env)?;
+    let mut session = start_session("replay", &args.input, &target, args.scenario.as_ref(), args.force, env)?;
     let mode = if args.seeded { ReplayMode::Seeded } else { ReplayMode::Schedule };
     let schedule = target.failed.decisions.clone();
     let outcome = crate::replay::replay(&mut session, &target.failed, &schedule, args.times, mode)
@@ -281,7 +309,7 @@ pub(super) async fn shrink(args: ShrinkArgs, env: &Environment) -> Result<i32, C
         return Err(CliError::new(ErrorKind::Usage, anyhow!("--max-replays must be at least 1")));
     }
     let target = read_input(&args.input, args.iteration)?;
-    let mut session = start_session(&target, args.scenario.as_ref(), args.force, env)?;
+    let mut session = start_session("shrink", &args.input, &target, args.scenario.as_ref(), args.force, env)?;
     let outcome = crate::replay::shrink(&mut session, &target.failed, args.max_replays).await.kind(ErrorKind::Setup)?;
     session.finish().await.kind(ErrorKind::Setup)?;
     if !outcome.reproducible {
@@ -312,13 +340,14 @@ pub(super) async fn shrink(args: ShrinkArgs, env: &Environment) -> Result<i32, C
     output::write_atomic(&env.cwd.join(&out), file.to_json().as_bytes())
         .with_context(|| format!("cannot write `{}`", out.display()))
         .kind(ErrorKind::Config)?;
-    output::print_stdout(&render_shrink(&target, &outcome, &out))
+    let scenario = args.scenario.as_deref().unwrap_or(Path::new("scenario"));
+    output::print_stdout(&render_shrink(&target, &outcome, &out, scenario))
         .context("cannot write to stdout")
         .kind(ErrorKind::Config)?;
     Ok(ExitCodes::PASS)
 }
 
-fn render_shrink(target: &Target, outcome: &ShrinkOutcome, out: &Path) -> String {
+fn render_shrink(target: &Target, outcome: &ShrinkOutcome, out: &Path, scenario: &Path) -> String {
     let mut text = format!(
         "shrank iteration {} of `{}` from {} decisions to {} in {} replays{}:\n{}still fails: {}\n",
         target.failed.index,
@@ -331,9 +360,10 @@ fn render_shrink(target: &Target, outcome: &ShrinkOutcome, out: &Path) -> String
         describe_failure(&outcome.expected),
     );
     text.push_str(&format!(
-        "schedule written to {}\nreplay it: chaoskit-host replay {} --times 100\n",
-        out.display(),
-        out.display()
+        "schedule written to {}\nreplay it: chaoskit-host replay {} {} --times 100\n",
+        terminal_safe(&out.display().to_string()),
+        terminal_safe(&shell_quote(&out.display().to_string())),
+        terminal_safe(&shell_quote(&scenario.display().to_string())),
     ));
     text
 }

@@ -22,9 +22,7 @@ pub(super) fn render_with_journal(report: &Report, format: OutputFormat, journal
 }
 
 fn read(path: &Path) -> Result<Report, CliError> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read `{}`", path.display()))
-        .kind(ErrorKind::Config)?;
+    let text = super::input::read_bounded(path, crate::report::MAX_JOURNAL_BYTES, "journal")?;
     Report::from_json(&text).with_context(|| format!("`{}`", path.display())).kind(ErrorKind::Config)
 }
 

@@ -108,6 +108,12 @@ fn apply_overrides(r: &mut ResolvedScenario, args: &RunArgs) -> Result<(), CliEr
         if c == 0 {
             return Err(CliError::new(ErrorKind::Usage, anyhow!("--concurrency 0: give at least 1")));
         }
+        if c > crate::spec::MAX_CONCURRENCY {
+            return Err(CliError::new(
+                ErrorKind::Usage,
+                anyhow!("--concurrency {c}: give at most {}", crate::spec::MAX_CONCURRENCY),
+            ));
+        }
         r.concurrency = c;
     }
     if let Some(shard) = args.shard

@@ -123,7 +123,7 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
                 } else {
                     g.injectors.iter().map(|(l, k)| format!("{l} (in {k})")).collect::<Vec<_>>().join(", ")
                 },
-                replay: g.replay_command(journal),
+                replay: g.replay_command(journal, r.provenance.as_ref().map(|p| p.scenario_file.as_str())),
                 iterations: g.iterations.iter().take(ITERATIONS_PER_GROUP).map(|i| iteration_view(i)).collect(),
                 more: g.count().saturating_sub(ITERATIONS_PER_GROUP),
             })
@@ -154,7 +154,14 @@ fn iteration_view(i: &IterationRecord) -> IterationView {
                     Action::Network(f) if f.drop => format!("network: drop after {}", us(f.latency)),
                     Action::Network(f) => format!("network: +{}", us(f.latency)),
                 };
-                format!("{} → {} at {} `{}` (visit {})", d.injector, action, d.kind, d.point, d.occurrence + 1)
+                format!(
+                    "{} → {} at {} `{}` (visit {})",
+                    d.injector,
+                    action,
+                    d.kind,
+                    d.point,
+                    u64::from(d.occurrence) + 1
+                )
             })
             .collect(),
         events: i

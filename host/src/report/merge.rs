@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::shard::MAX_SHARDS;
 use super::{Counts, EventTotals, Plan, REPORT_SCHEMA, Report, Shard, StopReason};
 use crate::run::{Timeline, decode_histogram, latency_histogram, latency_summary};
 use crate::validate::RunJudgement;
@@ -59,12 +60,24 @@ pub enum MergeError {
         found: String,
     },
     /// Some shards are not among the journals.
-    #[error("shard{} {} of {count} missing: a merged report must cover every shard", if missing.len() > 1 { "s" } else { "" }, list(missing))]
+    #[error("shard{} {} of {count} missing: a merged report must cover every shard", if *missing > 1 { "s" } else { "" }, list(ranges, *missing))]
     Missing {
-        /// The missing shard indices.
-        missing: Vec<u32>,
+        /// The missing shard indices, as inclusive ranges in order.
+        ranges: Vec<(u32, u32)>,
+        /// How many shards are missing.
+        missing: u32,
         /// The shard count.
         count: u32,
+    },
+    /// A journal whose numbers cannot be those of a run.
+    #[error("`{journal}` is not a consistent journal: {field} {reason}")]
+    Inconsistent {
+        /// The journal.
+        journal: String,
+        /// The field at fault.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
     },
     /// One shard given twice.
     #[error("shard {shard} is given twice: `{first}` and `{second}`")]
@@ -89,8 +102,39 @@ pub enum MergeError {
 /// The site of whole-run decisions in the journal.
 const RUN_POINT: &str = "run";
 
-fn list(indices: &[u32]) -> String {
-    indices.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+/// Ranges shown in a missing-shards message; the rest are counted.
+const RANGES_SHOWN: usize = 10;
+
+/// `1, 2, 5-9`, at most [`RANGES_SHOWN`] ranges, then how many shards are missing in all.
+fn list(ranges: &[(u32, u32)], missing: u32) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for &(a, b) in ranges.iter().take(RANGES_SHOWN) {
+        match b - a {
+            0 => parts.push(a.to_string()),
+            1 => parts.extend([a.to_string(), b.to_string()]),
+            _ => parts.push(format!("{a}-{b}")),
+        }
+    }
+    if ranges.len() > RANGES_SHOWN {
+        parts.push(format!("... ({missing} in all)"));
+    }
+    parts.join(", ")
+}
+
+/// The indices of `0..count` not in `present` (sorted), as inclusive ranges: at most one
+/// more range than there are present shards, whatever the count.
+fn missing_ranges(present: impl Iterator<Item = u32>, count: u32) -> (Vec<(u32, u32)>, u32) {
+    let mut ranges = Vec::new();
+    let mut missing = 0;
+    let mut next = 0u32;
+    for i in present.chain(std::iter::once(count)) {
+        if i > next {
+            ranges.push((next, i - 1));
+            missing += i - next;
+        }
+        next = i.saturating_add(1);
+    }
+    (ranges, missing)
 }
 
 /// Merges the journals of every shard of one run; each comes with a name for errors (its
@@ -100,6 +144,17 @@ pub fn merge(journals: Vec<(String, Report)>) -> Result<Report, MergeError> {
     let mut count = None;
     for (source, report) in journals {
         let Some(shard) = report.shard else { return Err(MergeError::NotShard { journal: source }) };
+        if shard.count == 0 || shard.count > MAX_SHARDS || shard.index >= shard.count {
+            return Err(MergeError::Inconsistent {
+                journal: source,
+                field: "shard",
+                reason: format!(
+                    "is {}/{}: a shard is I/N with 0 <= I < N and 1 <= N <= {MAX_SHARDS}",
+                    shard.index, shard.count
+                ),
+            });
+        }
+        check_counts(&source, &report)?;
         if let Some((first, r)) = by_shard.values().next() {
             same_run(first, r, &source, &report)?;
         }
@@ -110,12 +165,50 @@ pub fn merge(journals: Vec<(String, Report)>) -> Result<Report, MergeError> {
         by_shard.insert(shard.index, (source, report));
     }
     let Some(count) = count else { return Err(MergeError::Empty) };
-    let missing: Vec<u32> = (0..count).filter(|i| !by_shard.contains_key(i)).collect();
-    if !missing.is_empty() {
-        return Err(MergeError::Missing { missing, count });
+    let (ranges, missing) = missing_ranges(by_shard.keys().copied(), count);
+    if missing > 0 {
+        return Err(MergeError::Missing { ranges, missing, count });
     }
     let shards: Vec<(String, Report)> = by_shard.into_values().collect();
     combine(shards, count)
+}
+
+/// Refuses a journal whose counts contradict each other, so the merge's arithmetic (and
+/// the merged report's) cannot wrap.
+fn check_counts(source: &str, r: &Report) -> Result<(), MergeError> {
+    let bad =
+        |field: &'static str, reason: String| MergeError::Inconsistent { journal: source.to_string(), field, reason };
+    let c = r.iterations;
+    if c.failed > c.total || c.passed != c.total - c.failed {
+        return Err(bad(
+            "iterations",
+            format!("are {} run, {} passed, {} failed: passed + failed must be the run", c.total, c.passed, c.failed),
+        ));
+    }
+    let kept = r.failures.len() as u64;
+    if kept > c.failed {
+        return Err(bad("failures", format!("keeps {kept} failing iterations, but only {} failed", c.failed)));
+    }
+    if r.failures_omitted > c.failed - kept {
+        return Err(bad(
+            "failures_omitted",
+            format!("is {}, but {} failed and {kept} are kept", r.failures_omitted, c.failed),
+        ));
+    }
+    Ok(())
+}
+
+/// Adds one number per shard, refusing a sum that does not fit (it names the last journal).
+fn sum(shards: &[(String, Report)], field: &'static str, f: impl Fn(&Report) -> u64) -> Result<u64, MergeError> {
+    let mut total: u64 = 0;
+    for (source, r) in shards {
+        total = total.checked_add(f(r)).ok_or_else(|| MergeError::Inconsistent {
+            journal: source.clone(),
+            field,
+            reason: "makes the merged total overflow 64 bits".to_string(),
+        })?;
+    }
+    Ok(total)
 }
 
 /// Refuses `b` unless it is a shard of the run `a` is a shard of.
@@ -215,22 +308,24 @@ fn combine(shards: Vec<(String, Report)>, count: u32) -> Result<Report, MergeErr
     merged.started_at_unix_ms = shards.iter().map(|(_, r)| r.started_at_unix_ms).min().unwrap_or(0);
     // Shards run side by side: the run took as long as its slowest shard.
     merged.wall_time_us = shards.iter().map(|(_, r)| r.wall_time_us).max().unwrap_or(0);
-    merged.plan = Plan { concurrency: shards.iter().map(|(_, r)| r.plan.concurrency).sum(), ..first.plan.clone() };
+    let concurrency = shards.iter().fold(0usize, |acc, (_, r)| acc.saturating_add(r.plan.concurrency));
+    merged.plan = Plan { concurrency, ..first.plan.clone() };
     let reasons: Vec<StopReason> = shards.iter().map(|(_, r)| r.stop_reason).collect();
     merged.stop_reason = [StopReason::Interrupted, StopReason::FailFast, StopReason::Deadline]
         .into_iter()
         .find(|s| reasons.contains(s))
         .unwrap_or(StopReason::Completed);
 
-    let total: u64 = shards.iter().map(|(_, r)| r.iterations.total).sum();
-    let failed: u64 = shards.iter().map(|(_, r)| r.iterations.failed).sum();
+    let total = sum(&shards, "iterations.total", |r| r.iterations.total)?;
+    let failed = sum(&shards, "iterations.failed", |r| r.iterations.failed)?;
+    // Each shard has failed <= total (checked), so the sums do too.
     merged.iterations = Counts { total, passed: total - failed, failed };
     merged.success_rate = if total == 0 { 0.0 } else { (total - failed) as f64 / total as f64 };
     merged.latency_us = latency_summary(&latency);
     merged.latency_histogram = Some(crate::run::encode_histogram(&latency));
     merged.events = EventTotals {
-        panics: shards.iter().map(|(_, r)| r.events.panics).sum(),
-        errors: shards.iter().map(|(_, r)| r.events.errors).sum(),
+        panics: sum(&shards, "events.panics", |r| r.events.panics)?,
+        errors: sum(&shards, "events.errors", |r| r.events.errors)?,
         max_recursion_depth: shards.iter().map(|(_, r)| r.events.max_recursion_depth).max().unwrap_or(0),
     };
 
@@ -239,7 +334,8 @@ fn combine(shards: Vec<(String, Report)>, count: u32) -> Result<Report, MergeErr
         let mut notes: Vec<String> = Vec::new();
         for (_, r) in &shards {
             for (action, k) in &r.injectors[n].injections {
-                *injections.entry(action.clone()).or_insert(0) += k;
+                let n: &mut u64 = injections.entry(action.clone()).or_insert(0);
+                *n = n.saturating_add(*k);
             }
             for note in &r.injectors[n].notes {
                 if !notes.contains(note) {
@@ -253,7 +349,9 @@ fn combine(shards: Vec<(String, Report)>, count: u32) -> Result<Report, MergeErr
 
     let mut judged_per_shard = Vec::new();
     for (n, v) in merged.validators.iter_mut().enumerate() {
-        let of = |f: fn(&super::ValidatorSummary) -> u64| shards.iter().map(|(_, r)| f(&r.validators[n])).sum::<u64>();
+        let of = |f: fn(&super::ValidatorSummary) -> u64| {
+            shards.iter().fold(0u64, |acc, (_, r)| acc.saturating_add(f(&r.validators[n])))
+        };
         v.violations = of(|v| v.violations);
         v.harness_errors = of(|v| v.harness_errors);
         let earliest = shards
@@ -298,6 +396,7 @@ fn combine(shards: Vec<(String, Report)>, count: u32) -> Result<Report, MergeErr
     samples.sort_by_key(|r| r.index);
     samples.truncate(caps.max_passing);
     // Every failing iteration is either kept or counted as omitted.
+    // (kept <= failed in every shard, checked, so this cannot wrap.)
     merged.failures_omitted = failed - failures.len() as u64;
     merged.failures = failures;
     merged.samples = samples;
@@ -319,7 +418,7 @@ fn combine(shards: Vec<(String, Report)>, count: u32) -> Result<Report, MergeErr
     for (_, r) in &shards {
         merged.run_decisions.extend(r.run_decisions.iter().filter(|d| d.point != RUN_POINT).cloned());
     }
-    merged.run_decisions_omitted = shards.iter().map(|(_, r)| r.run_decisions_omitted).sum();
+    merged.run_decisions_omitted = shards.iter().fold(0u64, |acc, (_, r)| acc.saturating_add(r.run_decisions_omitted));
     let mut hazards: Vec<String> = Vec::new();
     for (_, r) in &shards {
         for h in &r.replay_hazards {

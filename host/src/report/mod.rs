@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use coverage::CoverageEntry;
 pub use merge::{MergeError, MergeInfo, merge};
 pub use resources::{MAX_SAMPLES, ResourceSample, ResourceSampler};
-pub use shard::{ParseShardError, Shard};
+pub use shard::{MAX_SHARDS, ParseShardError, Shard};
 pub use verdict::{FailurePolicy, RELAXED_MAX_FAILURES, Thresholds, Verdict};
 
 use crate::journal::{DecisionRecord, IterationRecord, JournalConfig};
@@ -35,6 +35,11 @@ pub const REPORT_SCHEMA: &str = "chaoskit.report/v2";
 
 /// Older layouts [`Report::from_json`] still reads (v1 is v2 without `INTERRUPTED`).
 const READABLE_SCHEMAS: [&str; 2] = [REPORT_SCHEMA, "chaoskit.report/v1"];
+
+/// Largest journal file the command line reads (`report`, `report merge`, `replay`): a
+/// journal keeps a bounded number of iterations (see `JournalConfig`), so real ones are far
+/// smaller.
+pub const MAX_JOURNAL_BYTES: u64 = 256 << 20;
 
 /// The journal file name reports refer to when they are not told where it was written.
 pub const DEFAULT_JOURNAL: &str = "chaoskit-report/journal.json";
@@ -279,6 +284,30 @@ pub struct Provenance {
     /// Plugins by label: SHA-256 of the component that served, hex.
     #[serde(default)]
     pub plugins: BTreeMap<String, String>,
+}
+
+impl Provenance {
+    /// Refuses digests that are not SHA-256 hex (64 characters), so they can be shown and
+    /// compared as such; the error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        check_sha256("provenance.scenario_sha256", &self.scenario_sha256)?;
+        for (label, sha) in &self.plugins {
+            check_sha256(&format!("provenance.plugins.{label}"), sha)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_sha256(field: &str, sha: &str) -> Result<(), String> {
+    if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: `{}` is not a SHA-256 digest (64 hex characters)",
+            escape::terminal_safe(field),
+            escape::terminal_safe(&sha.chars().take(80).collect::<String>())
+        ))
+    }
 }
 
 impl Report {

@@ -10,6 +10,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// Most shards a run is split into: `--shard` refuses more, and `report merge` refuses a
+/// journal that claims more (its list of missing shards is bounded by it).
+pub const MAX_SHARDS: u32 = 10_000;
+
 /// One shard of a run: `index` of `count` (0-based), written `I/N` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shard {
@@ -67,6 +71,9 @@ impl FromStr for Shard {
         if count == 0 {
             return Err(err("the count must be at least 1"));
         }
+        if count > MAX_SHARDS {
+            return Err(err("the count must be at most 10000"));
+        }
         Shard::new(index, count).ok_or_else(|| err("the index must be below the count"))
     }
 }
@@ -105,6 +112,8 @@ mod tests {
             "invalid shard `4/4`: the index must be below the count (expected `I/N` with 0 <= I < N, e.g. `0/4`)"
         );
         assert!("1/0".parse::<Shard>().unwrap_err().to_string().contains("the count must be at least 1"));
+        assert!("0/10001".parse::<Shard>().unwrap_err().to_string().contains("the count must be at most 10000"));
+        assert!("9999/10000".parse::<Shard>().is_ok());
         assert!("x/2".parse::<Shard>().unwrap_err().to_string().contains("the index is not a number"));
         assert!("3".parse::<Shard>().unwrap_err().to_string().contains("no `/`"));
     }

@@ -41,7 +41,8 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
     if let Some(m) = &r.merged {
         let _ = writeln!(w, "  merged from {} shard journals", m.shards);
         if !m.judged_per_shard.is_empty() {
-            let _ = writeln!(w, "  judged per shard (state that does not merge): {}", m.judged_per_shard.join(", "));
+            let labels: Vec<_> = m.judged_per_shard.iter().map(|l| safe(l)).collect();
+            let _ = writeln!(w, "  judged per shard (state that does not merge): {}", labels.join(", "));
         }
     }
     let _ = writeln!(
@@ -78,7 +79,7 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
             let counts = if i.injections.is_empty() {
                 "no faults injected".to_string()
             } else {
-                i.injections.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
+                i.injections.iter().map(|(k, v)| format!("{v} {}", safe(k))).collect::<Vec<_>>().join(", ")
             };
             let scope = i.scope.as_deref().map(|s| format!(" (scope `{}`)", safe(s))).unwrap_or_default();
             let _ = writeln!(w, "  {:<24} {counts}{scope}", safe(&i.label));
@@ -120,6 +121,7 @@ pub(super) fn render(r: &Report, journal: &str) -> String {
 
 fn render_failures(w: &mut String, r: &Report, journal: &str) {
     let groups = triage::group(&r.failures);
+    let scenario = r.provenance.as_ref().map(|p| p.scenario_file.as_str());
     let kept = r.failures.len();
     let omitted = if r.failures_omitted > 0 {
         format!("; {} more counted but not kept", r.failures_omitted)
@@ -146,7 +148,7 @@ fn render_failures(w: &mut String, r: &Report, journal: &str) {
         } else {
             let _ = writeln!(w, "     no injector fired in these iterations");
         }
-        let _ = writeln!(w, "     replay: {}", safe(&g.replay_command(journal)));
+        let _ = writeln!(w, "     replay: {}", safe(&g.replay_command(journal, scenario)));
     }
     if groups.len() > GROUPS_SHOWN {
         let rest: usize = groups[GROUPS_SHOWN..].iter().map(|g| g.count()).sum();

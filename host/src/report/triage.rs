@@ -45,20 +45,26 @@ impl FailureGroup<'_> {
         }
     }
 
-    /// The command that replays the group's first iteration from `journal`.
-    pub fn replay_command(&self, journal: &str) -> String {
-        replay_command(journal, self.first())
+    /// The command that replays the group's first iteration from `journal`, with the
+    /// scenario file the run was made from (`replay` runs only a scenario it is given).
+    pub fn replay_command(&self, journal: &str, scenario: Option<&str>) -> String {
+        replay_command(journal, scenario, self.first())
     }
 }
 
-/// `chaoskit-host replay <journal> --iteration K`.
-pub fn replay_command(journal: &str, iteration: u64) -> String {
-    let journal = if journal.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
-        format!("'{}'", journal.replace('\'', "'\\''"))
-    } else {
-        journal.to_string()
-    };
-    format!("chaoskit-host replay {journal} --iteration {iteration}")
+/// `chaoskit-host replay <journal> [<scenario>] --iteration K`, each path quoted for a shell.
+pub fn replay_command(journal: &str, scenario: Option<&str>, iteration: u64) -> String {
+    let scenario = scenario.map(|s| format!(" {}", shell_quote(s))).unwrap_or_default();
+    format!("chaoskit-host replay {}{scenario} --iteration {iteration}", shell_quote(journal))
+}
+
+/// `text` as one shell word: unchanged when it holds only characters no shell treats
+/// specially, else in single quotes (a journal's paths are data, never shell syntax).
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "_./-=:+,@%".contains(c))
+        && !text.starts_with('-');
+    if plain { text.to_string() } else { format!("'{}'", text.replace('\'', "'\\''")) }
 }
 
 /// The failed step and the message without its step prefix. The journal's `failed_step` is
@@ -188,7 +194,7 @@ mod tests {
         let g = &groups[0];
         assert_eq!((g.title().as_str(), g.count(), g.first(), g.last()), ("step `pay`: status 500", 3, 2, 7));
         assert_eq!(g.injectors, vec![("flaky".to_string(), 2), ("slow".to_string(), 1)]);
-        assert_eq!(g.replay_command("out/journal.json"), "chaoskit-host replay out/journal.json --iteration 2");
+        assert_eq!(g.replay_command("out/journal.json", None), "chaoskit-host replay out/journal.json --iteration 2");
         let stall = &groups[1];
         assert_eq!(stall.title(), "step `db`: ran past its 2s step timeout; the step was abandoned");
         assert_eq!((stall.count(), stall.first(), stall.last()), (2, 4, 11));
@@ -226,8 +232,13 @@ mod tests {
     #[test]
     fn journal_paths_with_spaces_are_quoted_in_the_replay_command() {
         assert_eq!(
-            replay_command("my runs/journal.json", 3),
-            "chaoskit-host replay 'my runs/journal.json' --iteration 3"
+            replay_command("my runs/journal.json", Some("s.toml"), 3),
+            "chaoskit-host replay 'my runs/journal.json' s.toml --iteration 3"
+        );
+        // A journal's scenario path is data: shell syntax in it stays inside quotes.
+        assert_eq!(
+            replay_command("j.json", Some("x;touch pwned'$(id)"), 1),
+            "chaoskit-host replay j.json 'x;touch pwned'\\''$(id)' --iteration 1"
         );
     }
 }

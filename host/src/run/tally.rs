@@ -101,7 +101,7 @@ impl Timeline {
             .into_iter()
             .enumerate()
             .map(|(i, b)| TimelineBucket {
-                start_ms: i as u64 * self.width_ms,
+                start_ms: (i as u64).saturating_mul(self.width_ms),
                 iterations: b.iterations,
                 failed: b.failed,
                 mean_us: if b.iterations == 0 { 0.0 } else { b.sum_us / b.iterations as f64 },
@@ -115,11 +115,12 @@ impl Timeline {
 
 fn merge_bucket(a: Bucket, b: Bucket) -> Bucket {
     Bucket {
-        iterations: a.iterations + b.iterations,
-        failed: a.failed + b.failed,
+        // Saturating: merged buckets may come from journals, whose counts are not ours.
+        iterations: a.iterations.saturating_add(b.iterations),
+        failed: a.failed.saturating_add(b.failed),
         sum_us: a.sum_us + b.sum_us,
         max_us: a.max_us.max(b.max_us),
-        injections: a.injections + b.injections,
+        injections: a.injections.saturating_add(b.injections),
     }
 }
 
@@ -175,9 +176,17 @@ pub(crate) fn encode_histogram(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Reads [`encode_histogram`]'s output back. The header is checked before anything is
-/// allocated: only histograms with the run's bounds are accepted, so a hostile journal
-/// cannot ask for a huge one.
+/// The uncompressed V2 cookie (HdrHistogram's `V2_COOKIE`); the compressed form is refused:
+/// its inner length is not bounded by the journal's bytes.
+const V2_COOKIE: u64 = 0x1c84_9313;
+/// Cookie, payload length, normalizing offset, significant figures, lowest, highest, ratio.
+const V2_HEADER_LEN: usize = 40;
+
+/// Reads [`encode_histogram`]'s output back. Everything is checked against the bytes the
+/// journal holds before the decoder runs: the header (only histograms with the run's bounds,
+/// so a hostile journal cannot ask for a huge one), the payload length (exactly the bytes
+/// that follow, so nothing is allocated that the file does not carry) and every count's
+/// place (within the histogram's buckets).
 pub(crate) fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("not base64: {e}"))?;
@@ -185,6 +194,17 @@ pub(crate) fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
         let b = bytes.get(at..at + len)?;
         Some(b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
     };
+    if bytes.len() < V2_HEADER_LEN {
+        return Err(format!("{} bytes, shorter than a V2 histogram's {V2_HEADER_LEN}-byte header", bytes.len()));
+    }
+    if field(0, 4) != Some(V2_COOKIE) {
+        return Err("not an uncompressed V2 histogram (wrong cookie)".to_string());
+    }
+    let remaining = (bytes.len() - V2_HEADER_LEN) as u64;
+    let claimed = field(4, 4).unwrap_or(0);
+    if claimed != remaining {
+        return Err(format!("its header claims a payload of {claimed} bytes, but {remaining} follow"));
+    }
     let header = (field(12, 4), field(16, 8), field(24, 8));
     if header != (Some(u64::from(SIGNIFICANT_FIGURES)), Some(LOWEST_NS), Some(HIGHEST_NS)) {
         return Err(format!(
@@ -192,9 +212,44 @@ pub(crate) fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
              {SIGNIFICANT_FIGURES} significant figures)"
         ));
     }
+    check_payload(&bytes[V2_HEADER_LEN..])?;
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut &bytes[..])
         .map_err(|e| format!("not a V2 histogram: {e:?}"))
+}
+
+/// Walks the V2 payload (zig-zag LEB128: a count, or a negative run of empty buckets) and
+/// refuses one that is truncated or places a count outside the run's histogram.
+fn check_payload(mut payload: &[u8]) -> Result<(), String> {
+    let buckets = latency_histogram().distinct_values() as u64;
+    let mut index: u64 = 0;
+    while !payload.is_empty() {
+        let mut value: u64 = 0;
+        let mut used = 0;
+        loop {
+            let Some(&b) = payload.get(used) else {
+                return Err("its payload ends inside a number".to_string());
+            };
+            if used == 8 {
+                // The ninth byte is taken whole.
+                value |= u64::from(b) << 56;
+                used += 1;
+                break;
+            }
+            value |= u64::from(b & 0x7f) << (7 * used);
+            used += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        payload = &payload[used..];
+        let n = ((value >> 1) as i64) ^ -((value & 1) as i64);
+        index = if n < 0 { index.saturating_add(n.unsigned_abs()) } else { index.saturating_add(1) };
+        if index > buckets {
+            return Err(format!("its counts run past the histogram's {buckets} buckets"));
+        }
+    }
+    Ok(())
 }
 
 /// Latency in microseconds from a nanosecond histogram.
@@ -338,6 +393,49 @@ mod tests {
         let err = decode_histogram(&encode_histogram(&huge)).unwrap_err();
         assert!(err.starts_with("not a latency histogram of this version"), "{err}");
         assert!(decode_histogram("%%%").unwrap_err().starts_with("not base64"));
-        assert!(decode_histogram("").unwrap_err().starts_with("not a latency histogram"));
+        assert!(decode_histogram("").unwrap_err().starts_with("0 bytes, shorter than a V2 histogram's 40-byte header"));
+    }
+
+    /// A valid encoding's bytes, to be tampered with.
+    fn encoded_bytes() -> Vec<u8> {
+        use base64::Engine;
+        let mut h = latency_histogram();
+        h.record(1_000).unwrap();
+        h.record(2_000_000).unwrap();
+        base64::engine::general_purpose::STANDARD.decode(encode_histogram(&h)).unwrap()
+    }
+
+    fn encode(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    #[test]
+    fn a_payload_length_beyond_the_bytes_is_refused_before_anything_is_allocated() {
+        let mut bytes = encoded_bytes();
+        let follow = bytes.len() - 40;
+        bytes[4..8].copy_from_slice(&0xFFFF_FFFFu32.to_be_bytes());
+        let err = decode_histogram(&encode(&bytes)).unwrap_err();
+        assert_eq!(err, format!("its header claims a payload of 4294967295 bytes, but {follow} follow"));
+        // The compressed form carries a second length that the bytes do not bound.
+        let mut bytes = encoded_bytes();
+        bytes[3] = 0x14;
+        assert!(decode_histogram(&encode(&bytes)).unwrap_err().contains("not an uncompressed V2 histogram"));
+    }
+
+    #[test]
+    fn counts_outside_the_histogram_and_truncated_numbers_are_refused() {
+        let with_payload = |payload: &[u8]| {
+            let mut bytes = encoded_bytes()[..40].to_vec();
+            bytes[4..8].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(payload);
+            decode_histogram(&encode(&bytes))
+        };
+        // u64::MAX zig-zags to i64::MIN, a run of 2^63 empty buckets (its negation overflows).
+        let err = with_payload(&[0xff; 9]).unwrap_err();
+        assert!(err.starts_with("its counts run past the histogram's "), "{err}");
+        assert_eq!(with_payload(&[0x80]).unwrap_err(), "its payload ends inside a number");
+        // One count of 1 in the first bucket is fine.
+        assert_eq!(with_payload(&[0x02]).unwrap().len(), 1);
     }
 }

@@ -30,7 +30,9 @@ pub use error::SpecError;
 pub use parse::{Format, from_str, load_file};
 #[cfg(feature = "cli")]
 pub(crate) use resolve::resolve_grant;
-pub use resolve::{PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve};
+pub use resolve::{
+    MAX_CONCURRENCY, PluginLimits, PluginRequest, PluginSource, ResolvedScenario, ResolvedTarget, resolve,
+};
 pub use schema::ScenarioFile;
 pub use sites::apply;
 pub use source::{Position, SourceMap};

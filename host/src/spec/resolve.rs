@@ -178,6 +178,9 @@ pub struct ResolvedScenario {
     pub proxies: Vec<ProxySpec>,
 }
 
+/// Most iterations in flight a scenario file (or `--concurrency`) may ask for.
+pub const MAX_CONCURRENCY: usize = 1024;
+
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -217,6 +220,14 @@ pub fn resolve(spec: ScenarioFile, file: &str, base_dir: &Path) -> Result<Resolv
     let concurrency = s.concurrency.unwrap_or(1);
     if concurrency == 0 {
         return Err(invalid("scenario.concurrency", "0: `concurrency` must be at least 1".into()));
+    }
+    if concurrency > MAX_CONCURRENCY {
+        return Err(invalid(
+            "scenario.concurrency",
+            format!(
+                "{concurrency}: `concurrency` must be at most {MAX_CONCURRENCY} (each iteration in flight holds a worker)"
+            ),
+        ));
     }
     let t = s.thresholds.unwrap_or_default();
     let mut thresholds = match t.preset.unwrap_or_default() {

@@ -269,3 +269,19 @@ fn grants_reach_the_plugin_from_the_scenario_and_the_command_line() {
         run.explain()
     );
 }
+
+#[test]
+fn concurrency_is_capped_in_the_file_and_on_the_command_line() {
+    let dir = Dir::new("concurrency-cap");
+    dir.write("bad.toml", &GOOD.replace("name = \"m\"", "name = \"m\"\nconcurrency = 1000000"));
+    let run = dir.run(&["validate", "bad.toml"]);
+    run.expect_code(2);
+    let err = run.stderr();
+    assert!(err.starts_with("error: bad.toml:4:"), "file and line: {}", run.explain());
+    assert!(err.contains("scenario.concurrency") && err.contains("at most 1024"), "{}", run.explain());
+    dir.write("good.toml", GOOD);
+    let run = dir.run(&["run", "good.toml", "--concurrency", "5000"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("1024"), "{}", run.explain());
+    assert!(!dir.join("chaoskit-report").exists(), "nothing ran");
+}

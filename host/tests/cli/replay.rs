@@ -57,11 +57,12 @@ fn a_double_charge_is_found_replayed_100_times_and_shrunk_to_its_two_faults() {
     run.expect_code(1);
     let k = first_double_charge(&dir).to_string();
 
-    let replay = dir.run(&["replay", "chaoskit-report/journal.json", "--iteration", &k, "--times", "100"]);
+    let replay =
+        dir.run(&["replay", "chaoskit-report/journal.json", "checkout.toml", "--iteration", &k, "--times", "100"]);
     replay.expect_code(0);
     assert!(replay.stdout().contains("REPRODUCED: 100/100 replays failed the same way"), "{}", replay.explain());
 
-    let shrink = dir.run(&["shrink", "chaoskit-report/journal.json", "--iteration", &k]);
+    let shrink = dir.run(&["shrink", "chaoskit-report/journal.json", "checkout.toml", "--iteration", &k]);
     shrink.expect_code(0);
     let out = shrink.stdout();
     let schedule: serde_json::Value =
@@ -73,11 +74,21 @@ fn a_double_charge_is_found_replayed_100_times_and_shrunk_to_its_two_faults() {
     let replays: u32 = out.split(" in ").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
     assert!(replays <= 50, "{out}");
 
-    let again = dir.run(&["replay", &format!("chaoskit-report/schedule-iteration-{k}.json"), "--times", "5"]);
+    let again =
+        dir.run(&["replay", &format!("chaoskit-report/schedule-iteration-{k}.json"), "checkout.toml", "--times", "5"]);
     again.expect_code(0);
     assert!(again.stdout().contains("REPRODUCED: 5/5"), "{}", again.explain());
 
-    let seeded = dir.run(&["replay", "chaoskit-report/journal.json", "--iteration", &k, "--seeded", "--times", "3"]);
+    let seeded = dir.run(&[
+        "replay",
+        "chaoskit-report/journal.json",
+        "checkout.toml",
+        "--iteration",
+        &k,
+        "--seeded",
+        "--times",
+        "3",
+    ]);
     seeded.expect_code(0);
     assert!(seeded.stdout().contains("the seed drew exactly the journaled decisions"), "{}", seeded.explain());
 }
@@ -91,19 +102,19 @@ fn replay_refuses_a_changed_scenario_or_a_passing_iteration_unless_told() {
     let k = first_double_charge(&dir).to_string();
     let passing = j["samples"].as_array().unwrap().iter().find(|s| s["ok"] == true).unwrap()["index"].to_string();
 
-    let passed = dir.run(&["replay", "chaoskit-report/journal.json", "--iteration", &passing]);
+    let passed = dir.run(&["replay", "chaoskit-report/journal.json", "checkout.toml", "--iteration", &passing]);
     passed.expect_code(2);
     assert!(passed.stderr().contains("passed; there is no failure to replay"), "{}", passed.explain());
-    let missing = dir.run(&["replay", "chaoskit-report/journal.json"]);
+    let missing = dir.run(&["replay", "chaoskit-report/journal.json", "checkout.toml"]);
     missing.expect_code(2);
     assert!(missing.stderr().contains("pass --iteration K (failing iterations kept:"), "{}", missing.explain());
 
     let text = std::fs::read_to_string(&scenario).unwrap();
     std::fs::write(&scenario, text.replace("probability = 0.5", "probability = 0.4")).unwrap();
-    let changed = dir.run(&["replay", "chaoskit-report/journal.json", "--iteration", &k]);
+    let changed = dir.run(&["replay", "chaoskit-report/journal.json", "checkout.toml", "--iteration", &k]);
     changed.expect_code(2);
     assert!(changed.stderr().contains("changed since the run; pass --force"), "{}", changed.explain());
-    let forced = dir.run(&["replay", "chaoskit-report/journal.json", "--iteration", &k, "--force"]);
+    let forced = dir.run(&["replay", "chaoskit-report/journal.json", "checkout.toml", "--iteration", &k, "--force"]);
     forced.expect_code(0);
     assert!(forced.stderr().contains("replaying anyway (--force)"), "{}", forced.explain());
 }

@@ -143,7 +143,7 @@ fn four_shard_processes_merge_into_the_single_runs_decisions_counts_and_verdict(
 
     // A failing iteration of the merged journal replays from it.
     let k = m["failures"][0]["index"].as_u64().expect("a kept failure").to_string();
-    let replay = dir.run(&["replay", "merged/journal.json", "--iteration", &k]);
+    let replay = dir.run(&["replay", "merged/journal.json", "s.toml", "--iteration", &k]);
     replay.expect_code(0);
     assert!(replay.stdout().contains(&format!("iteration {k}")), "{}", replay.explain());
 }

@@ -84,13 +84,13 @@ max = "2us"
     assert!(text.contains(&format!("first iteration {first}, last {last}")), "{text}");
     assert!(text.contains(&format!("injectors fired: declined (in {failed})")), "{text}");
     assert!(
-        text.contains(&format!("replay: chaoskit-host replay 'out dir/journal.json' --iteration {first}")),
+        text.contains(&format!("replay: chaoskit-host replay 'out dir/journal.json' s.toml --iteration {first}")),
         "{text}"
     );
     assert_eq!(text.matches("card declined").count(), 1, "one line for the whole group:\n{text}");
     let html = dir.read("out dir/report.html");
     assert_eq!(html.matches("<details class=\"group\"").count(), 1);
-    assert!(html.contains(&format!("chaoskit-host replay &#39;out dir/journal.json&#39; --iteration {first}")));
+    assert!(html.contains(&format!("chaoskit-host replay &#39;out dir/journal.json&#39; s.toml --iteration {first}")));
     // Expanded, the group lists each iteration's decisions.
     assert!(html.contains("declined → error &#34;card declined&#34; at failpoint `pay`"), "decisions listed");
 }
@@ -196,4 +196,57 @@ fn a_flag_mistake_after_the_file_was_read_still_leaves_a_report() {
     assert_eq!((j["verdict"].as_str(), j["stop_reason"].as_str()), (Some("FAIL"), Some("not_started")));
     assert_eq!(j["reasons"][0], "the run could not start: --concurrency 0: give at least 1");
     assert!(dir.read("chaoskit-report/report.txt").contains("VERDICT: FAIL"));
+}
+
+#[test]
+fn a_journal_never_chooses_the_scenario_that_replay_runs() {
+    let dir = Dir::new("journal-chooses");
+    // Each iteration appends to ran.txt, then fails: the command step is what a hostile
+    // journal would want to run.
+    dir.write(
+        "s.toml",
+        r#"version = 1
+[scenario]
+name = "chooses"
+repeat = 3
+seed = 5
+failure_policy = "continue_on_failure"
+[[steps]]
+type = "command"
+name = "mark"
+command = "echo x >> ran.txt"
+[[steps]]
+type = "command"
+name = "pay"
+command = "true"
+[[injectors]]
+type = "failpoint"
+label = "declined"
+name = "pay"
+probability = 1.0
+action = "error"
+message = "card declined"
+"#,
+    );
+    dir.run(&["run", "s.toml", "--quiet"]).expect_code(1);
+    std::fs::remove_file(dir.join("ran.txt")).expect("the run ran its steps");
+
+    for command in ["replay", "shrink"] {
+        let refused = dir.run(&[command, "chaoskit-report/journal.json", "--iteration", "0"]);
+        refused.expect_code(2);
+        let err = refused.stderr();
+        assert!(err.contains("names scenario `") && err.contains("s.toml"), "{}", refused.explain());
+        assert!(err.contains("it is not run without your say"), "{}", refused.explain());
+        assert!(
+            err.contains(&format!("chaoskit-host {command} chaoskit-report/journal.json "))
+                && err.contains("--iteration 0"),
+            "the confirming command: {}",
+            refused.explain()
+        );
+        assert!(!dir.join("ran.txt").exists(), "`{command}` without a scenario ran the journal's scenario");
+    }
+
+    let named = dir.run(&["replay", "chaoskit-report/journal.json", "s.toml", "--iteration", "0"]);
+    named.expect_code(0);
+    assert!(dir.join("ran.txt").exists(), "the scenario the user named runs: {}", named.explain());
 }
