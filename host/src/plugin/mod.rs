@@ -723,7 +723,7 @@ impl PluginHost {
         let path = path.as_ref();
         let compiled = Compiled::new(&self.rt, path)?;
         let mut info = compiled.info(path);
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.to_owned(), source })?;
+        let bytes = runtime::read_plugin_file(path)?;
         info.config_schema = runtime::config_schema(&bytes).transpose();
         if let Some(world) = info.world
             && let Err(why) = runtime::check_types(&self.rt, &compiled, world)

@@ -210,9 +210,50 @@ pub(crate) struct Artifact {
     pub(crate) hash: [u8; 32],
 }
 
+/// The largest plugin file the host reads (the Python guests are about 19 MB). A path that
+/// names something else than a regular file (a FIFO, `/dev/zero`, a directory) or a file
+/// over this size is refused before anything is allocated for it.
+pub const MAX_PLUGIN_FILE_BYTES: u64 = 256 << 20;
+
+/// Read a plugin file as untrusted input: a regular file of at most
+/// [`MAX_PLUGIN_FILE_BYTES`], opened without blocking (a FIFO swapped in after the check
+/// cannot hang the reader, e.g. the hot-reload thread and with it the run's exit).
+pub(crate) fn read_plugin_file(path: &Path) -> Result<Vec<u8>, PluginError> {
+    use std::io::Read;
+    let io = |source| PluginError::Io { path: path.to_owned(), source };
+    let refuse = |why: String| {
+        io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why))
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(refuse(format!("not a regular file ({:?}); a plugin must be a .wasm file", meta.file_type())));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(refuse(format!("not a regular file ({:?}); a plugin must be a .wasm file", meta.file_type())));
+    }
+    if meta.len() > MAX_PLUGIN_FILE_BYTES {
+        return Err(refuse(format!("{} bytes, over the limit of {MAX_PLUGIN_FILE_BYTES} bytes for a plugin file", meta.len())));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_PLUGIN_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_PLUGIN_FILE_BYTES {
+        return Err(refuse(format!("grew over the limit of {MAX_PLUGIN_FILE_BYTES} bytes for a plugin file while read")));
+    }
+    Ok(bytes)
+}
+
 impl Artifact {
     pub(crate) fn read(path: &Path) -> Result<Self, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Io { path: path.to_owned(), source })?;
+        let bytes = read_plugin_file(path)?;
         if bytes.len() < 8 && bytes.starts_with(b"\0asm") {
             return Err(PluginError::Invalid {
                 path: path.to_owned(),
