@@ -1274,7 +1274,9 @@ mod sharding {
         let mut broken = journals.clone();
         broken[1].1.latency_histogram = Some("AAAA".into());
         assert!(
-            merge(broken).starts_with("`shard-1.json` cannot be merged: `latency_histogram`: not a latency histogram")
+            merge(broken).starts_with(
+                "`shard-1.json` cannot be merged: `latency_histogram`: 3 bytes, shorter than a V2 histogram's 40-byte header"
+            )
         );
         assert_eq!(chaoskit::report::merge(Vec::new()).unwrap_err().to_string(), "no shard journal to merge");
         Ok(())

@@ -45,6 +45,28 @@ fn create_temporary(dir: &Path, name: &str) -> std::io::Result<(std::path::PathB
     ))
 }
 
+/// Prints to stdout. A closed pipe (`chaoskit-host run … | head`) is not an error: the
+/// reader has what it wanted, so the rest is dropped quietly and the run's exit code stands.
+pub(super) fn print_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Prints a line to stderr, ignoring failures (there is nowhere else to report them).
+pub(super) fn eprint_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
+/// Lower-case hex SHA-256 of `bytes` (provenance of scenario files and plugins).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::write_atomic;
@@ -72,26 +94,4 @@ mod tests {
         assert!(left.is_empty(), "no temporary file left behind");
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Prints to stdout. A closed pipe (`chaoskit-host run … | head`) is not an error: the
-/// reader has what it wanted, so the rest is dropped quietly and the run's exit code stands.
-pub(super) fn print_stdout(text: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
-}
-
-/// Prints a line to stderr, ignoring failures (there is nowhere else to report them).
-pub(super) fn eprint_line(text: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
-}
-
-/// Lower-case hex SHA-256 of `bytes` (provenance of scenario files and plugins).
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

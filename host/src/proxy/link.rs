@@ -286,7 +286,7 @@ async fn pump(
     if plain_path && let Some(end) = plain(&mut src, dst, stream, &mut toxics, &ctx.wakers).await {
         return end;
     }
-    toxic(src.as_ref(), dst, stream, toxics, seed, &ctx.timer, replies, Held::new(ctx.held.clone())).await
+    toxic(src.as_ref(), dst, stream, toxics, seed, ctx, replies).await
 }
 
 enum Step {
@@ -508,11 +508,11 @@ async fn toxic(
     stream: Stream,
     mut toxics: watch::Receiver<Arc<ChainSet>>,
     seed: StreamSeed,
-    timer: &PreciseTimer,
+    ctx: &LinkContext,
     replies: Replies,
-    budget: Held,
 ) -> End {
-    let budget = Arc::new(budget);
+    let timer = &ctx.timer;
+    let budget = Arc::new(Held::new(ctx.held.clone()));
     let reader_held = budget.clone();
     let Replies { to_peer: replies, from_peer: mut replies_in } = replies;
     let (tx, mut rx) = mpsc::channel::<Input>(QUEUE);

@@ -283,5 +283,8 @@ fn concurrency_is_capped_in_the_file_and_on_the_command_line() {
     let run = dir.run(&["run", "good.toml", "--concurrency", "5000"]);
     run.expect_code(2);
     assert!(run.stderr().contains("1024"), "{}", run.explain());
-    assert!(!dir.join("chaoskit-report").exists(), "nothing ran");
+    // As with `--concurrency 0`: no iteration ran, and the journal says why.
+    let j: serde_json::Value = serde_json::from_str(&dir.read("chaoskit-report/journal.json")).unwrap();
+    assert_eq!((j["stop_reason"].as_str(), j["iterations"]["total"].as_u64()), (Some("not_started"), Some(0)));
+    assert!(j["reasons"][0].as_str().unwrap().contains("1024"), "{j}");
 }

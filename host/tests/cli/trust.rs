@@ -79,18 +79,22 @@ max = "2us"
     let first = failures.iter().map(|f| f["index"].as_u64().unwrap()).min().unwrap();
     let last = failures.iter().map(|f| f["index"].as_u64().unwrap()).max().unwrap();
     let text = run.stdout();
+    // The journal records the scenario's absolute path, so the command works from anywhere.
+    let scenario = dir.join("s.toml").canonicalize().unwrap().display().to_string();
     assert!(text.contains("in 1 group"), "{text}");
     assert!(text.contains(&format!("  1. {failed} × step `pay`: chaos: card declined\n")), "{text}");
     assert!(text.contains(&format!("first iteration {first}, last {last}")), "{text}");
     assert!(text.contains(&format!("injectors fired: declined (in {failed})")), "{text}");
     assert!(
-        text.contains(&format!("replay: chaoskit-host replay 'out dir/journal.json' s.toml --iteration {first}")),
+        text.contains(&format!("replay: chaoskit-host replay 'out dir/journal.json' {scenario} --iteration {first}")),
         "{text}"
     );
     assert_eq!(text.matches("card declined").count(), 1, "one line for the whole group:\n{text}");
     let html = dir.read("out dir/report.html");
     assert_eq!(html.matches("<details class=\"group\"").count(), 1);
-    assert!(html.contains(&format!("chaoskit-host replay &#39;out dir/journal.json&#39; s.toml --iteration {first}")));
+    assert!(
+        html.contains(&format!("chaoskit-host replay &#39;out dir/journal.json&#39; {scenario} --iteration {first}"))
+    );
     // Expanded, the group lists each iteration's decisions.
     assert!(html.contains("declined → error &#34;card declined&#34; at failpoint `pay`"), "decisions listed");
 }
@@ -214,7 +218,8 @@ failure_policy = "continue_on_failure"
 [[steps]]
 type = "command"
 name = "mark"
-command = "echo x >> ran.txt"
+command = "sh"
+args = ["-c", "echo x >> ran.txt"]
 [[steps]]
 type = "command"
 name = "pay"
