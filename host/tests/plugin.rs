@@ -1136,6 +1136,120 @@ mod hostile {
     }
 }
 
+/// Components with more memories than the SDKs build: a real plugin with core modules appended,
+/// each `(module (memory N))` instantiated by the component. Hand-encoded because no Rust
+/// source compiles to it; the bytes are the WAT in each comment.
+mod memories {
+    use super::*;
+
+    fn leb(mut n: u64, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                break;
+            }
+        }
+    }
+
+    fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(body.len() as u64, out);
+        out.extend_from_slice(body);
+    }
+
+    /// Core modules defined at the component's top level (section id 1): the index the next
+    /// one gets.
+    fn top_level_modules(component: &[u8]) -> u64 {
+        let (mut at, mut modules) = (8, 0);
+        while at < component.len() {
+            let id = component[at];
+            let (mut len, mut shift, mut i) = (0u64, 0, at + 1);
+            loop {
+                let b = component[i];
+                len |= u64::from(b & 0x7f) << shift;
+                shift += 7;
+                i += 1;
+                if b < 0x80 {
+                    break;
+                }
+            }
+            modules += u64::from(id == 1);
+            at = i + len as usize;
+        }
+        modules
+    }
+
+    /// `artifact` with one more core instance per entry of `pages`, each owning a memory of
+    /// that many 64 KiB pages.
+    fn with_memories(artifact: &'static str, pages: &[u64]) -> Vec<u8> {
+        let mut component = std::fs::read(artifacts::path(artifact)).expect("fixture");
+        let first = top_level_modules(&component);
+        for (k, &n) in pages.iter().enumerate() {
+            // (module (memory n))
+            let mut memory = vec![1, 0x00];
+            leb(n, &mut memory);
+            let mut module = b"\0asm\x01\0\0\0".to_vec();
+            section(5, &memory, &mut module);
+            section(1, &module, &mut component);
+            // (core instance (instantiate <that module>))
+            let mut instance = vec![1, 0x00];
+            leb(first + k as u64, &mut instance);
+            instance.push(0);
+            section(2, &instance, &mut component);
+        }
+        component
+    }
+
+    fn load(host: &PluginHost, bytes: &[u8], memory: usize) -> Result<WasmInjector, String> {
+        let dir = tempdir();
+        let path = dir.path().join("many-memories.wasm");
+        std::fs::write(&path, bytes).unwrap();
+        host.load_injector(
+            PluginSpec::new(&path).config(r#"{"period": 5, "burst": 1}"#).limits(relaxed().memory(memory)),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Was: each memory was compared with the limit alone, so a component of N memories held N
+    /// times the limit.
+    #[test]
+    fn every_memory_of_an_instance_counts_against_one_memory_limit() {
+        // 60 pages (3.75 MiB) fit a 4 MiB limit alone, not with the plugin's own memory.
+        let bytes = with_memories(artifacts::LATENCY_SPIKE, &[60]);
+        for (allocation, host) in
+            [("pooling", PluginHost::new().unwrap()), ("on demand", PluginHost::on_demand().unwrap())]
+        {
+            let err = load(&host, &bytes, 4 << 20).expect_err(allocation);
+            assert!(err.contains("many-memories.wasm"), "names the plugin: {err}");
+            assert!(
+                err.contains("exceeded its memory limit in `instantiate`") && err.contains("4194304 allowed"),
+                "{allocation}: {err}"
+            );
+            // The same component fits a limit that covers both memories.
+            load(&host, &bytes, 16 << 20).unwrap_or_else(|e| panic!("{allocation}: {e}"));
+        }
+    }
+
+    /// Was: eight memories of one plugin drew eight slots from the engine's shared pool.
+    #[test]
+    fn a_component_with_eight_memories_is_refused_naming_the_limit() {
+        let bytes = with_memories(artifacts::LATENCY_SPIKE, &[1; 7]);
+        for (allocation, host) in
+            [("pooling", PluginHost::new().unwrap()), ("on demand", PluginHost::on_demand().unwrap())]
+        {
+            let err = load(&host, &bytes, 64 << 20).expect_err(allocation);
+            assert!(err.contains("many-memories.wasm"), "names the plugin: {err}");
+            assert!(
+                (err.contains("8 memories") || err.contains("8 Wasm linear memories"))
+                    && err.contains("at most 2 memories"),
+                "{allocation}: {err}"
+            );
+        }
+    }
+}
+
 mod reload {
     use super::*;
     use std::sync::Arc;

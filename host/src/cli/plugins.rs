@@ -127,15 +127,12 @@ fn compiler() -> Result<Compiler, CliError> {
 fn plugin_host() -> Result<PluginHost, CliError> {
     let builder = PluginHost::builder().compiler(compiler()?);
     if let Some(dir) = cache_dir() {
-        match std::fs::create_dir_all(&dir)
-            .map_err(|e| e.to_string())
-            .and_then(|()| builder.clone().disk_cache(&dir).build().map_err(|e| e.to_string()))
-        {
+        // The host creates the directory (0700) and checks that it is the user's own.
+        match builder.clone().disk_cache(&dir).build().map_err(|e| e.to_string()) {
             Ok(host) => return Ok(host),
             Err(e) => tracing::warn!(
                 target: "chaoskit::plugin",
-                "compile cache `{}` unusable ({e}); compiling plugins without it (set CHAOSKIT_CACHE_DIR)",
-                dir.display()
+                "{e}; compiling plugins without it (set CHAOSKIT_CACHE_DIR)"
             ),
         }
     }

@@ -55,6 +55,7 @@
 
 mod bindings;
 mod bounds;
+mod cache;
 mod error;
 mod fresh;
 mod health;

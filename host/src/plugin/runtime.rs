@@ -6,7 +6,9 @@ use super::bindings::v0_1::Injector as V0_1;
 use super::bindings::validator::{Validator as ValidatorWorld, ValidatorPre};
 use super::error::{FailureKind, PluginError};
 use super::injector::ExportsPre;
-use super::state::{PluginState, Shared};
+use super::state::{
+    MAX_CORE_INSTANCES_PER_INSTANCE, MAX_MEMORIES_PER_INSTANCE, MAX_TABLES_PER_INSTANCE, PluginState, Shared,
+};
 use super::wasi::{self, Capabilities, WasiState};
 use super::{Compiler, Limits, PluginInfo, Provision, World};
 use sha2::{Digest, Sha256};
@@ -24,6 +26,9 @@ use wasmtime::{Engine, Store, Trap};
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 /// Largest memory limit a plugin may ask for (the pooling allocator reserves slots this big).
 pub(crate) const MAX_MEMORY: usize = 1 << 30;
+/// Component instances the pooling allocator holds: twice the most one plugin may ask for
+/// (`limits.instances` is at most 256).
+const POOL_INSTANCES: usize = 512;
 
 /// Compiled components kept in memory by hash: enough for every plugin of a scenario plus a
 /// few versions each, and bounded so a long run with many hot reloads does not keep every
@@ -108,11 +113,18 @@ fn config(pooling: bool, compiler: Compiler, cache: Option<&wasmtime::Cache>) ->
         Compiler::Cranelift => wasmtime::Strategy::Cranelift,
     });
     if pooling {
+        // Each component instance may take at most its share of every other pool, and one
+        // plugin (at most 256 instances) at most half the instance slots: one plugin cannot
+        // drain what another needs to instantiate.
+        let share = |per_instance: usize| (POOL_INSTANCES * per_instance) as u32;
         let mut pool = wasmtime::PoolingAllocationConfig::default();
-        pool.total_component_instances(256)
-            .total_core_instances(1024)
-            .total_memories(512)
-            .total_tables(1024)
+        pool.total_component_instances(POOL_INSTANCES as u32)
+            .max_memories_per_component(MAX_MEMORIES_PER_INSTANCE as u32)
+            .max_tables_per_component(MAX_TABLES_PER_INSTANCE as u32)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_INSTANCE as u32)
+            .total_core_instances(share(MAX_CORE_INSTANCES_PER_INSTANCE))
+            .total_memories(share(MAX_MEMORIES_PER_INSTANCE))
+            .total_tables(share(MAX_TABLES_PER_INSTANCE))
             .max_memory_size(MAX_MEMORY);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
@@ -123,12 +135,16 @@ impl Runtime {
     pub(crate) fn new(pooling: bool, compiler: Compiler, disk_cache: Option<&Path>) -> Result<Arc<Self>, PluginError> {
         let cache = disk_cache
             .map(|dir| {
+                super::cache::prepare(dir).map_err(|why| PluginError::Engine {
+                    message: format!("the compile cache `{}` is not trusted: {why}", dir.display()),
+                })?;
                 let mut config = wasmtime::CacheConfig::new();
                 config.with_directory(dir);
-                wasmtime::Cache::new(config)
+                wasmtime::Cache::new(config).map_err(|e| PluginError::Engine {
+                    message: format!("cannot use the compile cache directory: {e:#}"),
+                })
             })
-            .transpose()
-            .map_err(|e| PluginError::Engine { message: format!("cannot use the compile cache directory: {e:#}") })?;
+            .transpose()?;
         let cache = cache.as_ref();
         // What was asked first; then without the pool (its address space may be refused), then
         // Cranelift (Winch may not support this machine). Each fallback is logged.
@@ -192,8 +208,22 @@ impl Runtime {
         if let Some((_, c)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(h, _)| *h == hash) {
             return Ok(c.clone());
         }
-        let component = Component::from_binary(&self.engine, bytes)
-            .map_err(|e| PluginError::Invalid { path: path.to_owned(), message: format!("{e:#}") })?;
+        let invalid = |message: String| PluginError::Invalid { path: path.to_owned(), message };
+        let component = Component::from_binary(&self.engine, bytes).map_err(|e| {
+            // The pooling allocator refuses a component over its per-instance shares here.
+            let message = format!("{e:#}");
+            invalid(if message.contains("pooling allocator") { per_instance_limit(&message) } else { message })
+        })?;
+        if let Some(needs) = component.resources_required() {
+            let memories = needs.num_memories as usize;
+            let tables = needs.num_tables as usize;
+            if memories > MAX_MEMORIES_PER_INSTANCE {
+                return Err(invalid(per_instance_limit(&format!("it has {memories} memories"))));
+            }
+            if tables > MAX_TABLES_PER_INSTANCE {
+                return Err(invalid(per_instance_limit(&format!("it has {tables} tables"))));
+            }
+        }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CACHED_COMPONENTS {
             // The oldest compilation goes; a plugin still serving it keeps its own reference.
@@ -202,6 +232,15 @@ impl Runtime {
         cache.push_back((hash, component.clone()));
         Ok(component)
     }
+}
+
+/// `what` a plugin exceeded, with the per-instance limits it must fit.
+pub(crate) fn per_instance_limit(what: &str) -> String {
+    format!(
+        "{what}; a plugin instance may have at most {MAX_MEMORIES_PER_INSTANCE} memories, \
+         {MAX_TABLES_PER_INSTANCE} tables and {MAX_CORE_INSTANCES_PER_INSTANCE} core instances \
+         (its memories and tables together within its `memory` limit)"
+    )
 }
 
 /// The bytes of a plugin file, checked to be a component, and their hash.
@@ -221,9 +260,7 @@ pub const MAX_PLUGIN_FILE_BYTES: u64 = 256 << 20;
 pub(crate) fn read_plugin_file(path: &Path) -> Result<Vec<u8>, PluginError> {
     use std::io::Read;
     let io = |source| PluginError::Io { path: path.to_owned(), source };
-    let refuse = |why: String| {
-        io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why))
-    };
+    let refuse = |why: String| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
         return Err(refuse(format!("not a regular file ({:?}); a plugin must be a .wasm file", meta.file_type())));
@@ -241,12 +278,17 @@ pub(crate) fn read_plugin_file(path: &Path) -> Result<Vec<u8>, PluginError> {
         return Err(refuse(format!("not a regular file ({:?}); a plugin must be a .wasm file", meta.file_type())));
     }
     if meta.len() > MAX_PLUGIN_FILE_BYTES {
-        return Err(refuse(format!("{} bytes, over the limit of {MAX_PLUGIN_FILE_BYTES} bytes for a plugin file", meta.len())));
+        return Err(refuse(format!(
+            "{} bytes, over the limit of {MAX_PLUGIN_FILE_BYTES} bytes for a plugin file",
+            meta.len()
+        )));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(MAX_PLUGIN_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > MAX_PLUGIN_FILE_BYTES {
-        return Err(refuse(format!("grew over the limit of {MAX_PLUGIN_FILE_BYTES} bytes for a plugin file while read")));
+        return Err(refuse(format!(
+            "grew over the limit of {MAX_PLUGIN_FILE_BYTES} bytes for a plugin file while read"
+        )));
     }
     Ok(bytes)
 }
@@ -633,6 +675,10 @@ pub(crate) fn classify(
             // error: the root cause says what; the outer layers carry the wasm backtrace.
             let root = error.chain().last().map(|e| e.to_string());
             let mut message = root.unwrap_or_else(|| error.to_string());
+            if message.starts_with("resource limit exceeded:") {
+                // The store's per-instance counts (memories, tables, core instances).
+                message = per_instance_limit(&message);
+            }
             message.truncate(message.floor_char_boundary(512));
             FailureKind::Trap { export, message }
         }

@@ -146,28 +146,77 @@ impl Shared {
 /// What a store's limiter refused, so a trap can be explained afterwards.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct LimitHit {
-    /// Bytes the guest asked its memory to grow to.
+    /// Bytes the instance's memories and tables would have held together.
     pub(crate) requested: usize,
 }
 
-/// Memory limiter: like `StoreLimits`, but records what it refused.
+/// Bytes one table element is counted as: wasmtime stores funcref and externref slots as
+/// pointers.
+pub(crate) const TABLE_ELEMENT_BYTES: usize = 8;
+/// Most linear memories one plugin instance may create. Every component the SDKs build has
+/// one; the pooling allocator reserves this many slots per instance, so the pool cannot run
+/// out of memories before it runs out of instances.
+pub(crate) const MAX_MEMORIES_PER_INSTANCE: usize = 2;
+/// Most tables one plugin instance may create (the SDKs' components have two).
+pub(crate) const MAX_TABLES_PER_INSTANCE: usize = 8;
+/// Most core instances one plugin instance may create (a componentize-py plugin has 38).
+pub(crate) const MAX_CORE_INSTANCES_PER_INSTANCE: usize = 64;
+
+/// The memory limit of one plugin instance: **every** memory and table it creates counts
+/// against one budget (a component of many core modules, each with its own memory, gets no
+/// more than one with a single memory), and records what it refused. Creation counts as growth
+/// from zero, so instantiation is limited too.
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    memory: usize,
+    budget: usize,
+    /// Bytes held: each memory's size plus each table's elements × [`TABLE_ELEMENT_BYTES`].
+    /// A growth granted here that the OS then refuses stays counted (conservative).
+    held: usize,
     pub(crate) hit: Option<LimitHit>,
 }
 
-impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory {
-            self.hit = Some(LimitHit { requested: desired });
-            return Ok(false);
-        }
-        Ok(true)
+impl Limiter {
+    pub(crate) fn new(budget: usize) -> Self {
+        Self { budget, held: 0, hit: None }
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+    fn grant(&mut self, more: usize) -> bool {
+        let total = self.held.saturating_add(more);
+        if total > self.budget {
+            self.hit = Some(LimitHit { requested: total });
+            return false;
+        }
+        self.held = total;
+        true
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Past the memory's own maximum the growth fails anyway: nothing to count.
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        Ok(self.grant(desired.saturating_sub(current)))
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        Ok(self.grant(desired.saturating_sub(current).saturating_mul(TABLE_ELEMENT_BYTES)))
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES_PER_INSTANCE
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES_PER_INSTANCE
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CORE_INSTANCES_PER_INSTANCE
     }
 }
 
@@ -194,7 +243,7 @@ impl PluginState {
         let output = Arc::new(Mutex::new(Output::new(Arc::clone(&shared))));
         Self {
             shared,
-            limiter: Limiter { memory, hit: None },
+            limiter: Limiter::new(memory),
             stream: None,
             counters: Vec::new(),
             output,

@@ -296,6 +296,22 @@ fn the_command_line_keeps_compiled_plugins_in_its_cache_directory_unless_told_of
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(files(&xdg.join("chaoskit")) > 0);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Created private.
+        assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+        // A cache other users may write is native code anyone could have planted: not used.
+        let shared = dir.join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let run = dir.command(&["plugin", "inspect", spike]).env("CHAOSKIT_CACHE_DIR", &shared).output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "a cache never fails a command: {err}");
+        assert!(err.contains("is not trusted: its mode 0777 lets other users write it"), "{err}");
+        assert!(err.contains("compiling plugins without it"), "{err}");
+        assert_eq!(files(&shared), 0, "nothing read from or written to an untrusted cache");
+    }
 }
 
 #[test]
