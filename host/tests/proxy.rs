@@ -1003,6 +1003,90 @@ mod client {
     }
 }
 
+/// The remote client against servers that misbehave: each answer bounded, nothing panics.
+mod hostile_server {
+    use super::*;
+    use chaoskit::proxy::{Client, ClientError};
+
+    /// A loopback server that answers every connection with `answer` (after reading the
+    /// request), or never answers when it is `None`.
+    async fn server(answer: Option<Vec<u8>>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    match answer {
+                        Some(bytes) => {
+                            let _ = s.write_all(&bytes).await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(60)).await,
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    fn answer(body: &[u8]) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Was: no timeout, a silent server hung setup (and the run) for ever.
+    #[tokio::test]
+    async fn a_server_that_never_answers_fails_the_request_at_the_timeout() {
+        let client = Client::new(&server(None).await).unwrap().timeouts(SLACK, Duration::from_millis(300));
+        let started = Instant::now();
+        let err = client.version().await.unwrap_err();
+        assert!(matches!(err, ClientError::Bounded { .. }), "{err}");
+        assert!(err.to_string().contains("no whole answer within 300ms"), "{err}");
+        assert!(started.elapsed() < SLACK, "took {:?}", started.elapsed());
+    }
+
+    /// Was: the body was collected whatever its size.
+    #[tokio::test]
+    async fn an_answer_over_the_size_cap_is_refused_not_buffered() {
+        let huge = vec![b' '; chaoskit::proxy::MAX_RESPONSE_BYTES + 1];
+        let client = Client::new(&server(Some(answer(&huge))).await).unwrap();
+        let err = client.proxies().await.unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("larger than {} bytes", chaoskit::proxy::MAX_RESPONSE_BYTES)),
+            "{err}"
+        );
+    }
+
+    /// Was: `/populate` answered with `{}` panicked setup (`remove(0)` of an empty list).
+    #[tokio::test]
+    async fn a_populate_answer_without_the_proxy_names_it() {
+        let client = Client::new(&server(Some(answer(b"{}"))).await).unwrap();
+        let err = client.populate(&[Proxy::new("db", "127.0.0.1:0", "127.0.0.1:1")]).await.unwrap_err();
+        assert!(err.to_string().contains("does not list proxy `db`"), "{err}");
+        let mut set = chaoskit::services::ProxySet::new(1, Default::default());
+        set.add(Proxy::new("db", "127.0.0.1:0", "127.0.0.1:1"), Some(client));
+        let err = set.create().await.unwrap_err().to_string();
+        assert!(err.contains("cannot create proxy `db`") && err.contains("does not list proxy `db`"), "{err}");
+    }
+
+    /// A server's error text is kept short.
+    #[tokio::test]
+    async fn a_long_error_text_is_cut() {
+        let body = format!(r#"{{"error":"{}"}}"#, "x".repeat(100_000));
+        let mut raw = format!("HTTP/1.1 500 Oops\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        raw.extend_from_slice(body.as_bytes());
+        let client = Client::new(&server(Some(raw)).await).unwrap();
+        match client.version().await.unwrap_err() {
+            ClientError::Status { status: 500, message } => assert!(message.len() <= 512 + 3, "{}", message.len()),
+            other => panic!("{other}"),
+        }
+    }
+}
+
 /// Regression tests for issue 12's timing defects, driven through the HTTP API as a client would.
 mod timing {
     use super::*;

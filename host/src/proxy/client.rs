@@ -1,8 +1,9 @@
 //! A typed client for any Toxiproxy-compatible API server: ours or Shopify's.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request, header};
 use hyper_util::rt::TokioIo;
@@ -14,7 +15,19 @@ use super::config::{Proxy, ProxyUpdate};
 use super::error::ClientError;
 use super::toxic::{Toxic, ToxicUpdate};
 
+/// How long the client waits for a connection to the server.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the client waits for a whole answer once connected.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer the client reads (a `/proxies` listing of 256 proxies with 64 toxics
+/// each is well under 1 MiB).
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+/// The most of a server's error text kept in [`ClientError::Status`].
+const MAX_ERROR_TEXT: usize = 512;
+
 /// Talks to a Toxiproxy-compatible API over plain HTTP/1.1, one connection per request.
+/// Every request is bounded (connect and response timeouts, a response size cap): a stuck
+/// or hostile server fails the request with [`ClientError::Bounded`], it never hangs a run.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), chaoskit::proxy::ClientError> {
@@ -32,6 +45,8 @@ use super::toxic::{Toxic, ToxicUpdate};
 pub struct Client {
     authority: String,
     base: String,
+    connect_timeout: Duration,
+    response_timeout: Duration,
 }
 
 impl Client {
@@ -48,7 +63,19 @@ impl Client {
         } else {
             format!("{authority}:80")
         };
-        Ok(Client { base: format!("http://{authority}"), authority })
+        Ok(Client {
+            base: format!("http://{authority}"),
+            authority,
+            connect_timeout: CONNECT_TIMEOUT,
+            response_timeout: RESPONSE_TIMEOUT,
+        })
+    }
+
+    /// The same client with other bounds than [`CONNECT_TIMEOUT`] and [`RESPONSE_TIMEOUT`].
+    pub fn timeouts(mut self, connect: Duration, response: Duration) -> Client {
+        self.connect_timeout = connect;
+        self.response_timeout = response;
+        self
     }
 
     /// The server's version string.
@@ -104,13 +131,23 @@ impl Client {
     }
 
     /// Creates or replaces proxies in one call (see [`ProxyRegistry::populate`](super::ProxyRegistry::populate)).
+    /// The answer lists each of `proxies`, or the call fails naming the one it lacks.
     pub async fn populate(&self, proxies: &[Proxy]) -> Result<Vec<Proxy>, ClientError> {
         #[derive(serde::Deserialize)]
         struct Populated {
             proxies: Option<Vec<Proxy>>,
         }
         let p: Populated = self.call(Method::POST, "/populate", Some(to_json(&proxies))).await?;
-        Ok(p.proxies.unwrap_or_default())
+        let answered = p.proxies.unwrap_or_default();
+        proxies
+            .iter()
+            .map(|asked| {
+                answered.iter().find(|a| a.name == asked.name).cloned().ok_or_else(|| ClientError::Decode {
+                    url: format!("{}/populate", self.base),
+                    message: format!("the answer does not list proxy `{}`", asked.name),
+                })
+            })
+            .collect()
     }
 
     /// A proxy's toxics.
@@ -170,8 +207,10 @@ impl Client {
     ) -> Result<(String, Bytes), ClientError> {
         let url = format!("{}{}", self.base, path);
         let http = |e: hyper::Error| ClientError::Http { url: url.clone(), message: e.to_string() };
-        let stream = tokio::net::TcpStream::connect(&self.authority)
+        let bounded = |reason: String| ClientError::Bounded { url: url.clone(), reason };
+        let stream = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(&self.authority))
             .await
+            .map_err(|_| bounded(format!("no connection within {:?}", self.connect_timeout)))?
             .map_err(|source| ClientError::Io { url: url.clone(), source })?;
         let _ = stream.set_nodelay(true);
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
@@ -187,20 +226,37 @@ impl Client {
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Http { url: url.clone(), message: e.to_string() })?;
         let exchange = async move {
-            let response = sender.send_request(request).await?;
+            let response = sender.send_request(request).await.map_err(|e| Err(e.to_string()))?;
             let status = response.status();
-            let bytes = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, bytes))
+            // Read at most the cap: a longer body is refused, not buffered.
+            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES).collect().await.map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    Ok(format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"))
+                } else {
+                    Err(e.to_string())
+                }
+            })?;
+            Ok::<_, Result<String, String>>((status, body.to_bytes()))
         };
         // The connection future ends once the exchange has dropped its sender.
-        let (conn_result, result) = tokio::join!(conn, exchange);
-        let (status, bytes) = result.map_err(http)?;
+        let both = async { tokio::join!(conn, exchange) };
+        let (conn_result, result) = tokio::time::timeout(self.response_timeout, both)
+            .await
+            .map_err(|_| bounded(format!("no whole answer within {:?}", self.response_timeout)))?;
+        let (status, bytes) = result.map_err(|e| match e {
+            Ok(bound) => bounded(bound),
+            Err(message) => ClientError::Http { url: url.clone(), message },
+        })?;
         conn_result.map_err(http)?;
         if !status.is_success() {
-            let message = serde_json::from_slice::<Value>(&bytes)
+            let mut message = serde_json::from_slice::<Value>(&bytes)
                 .ok()
                 .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_owned());
+            if message.len() > MAX_ERROR_TEXT {
+                message.truncate(message.floor_char_boundary(MAX_ERROR_TEXT));
+                message.push('…');
+            }
             return Err(ClientError::Status { status: status.as_u16(), message });
         }
         Ok((url, bytes))

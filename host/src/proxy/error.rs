@@ -172,6 +172,17 @@ pub enum ClientError {
         /// The HTTP library's message.
         message: String,
     },
+    /// The server did not answer within the client's bounds: no connection within
+    /// [`CONNECT_TIMEOUT`](super::CONNECT_TIMEOUT), no whole answer within
+    /// [`RESPONSE_TIMEOUT`](super::RESPONSE_TIMEOUT), or one larger than
+    /// [`MAX_RESPONSE_BYTES`](super::MAX_RESPONSE_BYTES).
+    #[error("request to `{url}` abandoned: {reason}")]
+    Bounded {
+        /// The URL of the request.
+        url: String,
+        /// Which bound was reached.
+        reason: String,
+    },
     /// The response body was not the JSON we expected.
     #[error("unexpected response body from `{url}`: {message}")]
     Decode {

@@ -39,7 +39,7 @@ mod timer;
 mod toxic;
 
 pub use api::{ProxyServer, serve};
-pub use client::Client;
+pub use client::{CONNECT_TIMEOUT, Client, MAX_RESPONSE_BYTES, RESPONSE_TIMEOUT};
 pub use config::{Proxy, ProxyUpdate};
 pub use error::{ClientError, PopulateError, ProxyError};
 pub use filter::{ConnectionFilter, ConnectionInfo, FilterFailed, FilterStats, FilterStep, ToxicPlugin};

@@ -59,7 +59,10 @@ impl ProxySet {
             let created = match server {
                 None => self.registry.create(proxy.clone()).await.map_err(BoxError::from),
                 Some(client) => {
-                    client.populate(std::slice::from_ref(proxy)).await.map(|mut v| v.remove(0)).map_err(BoxError::from)
+                    // `populate` answers with every proxy asked for, or fails naming the missing one.
+                    client.populate(std::slice::from_ref(proxy)).await.map_err(BoxError::from).and_then(|v| {
+                        v.into_iter().next().ok_or_else(|| BoxError::from("the server's answer lists no proxy"))
+                    })
                 }
             };
             let created = created.map_err(|e| format!("cannot create proxy `{}`: {e}", proxy.name))?;
