@@ -45,13 +45,27 @@ pub(crate) struct HttpResponse {
     pub(crate) body: Bytes,
 }
 
-/// Sends one request and reads the whole response, within `timeout`.
+/// The most of a response body a step keeps to look for its expected text.
+pub const MAX_KEPT_BODY_BYTES: usize = 16 << 20;
+
+/// What to do with the response body.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Body {
+    /// Read it to the end (the exchange is complete) without keeping it.
+    Discard,
+    /// Keep it; a body longer than this many bytes fails the request.
+    Keep(usize),
+}
+
+/// Sends one request and reads the whole response, within `timeout`; the body is kept only
+/// as `keep` says, so memory stays bounded whatever the server sends.
 pub(crate) async fn send(
     url: &HttpUrl,
     method: &str,
     headers: &[(String, String)],
     body: Option<&str>,
     timeout: Duration,
+    keep: Body,
 ) -> Result<HttpResponse, String> {
     let exchange = async {
         let stream = TcpStream::connect((url.host.as_str(), url.port))
@@ -73,9 +87,18 @@ pub(crate) async fn send(
         let exchange = async move {
             let response = sender.send_request(request).await.map_err(|e| format!("request failed: {e}"))?;
             let status = response.status().as_u16();
-            let body = response.into_body().collect().await.map_err(|e| format!("reading the body failed: {e}"))?;
+            let mut incoming = response.into_body();
+            let mut kept = Vec::new();
+            while let Some(frame) = incoming.frame().await {
+                let frame = frame.map_err(|e| format!("reading the body failed: {e}"))?;
+                let (Ok(data), Body::Keep(max)) = (frame.into_data(), keep) else { continue };
+                if kept.len() + data.len() > max {
+                    return Err(format!("the response body is larger than {max} bytes, the most a step keeps"));
+                }
+                kept.extend_from_slice(&data);
+            }
             drop(sender);
-            Ok::<_, String>(HttpResponse { status, body: body.to_bytes() })
+            Ok::<_, String>(HttpResponse { status, body: Bytes::from(kept) })
         };
         // The connection is driven here, not spawned: once the sender is dropped it ends.
         let (result, _) = tokio::join!(exchange, conn);

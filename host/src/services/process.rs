@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use super::http::{parse_url, send};
+use super::http::{Body, parse_url, send};
 use super::watch::PidCell;
 use crate::scenario::BoxError;
 
@@ -168,7 +168,9 @@ impl ProcessTarget {
                         .is_ok_and(|r| r.is_ok())
                 }
                 Readiness::Http(url) => match parse_url(url) {
-                    Ok(u) => send(&u, "GET", &[], None, Duration::from_secs(2)).await.is_ok_and(|r| r.status < 500),
+                    Ok(u) => send(&u, "GET", &[], None, Duration::from_secs(2), Body::Discard)
+                        .await
+                        .is_ok_and(|r| r.status < 500),
                     Err(e) => return Err(e.into()),
                 },
             };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use super::http::{HttpUrl, send};
+use super::http::{Body, HttpUrl, MAX_KEPT_BODY_BYTES, send};
 use crate::chaos::ChaosContext;
 
 /// Why a step failed.
@@ -75,7 +75,8 @@ impl HttpCall {
     pub async fn run(&self, ctx: &ChaosContext) -> Result<(), StepFailure> {
         chaos_points(ctx, &self.name, Some((&self.url.host, self.url.port))).await?;
         let started = Instant::now();
-        let response = send(&self.url, &self.method, &self.headers, self.body.as_deref(), self.timeout).await;
+        let keep = if self.expect_body.is_some() { Body::Keep(MAX_KEPT_BODY_BYTES) } else { Body::Discard };
+        let response = send(&self.url, &self.method, &self.headers, self.body.as_deref(), self.timeout, keep).await;
         ctx.record_metric(&format!("{}.latency_ms", self.name), started.elapsed().as_secs_f64() * 1e3);
         let response = response.map_err(StepFailure)?;
         let expected = if self.expect_status.is_empty() {
@@ -133,16 +134,23 @@ impl TcpCall {
             let Some(expect) = &self.expect else {
                 return Ok(());
             };
-            let mut seen = Vec::new();
+            // Only the last `expect.len() - 1` bytes can start a match that a read completes:
+            // the window stays that short, and each read is searched once.
+            let needle = expect.as_bytes();
+            let mut window: Vec<u8> = Vec::with_capacity(needle.len() + 4096);
             let mut buf = [0u8; 4096];
             loop {
                 let n = stream.read(&mut buf).await.map_err(|e| format!("read from {} failed: {e}", self.address))?;
-                seen.extend_from_slice(&buf[..n]);
-                if String::from_utf8_lossy(&seen).contains(expect.as_str()) {
+                window.extend_from_slice(&buf[..n]);
+                if needle.is_empty() || window.windows(needle.len()).any(|w| w == needle) {
                     return Ok(());
                 }
                 if n == 0 {
                     return Err(format!("{} closed the connection before sending {expect:?}", self.address));
+                }
+                let keep = needle.len() - 1;
+                if window.len() > keep {
+                    window.drain(..window.len() - keep);
                 }
             }
         };
@@ -158,6 +166,9 @@ impl TcpCall {
         result.map_err(StepFailure)
     }
 }
+
+/// How much of a command step's stderr is kept for its failure message.
+const STDERR_TAIL_BYTES: usize = 4096;
 
 /// One command per iteration; exit code 0 is success.
 #[derive(Clone, Debug)]
@@ -181,7 +192,7 @@ impl CommandCall {
     pub async fn run(&self, ctx: &ChaosContext) -> Result<(), StepFailure> {
         chaos_points(ctx, &self.name, None).await?;
         let started = Instant::now();
-        let child = Command::new(&self.program)
+        let mut child = Command::new(&self.program)
             .args(&self.args)
             .envs(&self.env)
             .current_dir(&self.cwd)
@@ -191,7 +202,27 @@ impl CommandCall {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| StepFailure(format!("cannot start `{}`: {e}", self.program.display())))?;
-        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+        let stderr = child.stderr.take();
+        let finished = async {
+            // stderr is read to the end (the command never blocks on a full pipe) keeping
+            // only its last STDERR_TAIL_BYTES: the failure message shows its last line.
+            let tail = async {
+                let mut tail = Vec::new();
+                if let Some(mut pipe) = stderr {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = pipe.read(&mut buf).await {
+                        tail.extend_from_slice(&buf[..n]);
+                        if tail.len() > STDERR_TAIL_BYTES {
+                            tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+                        }
+                    }
+                }
+                tail
+            };
+            let (status, stderr) = tokio::join!(child.wait(), tail);
+            status.map(|status| std::process::Output { status, stdout: Vec::new(), stderr })
+        };
+        let output = match tokio::time::timeout(self.timeout, finished).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => {
                 return Err(StepFailure(format!("waiting for `{}` failed: {e}", self.program.display())));

@@ -292,3 +292,84 @@ fn an_unreachable_address_target_fails_before_any_iteration() {
         run.explain()
     );
 }
+
+/// Was: HTTP bodies and command stderr were buffered whole, and the TCP step decoded all it
+/// had read again on every read (quadratic: 32 MiB before the expected text took minutes).
+#[test]
+fn steps_read_what_services_send_within_bounds() {
+    let port = http_service();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_port = tcp.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut s in tcp.incoming().flatten() {
+            let junk = vec![b'.'; 1 << 20];
+            for _ in 0..32 {
+                let _ = s.write_all(&junk);
+            }
+            let _ = s.write_all(b"READY");
+        }
+    });
+    let dir = Dir::new("bounded-steps");
+    let scenario = |steps: &str| {
+        format!(
+            "version = 1\n[scenario]\nname = \"bounded\"\nrepeat = 2\nfailure_policy = \"continue_on_failure\"\n{steps}"
+        )
+    };
+    dir.write(
+        "ok.toml",
+        &scenario(&format!(
+            r#"[[steps]]
+type = "http"
+name = "discarded"
+url = "http://127.0.0.1:{port}/big/64"
+timeout = "60s"
+[[steps]]
+type = "tcp"
+name = "late-ready"
+address = "127.0.0.1:{tcp_port}"
+expect = "READY"
+# Ample for a linear read; the old quadratic one took minutes for 32 MiB.
+timeout = "20s"
+"#
+        )),
+    );
+    let run = dir.run(&["run", "ok.toml", "--quiet"]);
+    run.expect_code(0);
+
+    dir.write(
+        "kept.toml",
+        &scenario(&format!(
+            r#"[[steps]]
+type = "http"
+name = "kept"
+url = "http://127.0.0.1:{port}/big/20"
+expect_body = "END"
+timeout = "60s"
+"#
+        )),
+    );
+    let run = dir.run(&["run", "kept.toml", "--quiet"]);
+    run.expect_code(1);
+    let j = journal(&dir);
+    let error = j["failures"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("larger than 16777216 bytes, the most a step keeps"), "{j}");
+
+    dir.write(
+        "stderr.toml",
+        &scenario(
+            r#"[[steps]]
+type = "command"
+name = "noisy"
+command = "sh"
+args = ["-c", "head -c 67108864 /dev/zero | tr '\\0' e >&2; echo >&2; echo the last line >&2; exit 3"]
+timeout = "60s"
+"#,
+        ),
+    );
+    let run = dir.run(&["run", "stderr.toml", "--quiet"]);
+    run.expect_code(1);
+    let j = journal(&dir);
+    let error = j["failures"][0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.ends_with("exited with exit status: 3: the last line"), "{error}");
+}

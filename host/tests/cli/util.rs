@@ -112,8 +112,8 @@ impl Run {
     }
 }
 
-/// A loopback HTTP service: `/ok` 200, `/fail` 500, `/slow` 200 after 300 ms; anything
-/// else 404. Lives until the test process ends.
+/// A loopback HTTP service: `/ok` 200, `/fail` 500, `/slow` 200 after 300 ms, `/big/N` N MiB
+/// then `END`; anything else 404. Lives until the test process ends.
 pub fn http_service() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let port = listener.local_addr().expect("addr").port();
@@ -141,6 +141,19 @@ fn serve(stream: TcpStream) {
         }
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/");
+    if let Some(mib) = path.strip_prefix("/big/").and_then(|n| n.parse::<usize>().ok()) {
+        // `mib` MiB of `x`, then `END`.
+        let mut out = stream;
+        let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", (mib << 20) + 3);
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..mib {
+            if out.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+        let _ = out.write_all(b"END");
+        return;
+    }
     let (status, body) = match path {
         "/ok" => ("200 OK", "fine"),
         "/fail" => ("500 Internal Server Error", "broken"),
