@@ -1330,6 +1330,35 @@ mod reload {
         wait_until("the good version", || inj.generation() == 1);
         assert_eq!(decide(&inj, PointKind::Error, 1), Action::Error("version b".into()));
     }
+
+    /// Was: reload read the file whole, whatever it was: a symlink to `/dev/zero` filled
+    /// memory, a FIFO blocked the reload thread (and with it the run's exit).
+    #[cfg(unix)]
+    #[test]
+    fn a_reload_refuses_what_is_not_a_bounded_regular_file() {
+        let dir = tempdir();
+        let path = copy_to(dir.path(), artifacts::FIXTURE_VERSION_A, "plugin.wasm");
+        let inj = host().load_injector(PluginSpec::new(&path).limits(relaxed())).unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for (what, target) in [("/dev/zero", Path::new("/dev/zero")), ("a FIFO", fifo.as_path())] {
+            std::fs::remove_file(&path).unwrap();
+            std::os::unix::fs::symlink(target, &path).unwrap();
+            let started = std::time::Instant::now();
+            let err = inj.reload().expect_err(what).to_string();
+            assert!(started.elapsed() < Duration::from_secs(5), "{what}: the reload waited");
+            assert!(err.starts_with(&format!("cannot read plugin `{}`", path.display())), "{err}");
+            assert!(err.contains("not a regular file"), "{what}: {err}");
+            assert_eq!(decide(&inj, PointKind::Error, 1), Action::Error("version a".into()), "{what}");
+        }
+        // Over the size cap: refused from its size, not read.
+        std::fs::remove_file(&path).unwrap();
+        let big = std::fs::File::create(&path).unwrap();
+        big.set_len(chaoskit::plugin::MAX_PLUGIN_FILE_BYTES + 1).unwrap();
+        let err = inj.reload().expect_err("sparse giant").to_string();
+        assert!(err.contains(&chaoskit::plugin::MAX_PLUGIN_FILE_BYTES.to_string()), "{err}");
+        assert_eq!(inj.generation(), 0);
+    }
 }
 
 /// Loaded plugins in runs of the real executor: same decision path, journal and report.

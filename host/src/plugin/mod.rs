@@ -74,6 +74,7 @@ mod wasi;
 pub use crate::grant::{Grant, HostPattern};
 pub use error::{FailureKind, PluginError};
 pub use injector::WasmInjector;
+pub use runtime::MAX_PLUGIN_FILE_BYTES;
 #[cfg(feature = "proxy")]
 pub use toxic::WasmToxic;
 pub use validator::WasmValidator;

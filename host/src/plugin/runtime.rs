@@ -257,13 +257,32 @@ pub const MAX_PLUGIN_FILE_BYTES: u64 = 256 << 20;
 /// Read a plugin file as untrusted input: a regular file of at most
 /// [`MAX_PLUGIN_FILE_BYTES`], opened without blocking (a FIFO swapped in after the check
 /// cannot hang the reader, e.g. the hot-reload thread and with it the run's exit).
+/// What a path is, in words, for a refusal.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() { "a directory" } else { "not a file" }
+}
+
 pub(crate) fn read_plugin_file(path: &Path) -> Result<Vec<u8>, PluginError> {
     use std::io::Read;
     let io = |source| PluginError::Io { path: path.to_owned(), source };
     let refuse = |why: String| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
-        return Err(refuse(format!("not a regular file ({:?}); a plugin must be a .wasm file", meta.file_type())));
+        return Err(refuse(format!("not a regular file ({}); a plugin must be a .wasm file", file_kind(&meta))));
     }
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
@@ -275,7 +294,7 @@ pub(crate) fn read_plugin_file(path: &Path) -> Result<Vec<u8>, PluginError> {
     let file = options.open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
-        return Err(refuse(format!("not a regular file ({:?}); a plugin must be a .wasm file", meta.file_type())));
+        return Err(refuse(format!("not a regular file ({}); a plugin must be a .wasm file", file_kind(&meta))));
     }
     if meta.len() > MAX_PLUGIN_FILE_BYTES {
         return Err(refuse(format!(

@@ -46,8 +46,31 @@ pub fn load_file(path: &Path) -> Result<ScenarioFile, SpecError> {
 pub(super) fn read_source(path: &Path) -> Result<(String, Format, String), SpecError> {
     let file = path.display().to_string();
     let format = Format::from_path(path).ok_or_else(|| SpecError::UnknownFormat { file: file.clone() })?;
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: file.clone(), source })?;
+    let text = read_bounded(path).map_err(|source| SpecError::Read { file: file.clone(), source })?;
     Ok((text, format, file))
+}
+
+/// The largest scenario file read (the biggest example is a few KiB).
+pub const MAX_SCENARIO_BYTES: u64 = 4 << 20;
+
+/// A scenario file is input: a regular file (not a FIFO or a device that never ends) of at
+/// most [`MAX_SCENARIO_BYTES`], in UTF-8.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(MAX_SCENARIO_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("larger than {MAX_SCENARIO_BYTES} bytes, the most a scenario file may be"),
+        ));
+    }
+    Ok(text)
 }
 
 /// Only the version, read before the schema it selects.

@@ -288,3 +288,24 @@ fn concurrency_is_capped_in_the_file_and_on_the_command_line() {
     assert_eq!((j["stop_reason"].as_str(), j["iterations"]["total"].as_u64()), (Some("not_started"), Some(0)));
     assert!(j["reasons"][0].as_str().unwrap().contains("1024"), "{j}");
 }
+
+/// Was: the scenario file was read whole whatever it was: `/dev/zero` behind a symlink
+/// filled memory, a FIFO hung the command.
+#[cfg(unix)]
+#[test]
+fn a_scenario_file_that_is_not_a_bounded_regular_file_is_refused() {
+    let dir = Dir::new("scenario-bounds");
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.toml")).unwrap();
+    let run = dir.run(&["validate", "zero.toml"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("zero.toml") && run.stderr().contains("not a regular file"), "{}", run.explain());
+    let fifo = dir.join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let run = dir.run(&["validate", "fifo.toml"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("not a regular file"), "{}", run.explain());
+    dir.write("big.toml", &format!("{GOOD}# {}\n", "x".repeat(5 << 20)));
+    let run = dir.run(&["validate", "big.toml"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("larger than 4194304 bytes"), "{}", run.explain());
+}
