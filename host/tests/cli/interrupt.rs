@@ -178,3 +178,38 @@ args = ["0.02"]
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Was: `stop` signalled only the target's pid through a `kill` binary: the children of
+/// `sh -c` (or `npm start`) kept running and kept their ports. Now the whole process group
+/// gets SIGTERM, with no helper binary (`PATH` is empty here).
+#[test]
+fn stopping_the_target_stops_its_children_too() {
+    let dir = Dir::new("group-stop");
+    dir.write(
+        "s.toml",
+        r#"version = 1
+[scenario]
+name = "group"
+repeat = 3
+[target]
+type = "process"
+command = "/bin/sh"
+args = ["-c", "/bin/sleep 600 & echo $! > child.pid; echo $$ > target.pid; wait"]
+stop_timeout = "5s"
+[[steps]]
+type = "command"
+command = "/bin/sh"
+args = ["-c", "until [ -s child.pid ] && [ -s target.pid ]; do /bin/sleep 0.05; done"]
+timeout = "20s"
+"#,
+    );
+    let run = dir.command(&["run", "s.toml", "--quiet"]).env("PATH", "").output().expect("run");
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    for file in ["target.pid", "child.pid"] {
+        let pid = dir.read(file).trim().to_string();
+        assert!(!pid.is_empty(), "{file} written");
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) != Some("Z"));
+        assert!(!alive, "{file}: process {pid} outlived the run");
+    }
+}
