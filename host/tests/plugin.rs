@@ -1691,6 +1691,38 @@ mod wasi {
         assert!(allowed.notes().iter().any(|n| n.contains("2 outgoing HTTP requests sent")), "{:?}", allowed.notes());
     }
 
+    /// Was: any `tcp:` grant turned on lookups of every name (a channel out of the sandbox).
+    #[test]
+    fn names_are_looked_up_only_when_a_grant_names_them() {
+        assert!(ask(&probe("dns:localhost", &[]), 0).starts_with("err: "), "no grant, no lookup");
+        let other = probe("dns:localhost", &["tcp:127.0.0.1:1"]);
+        assert!(ask(&other, 0).starts_with("err: "), "a grant for an address is not a grant for a name");
+        assert_eq!(ask(&probe("dns:localhost", &["tcp:localhost:1"]), 0), "ok: resolving");
+    }
+
+    /// Was: `http:[::1]:PORT` reached `connect` with its brackets and could never connect.
+    #[test]
+    fn an_http_grant_for_the_ipv6_loopback_connects() {
+        let Ok(listener) = TcpListener::bind("[::1]:0") else {
+            eprintln!("no IPv6 loopback on this machine: skipped");
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = reader.get_mut().write_all(HTTP_OK.as_bytes());
+            }
+        });
+        let target = format!("http:[::1]:{port}/state");
+        let allowed = probe(&target, &[&format!("http:[::1]:{port}")]);
+        assert_eq!(ask(&allowed, 0), "ok: 200 hello", "{:?}", allowed.notes());
+    }
+
     /// A loopback peer that reads the request, answers with `first` (maybe nothing), then
     /// holds the connection open without another byte.
     fn stalled_peer(first: &'static str) -> u16 {
