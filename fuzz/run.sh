@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(scenario_file toxiproxy_api report_json component_bytes plugin_results)
+[ ${#targets[@]} -eq 0 ] && targets=(scenario_file toxiproxy_api report_json component_bytes plugin_results journal_merge schedule_file toxic_attributes toxiproxy_client)
 export RUSTC_BOOTSTRAP=1
 target_dir="${CARGO_TARGET_DIR:-fuzz/target}"
 
@@ -29,6 +29,10 @@ for t in "${targets[@]}"; do
     # Compiling a 100 KB component takes about 0.5 s of CPU (instrumented build); a mutated
     # one can take a few times that, more on a loaded machine.
     args+=(-max_len=262144 -timeout=60)
+  fi
+  if [ "$t" = journal_merge ]; then
+    # A merge must allocate in proportion to its journals, not to what their fields claim.
+    args+=(-malloc_limit_mb=512 -max_len=65536)
   fi
   echo "== $t: ${secs}s"
   if ! cargo fuzz run -O -s none --fuzz-dir fuzz "$t" "${dirs[@]}" -- "${args[@]}"; then

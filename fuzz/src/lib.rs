@@ -192,3 +192,212 @@ pub fn plugin_results(data: &[u8]) {
     assert!(notes.len() <= 32, "{} notes", notes.len());
     assert!(notes.iter().all(|n| n.len() <= 2048), "a note is too long: {notes:?}");
 }
+
+/// Shard journals as `chaoskit-host report merge` reads them: the input is split on `0xFF`
+/// bytes (never in UTF-8 text) into at most four journals (the fourth piece keeps any later
+/// `0xFF`, so it is not text and the input is skipped, as the command refuses a merge with an
+/// unreadable journal). Each piece is read like a journal file, then the shards merge; a
+/// merged journal renders and reads back. `-malloc_limit_mb=512` in `run.sh` catches a merge
+/// that allocates what a lying field asks for instead of what the input holds.
+pub fn journal_merge(data: &[u8]) {
+    let mut journals = Vec::new();
+    for (i, piece) in data.splitn(4, |&b| b == 0xFF).enumerate() {
+        let Ok(text) = std::str::from_utf8(piece) else {
+            return;
+        };
+        let Ok(report) = Report::from_json(text) else {
+            return;
+        };
+        journals.push((format!("shard-{i}/journal.json"), report));
+    }
+    match chaoskit::report::merge(journals) {
+        Ok(merged) => {
+            let _ = merged.to_text();
+            let json = merged.to_json();
+            assert!(Report::from_json(&json).is_ok(), "a merged journal reads back");
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// A schedule file (`schedule-iteration-K.json`, written by `shrink`, read by `replay`):
+/// when it reads, what it writes reads back to the same schedule.
+pub fn schedule_file(data: &[u8]) {
+    use chaoskit::replay::ScheduleFile;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(file) = ScheduleFile::from_json(text) else {
+        return;
+    };
+    let written = file.to_json();
+    match ScheduleFile::from_json(&written) {
+        Ok(again) => assert_eq!(again, file, "a written schedule reads back the same"),
+        Err(e) => panic!("a written schedule does not read back: {e}\n{written}"),
+    }
+}
+
+/// An upstream on 127.0.0.1 that echoes every connection; dropped (aborted) by the caller.
+async fn echo_upstream() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the echo upstream");
+    let addr = listener.local_addr().expect("echo address");
+    let task = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = socket.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// A toxic body (`POST /proxies/p/toxics`) of any type with any attributes. The server never
+/// fails (5xx) on it; an integer attribute outside its [`ATTRIBUTE_RANGES`] entry is refused
+/// and a refusal naming an attribute names its range. An accepted toxic is put on a real
+/// proxy on 127.0.0.1 (upstream: an echo) and a few bytes are sent through it, waiting at most
+/// 30 ms for the answer: each chunk's instants, sums and rates are computed with the accepted
+/// values, however large (the proxy's tasks are cancelled by the shutdown).
+///
+/// [`ATTRIBUTE_RANGES`]: chaoskit::proxy::ATTRIBUTE_RANGES
+pub fn toxic_attributes(data: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tower::ServiceExt;
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(data).ok();
+    runtime().block_on(async {
+        let (upstream, echo) = echo_upstream().await;
+        let registry = chaoskit::proxy::ProxyRegistry::builder().seed(1).build();
+        let proxy = registry
+            .create(chaoskit::proxy::Proxy::new("p", "127.0.0.1:0", upstream.to_string()))
+            .await
+            .expect("create the proxy");
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/proxies/p/toxics")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(data.to_vec()))
+            .expect("request");
+        let response = chaoskit::proxy::api::router(registry.clone()).oneshot(request).await.expect("infallible");
+        let status = response.status();
+        assert!(!status.is_server_error(), "a toxic body answered {status}");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_default();
+        let answer = String::from_utf8_lossy(&body);
+        check_ranges(parsed.as_ref(), status, &answer);
+        if status.is_success() {
+            let exchange = async {
+                let mut socket = tokio::net::TcpStream::connect(&proxy.listen).await?;
+                socket.write_all(b"chaos through a toxic").await?;
+                let mut buf = [0u8; 64];
+                let _ = socket.read(&mut buf).await?;
+                Ok::<_, std::io::Error>(())
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(30), exchange).await;
+        }
+        registry.shutdown().await;
+        echo.abort();
+    });
+}
+
+/// The range checks of [`toxic_attributes`]: an attribute given once (keys are
+/// case-insensitive) as an integer outside its range must be refused; a refusal that names
+/// an attribute must name that attribute's range.
+fn check_ranges(body: Option<&serde_json::Value>, status: axum::http::StatusCode, answer: &str) {
+    let Some(toxic_type) = body.and_then(|b| b.get("type")).and_then(|t| t.as_str()) else {
+        return;
+    };
+    let attributes = body.and_then(|b| b.get("attributes")).and_then(|a| a.as_object());
+    for range in chaoskit::proxy::ATTRIBUTE_RANGES.iter().filter(|r| r.toxic_type == toxic_type) {
+        let named = format!("invalid attribute `{}` of toxic type `{toxic_type}`", range.attribute);
+        if status == 400 && answer.contains(&named) {
+            let bounds = format!("must be between {} and {} {}", range.min, range.max, range.unit);
+            assert!(answer.contains(&bounds), "a refusal of `{}` without its range: {answer}", range.attribute);
+        }
+        let given: Vec<_> = attributes
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(range.attribute))
+            .map(|(_, v)| v)
+            .collect();
+        if let [value] = given[..]
+            && let Some(v) = value.as_i64()
+            && !(range.min..=range.max).contains(&v)
+        {
+            assert!(!status.is_success(), "`{}` = {v} is outside its range but was accepted", range.attribute);
+        }
+    }
+}
+
+/// Reads one HTTP request (headers, then a `content-length` body) for at most 100 ms.
+async fn read_request(socket: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            request.extend_from_slice(&buf[..n]);
+            let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(100), read).await;
+}
+
+/// What a server answers to the Toxiproxy client: the first byte picks the request (version,
+/// proxies, populate, toxics, add_toxic, reset); the rest is written, as is, by a listener on
+/// 127.0.0.1 after it read the request, then the connection closes. The client (200 ms to
+/// connect, 500 ms for the answer) returns a result, never panics, and returns within its
+/// bounds (5 s allowed, for a loaded machine).
+pub fn toxiproxy_client(data: &[u8]) {
+    use chaoskit::proxy::{Client, Proxy, Stream, Toxic, ToxicKind};
+    use tokio::io::AsyncWriteExt;
+    let Some((&selector, answer)) = data.split_first() else {
+        return;
+    };
+    let answer = answer.to_vec();
+    runtime().block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake server");
+        let addr = listener.local_addr().expect("server address");
+        let server = tokio::spawn(async move {
+            if let Ok((mut socket, _)) = listener.accept().await {
+                read_request(&mut socket).await;
+                let _ = socket.write_all(&answer).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        let client = Client::new(&format!("http://{addr}"))
+            .expect("a loopback url")
+            .timeouts(Duration::from_millis(200), Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        let toxic = Toxic::new("lag", Stream::Downstream, ToxicKind::Latency { latency: 5, jitter: 1 });
+        let outcome = match selector % 6 {
+            0 => client.version().await.map(|v| v.len()),
+            1 => client.proxies().await.map(|p| p.len()),
+            2 => client.populate(&[Proxy::new("p", "127.0.0.1:0", "127.0.0.1:9")]).await.map(|p| p.len()),
+            3 => client.toxics("p").await.map(|t| t.len()),
+            4 => client.add_toxic("p", &toxic).await.map(|_| 1),
+            _ => client.reset().await.map(|()| 0),
+        };
+        if let Err(e) = outcome {
+            let _ = e.to_string();
+        }
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(5), "the client took {elapsed:?} with 200 ms / 500 ms bounds");
+        server.abort();
+    });
+}

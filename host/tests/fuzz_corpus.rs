@@ -66,3 +66,23 @@ fn component_bytes_never_panic_the_loader() {
         }
     }
 }
+
+#[test]
+fn shard_journals_merge_or_are_refused_without_panicking() {
+    assert!(replay("journal_merge", targets::journal_merge) >= 15);
+}
+
+#[test]
+fn schedule_files_read_back_the_same_after_writing() {
+    assert!(replay("schedule_file", targets::schedule_file) >= 15);
+}
+
+#[test]
+fn toxic_attributes_are_refused_with_their_range_or_run_on_a_real_proxy() {
+    assert!(replay("toxic_attributes", targets::toxic_attributes) >= 30);
+}
+
+#[test]
+fn toxiproxy_client_answers_any_server_bytes_promptly() {
+    assert!(replay("toxiproxy_client", targets::toxiproxy_client) >= 20);
+}
