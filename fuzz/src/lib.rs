@@ -371,7 +371,11 @@ pub fn toxiproxy_client(data: &[u8]) {
     };
     let answer = answer.to_vec();
     runtime().block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake server");
+        // Tens of thousands of inputs a minute can use up the loopback ports (TIME_WAIT): an
+        // input that finds none is skipped, it says nothing about the client.
+        let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else {
+            return;
+        };
         let addr = listener.local_addr().expect("server address");
         let server = tokio::spawn(async move {
             if let Ok((mut socket, _)) = listener.accept().await {
