@@ -163,11 +163,7 @@ args = ["0.02"]
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = dir.read("target.pid").trim().to_string();
-    let alive = || {
-        // Gone, or a zombie waiting for its new parent to reap it: either way it is dead.
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) != Some("Z"))
-    };
+    let alive = || alive(&pid);
     std::thread::sleep(Duration::from_millis(300));
     assert!(alive(), "the target runs while the host does");
     child.kill().expect("SIGKILL the host");
@@ -208,8 +204,12 @@ timeout = "20s"
     for file in ["target.pid", "child.pid"] {
         let pid = dir.read(file).trim().to_string();
         assert!(!pid.is_empty(), "{file} written");
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) != Some("Z"));
-        assert!(!alive, "{file}: process {pid} outlived the run");
+        assert!(!alive(&pid), "{file}: process {pid} outlived the run");
     }
+}
+
+/// Whether process `pid` runs: gone, or a zombie waiting for its new parent to reap it, is dead.
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) != Some("Z"))
 }

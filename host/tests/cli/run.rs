@@ -336,10 +336,16 @@ timeout = "20s"
     );
     let run = dir.run(&["run", "ok.toml", "--quiet"]);
     run.expect_code(0);
+    // The first failure's error of a run of `steps` that fails.
+    let failure = |file: &str, steps: &str| {
+        dir.write(file, &scenario(steps));
+        dir.run(&["run", file, "--quiet"]).expect_code(1);
+        journal(&dir)["failures"][0]["error"].as_str().unwrap_or_default().to_string()
+    };
 
-    dir.write(
+    let error = failure(
         "kept.toml",
-        &scenario(&format!(
+        &format!(
             r#"[[steps]]
 type = "http"
 name = "kept"
@@ -347,29 +353,19 @@ url = "http://127.0.0.1:{port}/big/20"
 expect_body = "END"
 timeout = "60s"
 "#
-        )),
+        ),
     );
-    let run = dir.run(&["run", "kept.toml", "--quiet"]);
-    run.expect_code(1);
-    let j = journal(&dir);
-    let error = j["failures"][0]["error"].as_str().unwrap_or_default().to_string();
-    assert!(error.contains("larger than 16777216 bytes, the most a step keeps"), "{j}");
+    assert!(error.contains("larger than 16777216 bytes, the most a step keeps"), "{error}");
 
-    dir.write(
+    let error = failure(
         "stderr.toml",
-        &scenario(
-            r#"[[steps]]
+        r#"[[steps]]
 type = "command"
 name = "noisy"
 command = "sh"
 args = ["-c", "head -c 67108864 /dev/zero | tr '\\0' e >&2; echo >&2; echo the last line >&2; exit 3"]
 timeout = "60s"
 "#,
-        ),
     );
-    let run = dir.run(&["run", "stderr.toml", "--quiet"]);
-    run.expect_code(1);
-    let j = journal(&dir);
-    let error = j["failures"][0]["error"].as_str().unwrap_or_default().to_string();
     assert!(error.ends_with("exited with exit status: 3: the last line"), "{error}");
 }
